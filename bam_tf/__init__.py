@@ -1,0 +1,1 @@
+"""BAM! Born-Again Multi-Task Networks in Keras 3 / TensorFlow."""

@@ -1,0 +1,145 @@
+"""One config object for a bam_tf run; the absl flags are generated from it, so there is one list.
+
+The resolved config is written to the run's model dir (`flags.txt`, re-usable as a --flagfile, and
+`config.json`); `from_dict` rejects unknown keys so a typo never silently falls back to a default.
+"""
+
+import dataclasses
+import json
+import os
+
+from absl import flags
+
+MODES = ("all", "teachers", "predict", "student", "evaluate")
+
+
+def _field(default, help_text: str, choices: tuple[str, ...] | None = None):
+    return dataclasses.field(default=default, metadata={"help": help_text, "choices": choices})
+
+
+@dataclasses.dataclass
+class BamConfig:
+    mode: str = _field("all", "Stage to run: teachers (fine-tune one model per task), predict (teacher "
+                       "outputs on train), student (multi-task BAM training), evaluate (dev scores), or all "
+                       "of them in that order.", MODES)
+    model_dir: str = _field("", "Directory for everything a run writes (required).")
+    glue_dir: str = _field("", "GLUE data in the download_glue_data.py layout (default: $GLUE_DIR).")
+    data_source: str = _field("tsv", "Read GLUE from TSV files in --glue_dir, or from tensorflow_datasets "
+                              "(already prepared; never downloaded).", ("tsv", "tfds"))
+    tfds_data_dir: str = _field("", "tensorflow_datasets data_dir for --data_source=tfds (default: TFDS's own).")
+    tasks: str = _field("CoLA,SST-2,MRPC,STS-B,QQP,MNLI,QNLI,RTE", "Comma-separated GLUE tasks to train. MNLI "
+                        "is also scored on dev-mismatched.")
+    backbone: str = _field("all-MiniLM-L6-v2", "keras-hub preset name, local keras-hub preset dir, local "
+                           "Hugging Face BERT folder, 'all-MiniLM-L6-v2' (from the pip package) or "
+                           "'random:layers=2,hidden=32,heads=2,intermediate=64'.")
+    max_seq_length: int = _field(128, "Longest packed input; longer pairs are truncated longest-first.")
+    max_train_examples: int = _field(0, "Use only the first N training examples of each task (0: all).")
+    max_eval_examples: int = _field(0, "Use only the first N dev examples of each task (0: all).")
+    swap_pair_order: bool = _field(True, "Also train MRPC and STS-B on each pair with the sentences swapped.")
+
+    teacher_learning_rate: float = _field(5e-5, "Peak learning rate of the single-task teachers.")
+    teacher_batch_size: int = _field(32, "Batch size of the single-task teachers.")
+    teacher_epochs: float = _field(3.0, "Epochs of single-task teacher training.")
+    learning_rate: float = _field(1e-4, "Peak learning rate of the multi-task student.")
+    train_batch_size: int = _field(128, "Global batch size of the multi-task student.")
+    num_train_epochs: float = _field(6.0, "Epochs (over all tasks' examples together) of student training.")
+    max_train_steps: int = _field(0, "Stop every training run after at most N steps (0: no cap). Schedules "
+                                  "(warmup, decay, annealing) are laid out over the capped length.")
+
+    distill: bool = _field(True, "Train the student on teacher outputs (BAM). False: plain multi-task training.")
+    teacher_annealing: bool = _field(True, "Anneal λ (weight of the gold label) linearly from 0 to 1.")
+    distill_weight: float = _field(0.5, "Fixed weight of the teacher when --noteacher_annealing.")
+    temperature: float = _field(1.0, "Softmax temperature applied to teacher logits.")
+    task_weight_exponent: float = _field(0.75, "Tasks are sampled with probability ∝ size^exponent.")
+    task_mixing: str = _field("mixed", "mixed: tasks mixed inside each batch (original BAM); per_task: each "
+                              "batch from one task.", ("mixed", "per_task"))
+
+    warmup_fraction: float = _field(0.1, "Fraction of steps with linear learning-rate warmup.")
+    weight_decay: float = _field(0.01, "AdamW decoupled weight decay (not on LayerNorm or biases).")
+    layerwise_lr_decay: float = _field(0.9, "Learning-rate factor per layer below the top (1: off).")
+    clip_global_norm: float = _field(1.0, "Clip the summed gradient to this global norm (0: off).")
+    head_dropout: float = _field(0.1, "Dropout on the pooled output before each task head.")
+    precision: str = _field("float32", "Compute dtype policy.", ("float32", "mixed_bfloat16"))
+    eval_batch_size: int = _field(128, "Batch size for dev evaluation and teacher predictions.")
+    seed: int = _field(0, "Seed for weights, dropout and task/example sampling.")
+    log_every: int = _field(50, "Log training losses every N steps.")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "BamConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}; valid keys: {sorted(known)}")
+        return cls(**values)
+
+    @classmethod
+    def from_json_file(cls, path: str) -> "BamConfig":
+        with open(path, encoding="utf-8") as f:
+            try:
+                return cls.from_dict(json.load(f))
+            except ValueError as error:
+                raise ValueError(f"{path}: {error}") from error
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_flagfile_text(self) -> str:
+        lines = []
+        for key, value in self.to_dict().items():
+            lines.append(f"--{key}" if value is True else f"--no{key}" if value is False else f"--{key}={value}")
+        return "\n".join(lines) + "\n"
+
+    def validate(self, explicitly_set: set[str] = frozenset()) -> None:
+        """Fail fast on values that cannot work together, before anything is loaded."""
+        problems = []
+        if not self.model_dir:
+            problems.append("--model_dir is required")
+        if self.data_source == "tsv" and not self.glue_dir:
+            problems.append("--glue_dir (or $GLUE_DIR) is required with --data_source=tsv")
+        if self.teacher_annealing and "distill_weight" in explicitly_set:
+            problems.append("--distill_weight only applies with --noteacher_annealing")
+        if not self.distill and explicitly_set & {"teacher_annealing", "distill_weight", "temperature"}:
+            problems.append("--teacher_annealing/--distill_weight/--temperature need --distill")
+        if not self.distill and self.mode == "predict":
+            problems.append("--mode=predict writes teacher outputs, which --nodistill never uses")
+        for name in ("max_seq_length", "teacher_batch_size", "train_batch_size", "eval_batch_size", "log_every"):
+            if getattr(self, name) < 1:
+                problems.append(f"--{name} must be positive")
+        for name in ("max_train_examples", "max_eval_examples", "max_train_steps"):
+            if getattr(self, name) < 0:
+                problems.append(f"--{name} must be 0 (no cap) or positive")
+        for name in ("teacher_learning_rate", "learning_rate", "teacher_epochs", "num_train_epochs", "temperature"):
+            if not getattr(self, name) > 0:
+                problems.append(f"--{name} must be positive")
+        for name in ("distill_weight", "warmup_fraction", "head_dropout"):
+            if not 0 <= getattr(self, name) <= 1:
+                problems.append(f"--{name} must be in [0, 1]")
+        if not 0 < self.layerwise_lr_decay <= 1:
+            problems.append("--layerwise_lr_decay must be in (0, 1]")
+        if problems:
+            raise ValueError("invalid flags:\n  " + "\n  ".join(problems))
+
+
+def define_flags(flag_values=flags.FLAGS) -> None:
+    for field in dataclasses.fields(BamConfig):
+        default, help_text, choices = field.default, field.metadata["help"], field.metadata["choices"]
+        if choices:
+            flags.DEFINE_enum(field.name, default, list(choices), help_text, flag_values=flag_values)
+        elif isinstance(default, bool):
+            flags.DEFINE_bool(field.name, default, help_text, flag_values=flag_values)
+        elif isinstance(default, int):
+            flags.DEFINE_integer(field.name, default, help_text, flag_values=flag_values)
+        elif isinstance(default, float):
+            flags.DEFINE_float(field.name, default, help_text, flag_values=flag_values)
+        else:
+            flags.DEFINE_string(field.name, default, help_text, flag_values=flag_values)
+
+
+def config_from_flags(flag_values=flags.FLAGS) -> BamConfig:
+    values = {field.name: flag_values[field.name].value for field in dataclasses.fields(BamConfig)}
+    if not values["glue_dir"]:
+        values["glue_dir"] = os.environ.get("GLUE_DIR", "")
+    config = BamConfig.from_dict(values)
+    explicitly_set = {field.name for field in dataclasses.fields(BamConfig) if flag_values[field.name].present}
+    config.validate(explicitly_set)
+    return config

@@ -1,0 +1,235 @@
+"""Reads GLUE TSV files (download_glue_data.py layout) into columnar TaskData."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import math
+import os
+from typing import Iterator
+
+import numpy as np
+
+from bam_tf.glue_tasks import GlueTask, SplitLayout
+
+SWAP_SUFFIX = "/swap"
+
+
+class GlueDataError(ValueError):
+    """Bad or missing GLUE data; the message starts with "<path>:<line>: " or "<path>: "."""
+
+    def __init__(self, path: str | os.PathLike, message: str, line: int | None = None):
+        where = f"{os.fspath(path)}:{line}" if line is not None else os.fspath(path)
+        super().__init__(f"{where}: {message}")
+        self.path = os.fspath(path)
+        self.line = line
+
+
+@dataclasses.dataclass(eq=False)  # eq on numpy arrays is ambiguous; compare fingerprints instead
+class TaskData:
+    """Examples of one task split, stored column-wise."""
+
+    task: GlueTask
+    split: str
+    ids: list[str]
+    text_a: list[str]
+    text_b: list[str] | None
+    labels: np.ndarray | None  # int32 indices into task.labels, float32 for regression
+    official_index: list[str]
+    source: str
+
+    def __post_init__(self) -> None:
+        n = len(self.ids)
+        columns = {"text_a": self.text_a, "text_b": self.text_b, "labels": self.labels,
+                   "official_index": self.official_index}
+        for name, column in columns.items():
+            if column is not None and len(column) != n:
+                raise ValueError(f"{self.source}: {name} has {len(column)} entries but there are {n} ids")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def fingerprint(self) -> str:
+        """sha256 of the content (not the source path), to tell whether two runs saw the same data."""
+        h = hashlib.sha256()
+
+        def put(text: str) -> None:
+            # Length prefixes keep field boundaries unambiguous: ("ab", "c") != ("a", "bc").
+            data = text.encode("utf-8")
+            h.update(len(data).to_bytes(8, "big"))
+            h.update(data)
+
+        put(self.task.name)
+        put(self.split)
+        put(str(len(self)))
+        for column in (self.ids, self.text_a, self.text_b):
+            put("none" if column is None else "column")
+            for value in column or ():
+                put(value)
+        if self.labels is None:
+            put("no-labels")
+        else:
+            # Fixed little-endian dtypes so the digest does not depend on the machine.
+            dtype = "<f4" if self.task.is_regression else "<i4"
+            put(dtype)
+            h.update(np.ascontiguousarray(self.labels, dtype=dtype).tobytes())
+        return h.hexdigest()
+
+    def _select(self, index: slice) -> TaskData:
+        return dataclasses.replace(
+            self,
+            ids=self.ids[index],
+            text_a=self.text_a[index],
+            text_b=None if self.text_b is None else self.text_b[index],
+            labels=None if self.labels is None else self.labels[index],
+            official_index=self.official_index[index],
+        )
+
+    def take(self, n: int | None) -> TaskData:
+        """The first n examples (all of them when n is None or larger than the set)."""
+        if n is None:
+            return self
+        if n < 0:
+            raise ValueError(f"take() needs n >= 0, got {n}")
+        return self._select(slice(0, n))
+
+    def with_swapped_pairs(self) -> TaskData:
+        """Appends a copy with the two sentences swapped. Only label-preserving for task.symmetric tasks."""
+        if self.text_b is None:
+            raise ValueError(f"{self.task.name} is a single-sentence task; there is no pair to swap")
+        if any(i.endswith(SWAP_SUFFIX) for i in self.ids):
+            # A second swap would create duplicate ids.
+            raise ValueError(f"{self.source}: already contains swapped copies")
+        return dataclasses.replace(
+            self,
+            ids=self.ids + [i + SWAP_SUFFIX for i in self.ids],
+            text_a=self.text_a + self.text_b,
+            text_b=self.text_b + self.text_a,
+            labels=None if self.labels is None else np.concatenate([self.labels, self.labels]),
+            official_index=self.official_index + self.official_index,
+        )
+
+
+def _lines(path: str) -> Iterator[tuple[int, str]]:
+    """Yields (1-based line number, line without its line end); CRLF and LF both accepted."""
+    try:
+        # Bytes split on b"\n" only, so a stray "\r" inside text is not taken for a line end, and
+        # decoding line by line lets a UTF-8 error name its line.
+        with open(path, "rb") as f:
+            for line_no, raw in enumerate(f, start=1):
+                try:
+                    # utf-8-sig drops the byte-order mark that starts MRPC's train/dev files.
+                    line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+                except UnicodeDecodeError as e:
+                    raise GlueDataError(path, f"not valid UTF-8 at byte {e.start} of the line: {e.reason}",
+                                        line_no) from e
+                yield line_no, line.removesuffix("\n").removesuffix("\r")
+    except OSError as e:
+        raise GlueDataError(path, f"cannot read file: {e.strerror or e}") from e
+
+
+def _rows(path: str, layout: SplitLayout, max_rows: int | None) -> Iterator[tuple[int, list[str]]]:
+    """Yields (line number, fields) for data rows, checking the column count of every row."""
+    pending_blank: int | None = None  # a blank line is only acceptable as the file's last line
+    saw_header = False
+    rows = 0
+    for line_no, line in _lines(path):
+        if max_rows is not None and rows >= max_rows:
+            return
+        if not line:
+            pending_blank = pending_blank or line_no
+            continue
+        if pending_blank is not None:
+            raise GlueDataError(path, f"expected {layout.num_columns} columns, found 0 (blank line)",
+                                pending_blank)
+        if "\r" in line:
+            # csv would reject it with a confusing hint about newline=''.
+            raise GlueDataError(path, "carriage return inside a line (only CRLF line ends are accepted)",
+                                line_no)
+        try:
+            # quotechar=None: GLUE text contains unbalanced quotes that must be kept verbatim.
+            fields = next(csv.reader([line], delimiter="\t", quotechar=None))
+        except csv.Error as e:
+            raise GlueDataError(path, f"cannot parse line: {e}", line_no) from e
+        if len(fields) != layout.num_columns:
+            raise GlueDataError(path, f"expected {layout.num_columns} columns, found {len(fields)}", line_no)
+        if line_no == 1 and layout.has_header:
+            saw_header = True
+            continue
+        rows += 1
+        yield line_no, fields
+    if rows == 0 and max_rows != 0:
+        raise GlueDataError(path, "file has only a header row" if saw_header else "file is empty")
+
+
+def _parse_label(task: GlueTask, raw: str, path: str, line_no: int) -> int | float:
+    if task.is_regression:
+        try:
+            score = float(raw)
+        except ValueError:
+            raise GlueDataError(path, f"{task.name} score {raw!r} is not a number", line_no) from None
+        if not (math.isfinite(score) and 0.0 <= score <= 5.0):
+            raise GlueDataError(path, f"{task.name} score {raw!r} is outside [0, 5]", line_no)
+        return score
+    try:
+        return task.labels.index(raw)
+    except ValueError:
+        raise GlueDataError(path, f"unknown {task.name} label {raw!r}; valid labels: {', '.join(task.labels)}",
+                            line_no) from None
+
+
+def _split_path(glue_dir: str | os.PathLike, task: GlueTask, layout: SplitLayout, split: str) -> str:
+    glue_dir = os.fspath(glue_dir)
+    if not os.path.isdir(glue_dir):
+        raise GlueDataError(glue_dir, "GLUE data directory does not exist (set it with --glue_dir)")
+    folder = os.path.join(glue_dir, task.directory)
+    if not os.path.isdir(folder):
+        present = sorted(e for e in os.listdir(glue_dir) if os.path.isdir(os.path.join(glue_dir, e)))
+        raise GlueDataError(folder, f"no {task.directory} folder for task {task.name}; "
+                                    f"folders present: {', '.join(present) or 'none'}")
+    path = os.path.join(folder, layout.filename)
+    if not os.path.isfile(path):
+        present = sorted(os.listdir(folder))
+        raise GlueDataError(path, f"missing {split} file for {task.name}; "
+                                  f"files present: {', '.join(present) or 'none'}")
+    return path
+
+
+def read_split(glue_dir: str | os.PathLike, task: GlueTask, split: str,
+               max_examples: int | None = None) -> TaskData:
+    """Reads <glue_dir>/<task.directory>/<layout.filename>; max_examples keeps only the first rows."""
+    if split not in task.splits:
+        raise ValueError(f"{task.name} has no {split!r} split; available: {', '.join(task.splits)}")
+    if max_examples is not None and max_examples < 0:
+        raise ValueError(f"max_examples must be >= 0, got {max_examples}")
+    layout = task.splits[split]
+    path = _split_path(glue_dir, task, layout, split)
+
+    ids: list[str] = []
+    text_a: list[str] = []
+    text_b: list[str] = []
+    labels: list[int | float] = []
+    official_index: list[str] = []
+    for row, (line_no, fields) in enumerate(_rows(path, layout, max_examples)):
+        ids.append(f"{split}-{row}")
+        text_a.append(fields[layout.text_a_column])
+        if layout.text_b_column is not None:
+            text_b.append(fields[layout.text_b_column])
+        if layout.label_column is not None:
+            labels.append(_parse_label(task, fields[layout.label_column], path, line_no))
+        official_index.append(str(row) if layout.id_column is None else fields[layout.id_column])
+
+    label_array = None
+    if layout.label_column is not None:
+        label_array = np.asarray(labels, dtype=np.float32 if task.is_regression else np.int32)
+    return TaskData(
+        task=task,
+        split=split,
+        ids=ids,
+        text_a=text_a,
+        text_b=text_b if layout.text_b_column is not None else None,
+        labels=label_array,
+        official_index=official_index,
+        source=path,
+    )

@@ -1,0 +1,184 @@
+"""The GLUE task registry: file layouts, labels, metrics and heads for every task we read or predict."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from typing import Mapping
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitLayout:
+    """Where the fields of one split's TSV live. Column indices are 0-based."""
+
+    filename: str  # relative to <glue_dir>/<task.directory>
+    num_columns: int  # exact count on every data row; catches silently shifted columns early
+    text_a_column: int
+    text_b_column: int | None
+    label_column: int | None  # None for unlabeled (test) files
+    id_column: int | None  # official index for submissions; None -> row number
+    has_header: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class GlueTask:
+    """One GLUE task (or evaluation-only variant such as MNLI-mm and AX)."""
+
+    name: str
+    directory: str  # folder under glue_dir
+    head: str  # task whose output head scores it (MNLI-mm and AX reuse MNLI's)
+    labels: tuple[str, ...]  # TSV strings in TFDS ClassLabel order, so class ids agree across sources
+    is_regression: bool
+    metrics: tuple[str, ...]  # among "mcc", "accuracy", "f1", "pearson", "spearman"
+    # Mappings are read-only proxies, which are unhashable; hash=False keeps GlueTask usable as a dict key.
+    splits: Mapping[str, SplitLayout] = dataclasses.field(hash=False)  # keys among "train", "dev", "test"
+    submission_file: str  # file name the GLUE server expects in the submission zip
+    tfds_name: str
+    tfds_splits: Mapping[str, str] = dataclasses.field(hash=False)  # our split name -> TFDS split name
+    symmetric: bool  # sentence order carries no meaning, so swapping is valid augmentation
+
+    @property
+    def num_outputs(self) -> int:
+        return 1 if self.is_regression else len(self.labels)
+
+    @property
+    def is_pair(self) -> bool:
+        return any(s.text_b_column is not None for s in self.splits.values())
+
+    @property
+    def trainable(self) -> bool:
+        return "train" in self.splits and self.head == self.name
+
+
+def _layout(filename: str, num_columns: int, a: int, b: int | None, label: int | None,
+            idx: int | None, header: bool = True) -> SplitLayout:
+    return SplitLayout(filename, num_columns, a, b, label, idx, header)
+
+
+_STANDARD_TFDS_SPLITS = types.MappingProxyType({"train": "train", "dev": "validation", "test": "test"})
+_NLI_LABELS = ("entailment", "neutral", "contradiction")
+_BINARY = ("0", "1")
+_RTE_LABELS = ("entailment", "not_entailment")
+
+
+def _task(name: str, labels: tuple[str, ...], metrics: tuple[str, ...], splits: dict[str, SplitLayout],
+          tfds_name: str, *, directory: str | None = None, head: str | None = None,
+          submission_file: str | None = None, tfds_splits: Mapping[str, str] = _STANDARD_TFDS_SPLITS,
+          symmetric: bool = False) -> GlueTask:
+    return GlueTask(
+        name=name,
+        directory=directory or name,
+        head=head or name,
+        labels=labels,
+        is_regression=not labels,
+        metrics=metrics,
+        splits=types.MappingProxyType(splits),
+        submission_file=submission_file or f"{name}.tsv",
+        tfds_name=tfds_name,
+        tfds_splits=types.MappingProxyType(dict(tfds_splits)),
+        symmetric=symmetric,
+    )
+
+
+# Layouts follow the files written by download_glue_data.py; all present tasks were checked against
+# real files, MNLI and QQP follow that script's known headers.
+_ALL = (
+    # CoLA train/dev: source, label, original label (blank), sentence -- no header.
+    _task("CoLA", _BINARY, ("mcc",), {
+        "train": _layout("train.tsv", 4, 3, None, 1, None, header=False),
+        "dev": _layout("dev.tsv", 4, 3, None, 1, None, header=False),
+        "test": _layout("test.tsv", 2, 1, None, None, 0),
+    }, "glue/cola"),
+    _task("SST-2", _BINARY, ("accuracy",), {
+        "train": _layout("train.tsv", 2, 0, None, 1, None),
+        "dev": _layout("dev.tsv", 2, 0, None, 1, None),
+        "test": _layout("test.tsv", 2, 1, None, None, 0),
+    }, "glue/sst2"),
+    # MRPC train/dev: Quality, #1 ID, #2 ID, #1 String, #2 String (the IDs are per-sentence, not per-pair).
+    _task("MRPC", _BINARY, ("f1", "accuracy"), {
+        "train": _layout("train.tsv", 5, 3, 4, 0, None),
+        "dev": _layout("dev.tsv", 5, 3, 4, 0, None),
+        "test": _layout("test.tsv", 5, 3, 4, None, 0),
+    }, "glue/mrpc", symmetric=True),
+    # STS-B: index, genre, filename, year, old_index, source1, source2, sentence1, sentence2[, score].
+    _task("STS-B", (), ("pearson", "spearman"), {
+        "train": _layout("train.tsv", 10, 7, 8, 9, 0),
+        "dev": _layout("dev.tsv", 10, 7, 8, 9, 0),
+        "test": _layout("test.tsv", 9, 7, 8, None, 0),
+    }, "glue/stsb", symmetric=True),
+    _task("QQP", _BINARY, ("f1", "accuracy"), {
+        "train": _layout("train.tsv", 6, 3, 4, 5, 0),
+        "dev": _layout("dev.tsv", 6, 3, 4, 5, 0),
+        "test": _layout("test.tsv", 3, 1, 2, None, 0),
+    }, "glue/qqp"),
+    # MNLI: index, promptID, pairID, genre, 4 parse columns, sentence1, sentence2, then
+    # label1 + gold_label (train) or label1..label5 + gold_label (dev); test stops after sentence2.
+    _task("MNLI", _NLI_LABELS, ("accuracy",), {
+        "train": _layout("train.tsv", 12, 8, 9, 11, 0),
+        "dev": _layout("dev_matched.tsv", 16, 8, 9, 15, 0),
+        "test": _layout("test_matched.tsv", 10, 8, 9, None, 0),
+    }, "glue/mnli", submission_file="MNLI-m.tsv",
+        tfds_splits={"train": "train", "dev": "validation_matched", "test": "test_matched"}),
+    _task("MNLI-mm", _NLI_LABELS, ("accuracy",), {
+        "dev": _layout("dev_mismatched.tsv", 16, 8, 9, 15, 0),
+        "test": _layout("test_mismatched.tsv", 10, 8, 9, None, 0),
+    }, "glue/mnli", directory="MNLI", head="MNLI",
+        tfds_splits={"dev": "validation_mismatched", "test": "test_mismatched"}),
+    _task("QNLI", _RTE_LABELS, ("accuracy",), {
+        "train": _layout("train.tsv", 4, 1, 2, 3, 0),
+        "dev": _layout("dev.tsv", 4, 1, 2, 3, 0),
+        "test": _layout("test.tsv", 3, 1, 2, None, 0),
+    }, "glue/qnli"),
+    _task("RTE", _RTE_LABELS, ("accuracy",), {
+        "train": _layout("train.tsv", 4, 1, 2, 3, 0),
+        "dev": _layout("dev.tsv", 4, 1, 2, 3, 0),
+        "test": _layout("test.tsv", 3, 1, 2, None, 0),
+    }, "glue/rte"),
+    _task("WNLI", _BINARY, ("accuracy",), {
+        "train": _layout("train.tsv", 4, 1, 2, 3, 0),
+        "dev": _layout("dev.tsv", 4, 1, 2, 3, 0),
+        "test": _layout("test.tsv", 3, 1, 2, None, 0),
+    }, "glue/wnli"),
+    # AX (diagnostic) is scored by the server with R3 (an MCC); no labels exist locally, we only predict.
+    _task("AX", _NLI_LABELS, ("mcc",), {
+        "test": _layout("diagnostic.tsv", 3, 1, 2, None, 0),
+    }, "glue/ax", directory="diagnostic", head="MNLI", tfds_splits={"test": "test"}),
+)
+
+TASKS: Mapping[str, GlueTask] = types.MappingProxyType({t.name: t for t in _ALL})
+
+
+def _normalize(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+# Spellings seen in other codebases and in the GLUE submission file names.
+_ALIASES = {_normalize(t.name): t.name for t in _ALL} | {
+    "mnlim": "MNLI",
+    "mnlimatched": "MNLI",
+    "mnlimismatched": "MNLI-mm",
+    "diagnostic": "AX",
+}
+
+
+def get_task(name: str) -> GlueTask:
+    """Look up a task by name, ignoring case and punctuation ("sst-2", "SST2", "stsb")."""
+    canonical = _ALIASES.get(_normalize(name))
+    if canonical is None:
+        raise ValueError(f"Unknown GLUE task {name!r}; valid names: {', '.join(TASKS)}")
+    return TASKS[canonical]
+
+
+def parse_task_list(text: str) -> list[GlueTask]:
+    """Parse a comma-separated task list such as "rte,mrpc, sts-b", keeping the given order."""
+    tasks: list[GlueTask] = []
+    for item in text.split(","):
+        if not item.strip():
+            continue  # tolerate "rte,mrpc," and doubled commas
+        task = get_task(item.strip())
+        if any(t.name == task.name for t in tasks):
+            raise ValueError(f"Task {task.name} is listed more than once in {text!r}")
+        tasks.append(task)
+    if not tasks:
+        raise ValueError(f"No tasks given in {text!r}; valid names: {', '.join(TASKS)}")
+    return tasks

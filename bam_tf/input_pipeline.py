@@ -1,0 +1,84 @@
+"""tf.data pipelines over encoded GLUE examples.
+
+Training: the sampler's (task, example) stream is turned into global row indices of one table that
+holds every task's examples with their labels and teacher outputs, then batched and gathered. Each
+batch is padded only to its own longest example (on GLUE most sentences are far shorter than 128
+tokens, and sequence length is what the step time scales with).
+
+Inference: one task's examples, sorted by length so batches are nearly pad-free; callers undo the order.
+"""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from bam_tf.task_sampler import ExampleStream
+from bam_tf.text_encoding import EncodedExamples
+
+
+@dataclasses.dataclass
+class TaskExamples:
+    """One task's encoded training examples with their targets."""
+
+    encoded: EncodedExamples
+    labels: np.ndarray  # class index or score, as float32 [num_examples]
+    num_outputs: int  # classes, or 1 for regression
+    teacher_outputs: np.ndarray | None = None  # float32 [num_examples, num_outputs]; None: no teacher
+
+
+class _Table:
+    def __init__(self, tasks: list[TaskExamples]):
+        width = max(t.num_outputs for t in tasks)
+        teacher, has_teacher = [], []
+        for task in tasks:
+            block = np.zeros((len(task.encoded), width), np.float32)
+            if task.teacher_outputs is not None:
+                block[:, :task.teacher_outputs.shape[1]] = task.teacher_outputs
+            teacher.append(block)
+            has_teacher.append(np.full(len(task.encoded), task.teacher_outputs is not None))
+        encoded = EncodedExamples.concatenate([t.encoded for t in tasks])
+        self.offsets = np.cumsum([0] + [len(t.encoded) for t in tasks[:-1]])
+        self.token_ids = encoded.ragged("token_ids")
+        self.segment_ids = encoded.ragged("segment_ids")
+        self.lengths = tf.constant(encoded.lengths)
+        self.task_ids = tf.constant(np.concatenate([np.full(len(t.encoded), i, np.int32)
+                                                    for i, t in enumerate(tasks)]))
+        self.labels = tf.constant(np.concatenate([t.labels for t in tasks]).astype(np.float32))
+        self.teacher = tf.constant(np.concatenate(teacher))
+        self.has_teacher = tf.constant(np.concatenate(has_teacher))
+
+    def gather_batch(self, rows):
+        token_ids = tf.gather(self.token_ids, rows).to_tensor()
+        return {
+            "token_ids": token_ids,
+            "segment_ids": tf.gather(self.segment_ids, rows).to_tensor(shape=tf.shape(token_ids)),
+            "padding_mask": tf.sequence_mask(tf.gather(self.lengths, rows), tf.shape(token_ids)[1]),
+            "task_id": tf.gather(self.task_ids, rows),
+            "label": tf.gather(self.labels, rows),
+            "teacher": tf.gather(self.teacher, rows),
+            "has_teacher": tf.gather(self.has_teacher, rows),
+        }
+
+
+def training_dataset(tasks: list[TaskExamples], stream: ExampleStream, start_step: int = 0) -> tf.data.Dataset:
+    """Batches for steps start_step … stream.num_steps − 1, in the order the sampler fixed."""
+    table = _Table(tasks)
+    rows = table.offsets[stream.task_ids] + stream.example_indices
+    rows = rows[start_step * stream.batch_size:]
+    return (tf.data.Dataset.from_tensor_slices(rows)
+            .batch(stream.batch_size, drop_remainder=True)
+            .map(table.gather_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .prefetch(tf.data.AUTOTUNE))
+
+
+def inference_dataset(encoded: EncodedExamples, batch_size: int) -> tuple[tf.data.Dataset, np.ndarray]:
+    """(batches of features in length order, that order) — outputs[order] = results gives example order."""
+    order = np.argsort(encoded.lengths, kind="stable")
+    dummy_targets = np.zeros(len(encoded), np.float32)
+    table = _Table([TaskExamples(encoded, dummy_targets, num_outputs=1)])
+    dataset = (tf.data.Dataset.from_tensor_slices(order)
+               .batch(batch_size)
+               .map(table.gather_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+               .prefetch(tf.data.AUTOTUNE))
+    return dataset, order

@@ -1,0 +1,100 @@
+"""The multi-task student (and each single-task teacher): one BERT backbone, one head per task.
+
+Every batch carries a `task_id` per example. All heads run on all examples and each head's loss is
+masked to its own task's examples; that serves both mixing modes (mixed batches, as the original BAM
+code, and single-task batches) with one compiled step. The loss is the sum of per-example losses over
+the *global* batch size, so gradients summed across replicas equal a single-device step.
+"""
+
+import dataclasses
+import re
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from bam_tf import teacher_annealing
+from bam_tf.glue_tasks import GlueTask
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillationSettings:
+    total_steps: int = 1
+    teacher_annealing: bool = True
+    distill_weight: float = 0.5  # weight of the teacher when annealing is off: λ = 1 − distill_weight
+    temperature: float = 1.0
+
+
+def head_layer_name(task_name: str) -> str:
+    return "head_" + re.sub(r"[^a-z0-9]+", "_", task_name.lower()).strip("_")
+
+
+def multitask_loss(outputs: dict, batch: dict, tasks: list[GlueTask], gold_weight, temperature: float):
+    """Per-task (loss sum, example count) over this batch's examples of each task.
+
+    outputs[task.name]: [batch, num_outputs] logits or scores; batch holds task_id, label (class index or
+    score, as float), teacher ([batch, max_outputs] logits or score in column 0) and has_teacher.
+    """
+    loss_sums, counts = [], []
+    for task_id, task in enumerate(tasks):
+        mask = ops.cast(ops.equal(batch["task_id"], task_id), "float32")
+        prediction = outputs[task.name]
+        teacher = batch["teacher"][:, :task.num_outputs]
+        if task.is_regression:
+            targets = teacher_annealing.regression_targets(batch["label"], teacher[:, 0], batch["has_teacher"],
+                                                           gold_weight)
+            per_example = teacher_annealing.squared_error(targets, prediction)
+        else:
+            # Other tasks' labels may be out of range for this head; they are masked out, but must not
+            # produce NaNs on the way.
+            labels = ops.clip(ops.cast(batch["label"], "int32"), 0, task.num_outputs - 1)
+            targets = teacher_annealing.classification_targets(labels, teacher, batch["has_teacher"], gold_weight,
+                                                               task.num_outputs, temperature)
+            per_example = teacher_annealing.soft_cross_entropy(targets, prediction)
+        loss_sums.append(ops.sum(per_example * mask))
+        counts.append(ops.sum(mask))
+    return ops.stack(loss_sums), ops.stack(counts)
+
+
+class MultiTaskBert(keras.Model):
+    def __init__(self, backbone, tasks: list[GlueTask], distillation: DistillationSettings = DistillationSettings(),
+                 head_dropout: float = 0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.backbone = backbone
+        self.tasks = list(tasks)
+        self.distillation = distillation
+        self.head_dropout = keras.layers.Dropout(head_dropout, name="head_dropout")
+        self.heads = {task.name: keras.layers.Dense(
+            task.num_outputs, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            name=head_layer_name(task.name)) for task in self.tasks}
+        self.gold_weight = self.add_weight(shape=(), initializer="zeros", trainable=False, name="gold_weight",
+                                           dtype="float32", aggregation="only_first_replica")
+
+    def call(self, features, training=False):
+        pooled = self.backbone({k: features[k] for k in ("token_ids", "segment_ids", "padding_mask")},
+                               training=training)["pooled_output"]
+        pooled = self.head_dropout(pooled, training=training)
+        return {name: ops.cast(head(pooled), "float32") for name, head in self.heads.items()}
+
+    def current_gold_weight(self):
+        d = self.distillation
+        return teacher_annealing.gold_weight(self.optimizer.iterations, d.total_steps, d.teacher_annealing,
+                                             d.distill_weight)
+
+    def train_step(self, batch):
+        """One update; returns this replica's share of the statistics (sum them across replicas)."""
+        gold_weight = self.current_gold_weight()
+        self.gold_weight.assign(gold_weight)
+        global_batch_size = ops.cast(ops.shape(batch["task_id"])[0], "float32") * float(
+            tf.distribute.get_strategy().num_replicas_in_sync)
+        with tf.GradientTape() as tape:
+            outputs = self(batch, training=True)
+            loss_sums, counts = multitask_loss(outputs, batch, self.tasks, gold_weight, self.distillation.temperature)
+            loss = ops.sum(loss_sums) / global_batch_size
+            scaled_loss = self.optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled_loss, self.trainable_variables)
+        self.optimizer.apply(gradients, self.trainable_variables)
+        return {"loss": loss, "task_loss_sums": loss_sums, "task_counts": counts}
+
+    def predict_step(self, batch):
+        return self(batch, training=False)

@@ -1,0 +1,228 @@
+"""The BAM pipeline, stage by stage, over one --model_dir:
+
+  teachers/<TASK>/          one fine-tuned single-task model per task (+ its dev_results.json)
+  teacher_outputs/<TASK>.npz  each teacher's outputs on its task's training split
+  student/                  the multi-task student (+ dev_results.json)
+  dev_results.json          teachers' and student's dev scores side by side
+  flags.txt, config.json    the resolved flags (flags.txt works as a --flagfile)
+
+A stage whose output already exists is skipped, so `--mode=all` picks up after an interruption; the
+run refuses a model_dir that was written with different flags.
+"""
+
+import dataclasses
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from bam_tf import json_io, metrics
+from bam_tf.backbone import load_backbone
+from bam_tf.config import BamConfig
+from bam_tf.evaluation import evaluate_split, predict_head
+from bam_tf.glue_reader import TaskData, read_split
+from bam_tf.glue_tasks import GlueTask, get_task, parse_task_list
+from bam_tf.input_pipeline import TaskExamples, training_dataset
+from bam_tf.model import DistillationSettings, MultiTaskBert
+from bam_tf.optimizer import create_optimizer
+from bam_tf.task_sampler import example_stream, num_train_steps
+from bam_tf.teacher_outputs import (TeacherOutputs, align_teacher_outputs, load_teacher_outputs,
+                                    save_teacher_outputs)
+from bam_tf.text_encoding import EncodedExamples, TextEncoder, encode_task_data
+from bam_tf.trained_model import build_model, is_trained_model_dir, load_trained_model, save_trained_model
+from bam_tf.trainer import train
+
+# Flags that change nothing already written, so a model_dir may be revisited with other values.
+_FLAGS_FREE_TO_CHANGE = {"mode", "log_every", "eval_batch_size"}
+
+
+class BamPipeline:
+    def __init__(self, config: BamConfig, strategy: tf.distribute.Strategy | None = None, verbose: bool = True):
+        self.config = config
+        self.tasks = parse_task_list(config.tasks)
+        untrainable = [t.name for t in self.tasks if not t.trainable]
+        if untrainable:
+            raise ValueError(f"--tasks: {untrainable} are evaluation-only sets (scored by another task's head)")
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.verbose = verbose
+        self._encoder: TextEncoder | None = None
+        self._splits: dict[tuple[str, str], tuple[TaskData, EncodedExamples]] = {}
+
+    # ---- locations -------------------------------------------------------------------------------
+    def path(self, *parts: str) -> str:
+        return os.path.join(self.config.model_dir, *parts)
+
+    def teacher_dir(self, task: GlueTask) -> str:
+        return self.path("teachers", task.name)
+
+    def teacher_outputs_path(self, task: GlueTask) -> str:
+        return self.path("teacher_outputs", f"{task.name}.npz")
+
+    # ---- stages ----------------------------------------------------------------------------------
+    def run(self) -> dict | None:
+        self._prepare_model_dir()
+        keras.mixed_precision.set_global_policy(self.config.precision)
+        mode = self.config.mode
+        if mode in ("all", "teachers") and self.config.distill:
+            self.train_teachers()
+        if mode in ("all", "predict") and self.config.distill:
+            self.write_teacher_outputs()
+        if mode in ("all", "student"):
+            self.train_student()
+        if mode in ("all", "evaluate"):
+            return self.evaluate()
+        return None
+
+    def train_teachers(self) -> None:
+        c = self.config
+        for task in self.tasks:
+            if is_trained_model_dir(self.teacher_dir(task)):
+                logging.info("teacher for %s already trained, keeping %s", task.name, self.teacher_dir(task))
+                continue
+            self._train_and_save([task], {task.name: None}, c.teacher_learning_rate, c.teacher_batch_size,
+                                 c.teacher_epochs, self.teacher_dir(task), f"teacher {task.name}")
+
+    def write_teacher_outputs(self) -> None:
+        for task in self.tasks:
+            path = self.teacher_outputs_path(task)
+            if os.path.exists(path):
+                logging.info("teacher outputs for %s exist, keeping %s", task.name, path)
+                continue
+            if not is_trained_model_dir(self.teacher_dir(task)):
+                raise FileNotFoundError(f"{self.teacher_dir(task)}: no trained teacher for {task.name} "
+                                        "(run --mode=teachers first)")
+            model, encoder = load_trained_model(self.teacher_dir(task))
+            self._check_same_encoding(encoder, self.teacher_dir(task))
+            data, encoded = self.split(task, "train")
+            outputs = predict_head(model, encoded, task.name, self.config.eval_batch_size)
+            save_teacher_outputs(path, TeacherOutputs(task.name, np.asarray(data.ids), outputs, data.fingerprint()))
+            logging.info("wrote %d teacher outputs for %s to %s", len(outputs), task.name, path)
+
+    def train_student(self) -> None:
+        c = self.config
+        if is_trained_model_dir(self.path("student")):
+            logging.info("student already trained, keeping %s", self.path("student"))
+            return
+        teacher_outputs = {task.name: None for task in self.tasks}
+        if c.distill:  # load and check every teacher before spending time on training
+            for task in self.tasks:
+                path = self.teacher_outputs_path(task)
+                data, _ = self.split(task, "train")
+                teacher_outputs[task.name] = align_teacher_outputs(load_teacher_outputs(path), data, path)
+        self._train_and_save(self.tasks, teacher_outputs, c.learning_rate, c.train_batch_size,
+                             c.num_train_epochs, self.path("student"), "student")
+
+    def evaluate(self) -> dict:
+        if not is_trained_model_dir(self.path("student")):
+            raise FileNotFoundError(f"{self.path('student')}: no trained student (run --mode=student first)")
+        results = {"student": self._dev_results(self.path("student"))}
+        teachers = {}
+        for task in self.tasks:
+            path = os.path.join(self.teacher_dir(task), "dev_results.json")
+            if os.path.exists(path):
+                teachers.update(json_io.read_json(path)["tasks"])
+        if teachers:
+            results["teachers"] = _with_average(teachers)
+        json_io.write_json(self.path("dev_results.json"), results)
+        print(metrics.format_results_table(results["student"]["tasks"], title="Student (dev)"))
+        if teachers:
+            print(metrics.format_results_table(teachers, title="Single-task teachers (dev)"))
+        return results
+
+    # ---- pieces ----------------------------------------------------------------------------------
+    def _train_and_save(self, tasks: list[GlueTask], teacher_outputs: dict[str, np.ndarray | None],
+                        learning_rate: float, batch_size: int, epochs: float, out_dir: str, description: str):
+        c = self.config
+        examples = []
+        for task in tasks:
+            data, encoded = self.split(task, "train")
+            examples.append(TaskExamples(encoded, data.labels.astype(np.float32), task.num_outputs,
+                                         teacher_outputs[task.name]))
+        sizes = [len(e.encoded) for e in examples]
+        steps = num_train_steps(sizes, epochs, batch_size)
+        if c.max_train_steps:
+            steps = min(steps, c.max_train_steps)
+        stream = example_stream(sizes, c.task_weight_exponent, batch_size, steps, c.task_mixing, c.seed)
+        dataset = training_dataset(examples, stream)
+        keras.utils.set_random_seed(c.seed)
+        with self.strategy.scope():
+            loaded = load_backbone(c.backbone)
+            model = MultiTaskBert(loaded.backbone, tasks, DistillationSettings(
+                total_steps=steps, teacher_annealing=c.teacher_annealing, distill_weight=c.distill_weight,
+                temperature=c.temperature), head_dropout=c.head_dropout)
+            build_model(model)
+            model.compile(optimizer=create_optimizer(
+                peak_learning_rate=learning_rate, total_steps=steps, warmup_fraction=c.warmup_fraction,
+                weight_decay=c.weight_decay, layerwise_lr_decay=c.layerwise_lr_decay,
+                num_layers=loaded.backbone.num_layers, clip_global_norm=c.clip_global_norm or None))
+        summary = train(model, dataset, steps, self.strategy, c.log_every, description, self.verbose)
+        logging.info("%s: %d steps in %.0f s, examples per task %s", description, summary.steps, summary.seconds,
+                     summary.examples_per_task)
+        save_trained_model(out_dir, model, self.encoder, c.backbone)
+        json_io.write_json(os.path.join(out_dir, "training_summary.json"), dataclasses.asdict(summary))
+        self._dev_results(out_dir, model)
+
+    def _dev_results(self, model_dir: str, model: MultiTaskBert | None = None) -> dict:
+        if model is None:
+            model, encoder = load_trained_model(model_dir)
+            self._check_same_encoding(encoder, model_dir)
+        scores = {}
+        for task in model.tasks:
+            for eval_task in [task] + ([get_task("MNLI-mm")] if task.name == "MNLI" else []):
+                data, encoded = self.split(eval_task, "dev")
+                scores[eval_task.name] = evaluate_split(model, data, encoded, self.config.eval_batch_size)
+        results = _with_average(scores)
+        json_io.write_json(os.path.join(model_dir, "dev_results.json"), results)
+        return results
+
+    @property
+    def encoder(self) -> TextEncoder:
+        if self._encoder is None:
+            tokenizer = load_backbone(self.config.backbone, load_weights=False).tokenizer
+            self._encoder = TextEncoder(tokenizer, self.config.max_seq_length)
+        return self._encoder
+
+    def split(self, task: GlueTask, split: str) -> tuple[TaskData, EncodedExamples]:
+        """A split as this run uses it (capped, and order-augmented for training), encoded once per run."""
+        key = (task.name, split)
+        if key not in self._splits:
+            c = self.config
+            limit = (c.max_train_examples if split == "train" else c.max_eval_examples) or None
+            if c.data_source == "tfds":
+                from bam_tf.tfds_source import load_tfds_split  # tensorflow_datasets is slow to import
+                data = load_tfds_split(task, split, c.tfds_data_dir or None, limit)
+            else:
+                data = read_split(c.glue_dir, task, split, limit)
+            if split == "train" and task.symmetric and c.swap_pair_order:
+                data = data.with_swapped_pairs()
+            self._splits[key] = (data, encode_task_data(data, self.encoder))
+        return self._splits[key]
+
+    def _check_same_encoding(self, encoder: TextEncoder, model_dir: str) -> None:
+        if encoder.max_seq_length != self.config.max_seq_length:
+            raise ValueError(f"{model_dir} was trained with max_seq_length={encoder.max_seq_length}, "
+                             f"this run uses {self.config.max_seq_length}")
+
+    def _prepare_model_dir(self) -> None:
+        config_path = self.path("config.json")
+        if os.path.exists(config_path):
+            previous = BamConfig.from_json_file(config_path).to_dict()
+            current = self.config.to_dict()
+            changed = sorted(k for k in current if k not in _FLAGS_FREE_TO_CHANGE and previous[k] != current[k])
+            if changed:
+                details = ", ".join(f"--{k}: {previous[k]!r} → {current[k]!r}" for k in changed)
+                raise ValueError(f"{self.config.model_dir} holds a run with other flags ({details}); use a new "
+                                 f"--model_dir, or --flagfile={self.path('flags.txt')} to continue that run")
+        json_io.write_json(config_path, self.config.to_dict())
+        json_io.write_text(self.path("flags.txt"), self.config.to_flagfile_text())
+
+
+def _with_average(scores: dict[str, dict[str, float]]) -> dict:
+    try:
+        average = metrics.glue_average(scores)
+    except ValueError:
+        average = None
+    return {"tasks": scores, "glue_average": average,
+            "tasks_in_average": [name for name in scores if name != "AX"]}

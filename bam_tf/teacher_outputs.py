@@ -1,0 +1,86 @@
+"""Teacher predictions on a task's training split, stored as .npz (no pickle), checked before use.
+
+Each file holds the teacher's raw outputs (logits; the score for STS-B), the example ids they belong to,
+and the fingerprint of the exact data they were computed on. A student refuses a file whose data,
+ids, width or values do not match its own training set, before any training starts.
+"""
+
+import dataclasses
+import os
+import tempfile
+
+import numpy as np
+
+from bam_tf.glue_reader import TaskData
+
+_FORMAT_VERSION = 1
+
+
+class TeacherOutputsError(ValueError):
+    pass
+
+
+@dataclasses.dataclass
+class TeacherOutputs:
+    task_name: str
+    example_ids: np.ndarray  # str [num_examples]
+    outputs: np.ndarray  # float32 [num_examples, num_outputs]
+    data_fingerprint: str
+
+
+def save_teacher_outputs(path: str, teacher_outputs: TeacherOutputs) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, format_version=np.int32(_FORMAT_VERSION), task_name=np.str_(teacher_outputs.task_name),
+                     example_ids=np.asarray(teacher_outputs.example_ids, dtype=str),
+                     outputs=np.asarray(teacher_outputs.outputs, dtype=np.float32),
+                     data_fingerprint=np.str_(teacher_outputs.data_fingerprint))
+        os.replace(tmp_path, path)  # readers never see a half-written file
+    except BaseException:
+        os.unlink(tmp_path)
+        raise
+
+
+def load_teacher_outputs(path: str) -> TeacherOutputs:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if int(npz["format_version"]) != _FORMAT_VERSION:
+                raise TeacherOutputsError(f"{path}: format version {int(npz['format_version'])}, "
+                                          f"expected {_FORMAT_VERSION}")
+            return TeacherOutputs(str(npz["task_name"]), npz["example_ids"], npz["outputs"],
+                                  str(npz["data_fingerprint"]))
+    except FileNotFoundError:
+        raise TeacherOutputsError(f"{path}: no teacher outputs here (run --mode=predict first)") from None
+    except (KeyError, ValueError, OSError) as error:
+        if isinstance(error, TeacherOutputsError):
+            raise
+        raise TeacherOutputsError(f"{path}: not a bam_tf teacher-outputs file ({error})") from error
+
+
+def align_teacher_outputs(teacher_outputs: TeacherOutputs, data: TaskData, source: str) -> np.ndarray:
+    """Teacher outputs in `data`'s example order, after checking they belong to exactly this data."""
+    task = data.task
+    if teacher_outputs.task_name != task.name:
+        raise TeacherOutputsError(f"{source}: outputs are for task {teacher_outputs.task_name}, not {task.name}")
+    outputs = teacher_outputs.outputs
+    if outputs.ndim != 2 or outputs.shape[1] != task.num_outputs:
+        raise TeacherOutputsError(f"{source}: outputs have shape {outputs.shape}; {task.name} needs "
+                                  f"[num_examples, {task.num_outputs}]")
+    if len(outputs) != len(data):
+        raise TeacherOutputsError(f"{source}: {len(outputs)} teacher outputs for {len(data)} training examples "
+                                  f"of {task.name} (same --max_train_examples and --swap_pair_order?)")
+    bad_rows = np.flatnonzero(~np.isfinite(outputs).all(axis=1))
+    if len(bad_rows):
+        raise TeacherOutputsError(f"{source}: {len(bad_rows)} rows hold NaN or infinity, first for example "
+                                  f"{teacher_outputs.example_ids[bad_rows[0]]}")
+    row_of_id = {example_id: row for row, example_id in enumerate(teacher_outputs.example_ids.tolist())}
+    missing = [example_id for example_id in data.ids if example_id not in row_of_id]
+    if missing:
+        raise TeacherOutputsError(f"{source}: no teacher output for {len(missing)} example ids, e.g. {missing[:3]}")
+    if teacher_outputs.data_fingerprint != data.fingerprint():
+        raise TeacherOutputsError(f"{source}: computed on different {task.name} training data (fingerprint "
+                                  f"{teacher_outputs.data_fingerprint[:12]}…, this data {data.fingerprint()[:12]}…)")
+    return outputs[[row_of_id[example_id] for example_id in data.ids]]

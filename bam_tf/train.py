@@ -1,0 +1,39 @@
+"""python -m bam_tf.train --flagfile=configs/quickstart.flags [--mode=all|teachers|predict|student|evaluate]
+
+Runs the BAM pipeline: single-task teachers → teacher outputs on train → teacher-annealed multi-task
+student → GLUE dev scores. See `--helpfull` for every flag and BUILD.md for the data flow.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ start-up chatter out of the user's way
+
+from absl import app, flags, logging  # noqa: E402
+
+from bam_tf.config import config_from_flags, define_flags  # noqa: E402
+
+define_flags()
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag")
+    try:
+        config = config_from_flags()
+    except ValueError as error:
+        raise app.UsageError(str(error))
+    from bam_tf.pipeline import BamPipeline  # imports TensorFlow: only after the flags are known good
+
+    logging.set_verbosity(logging.INFO)
+    try:
+        BamPipeline(config).run()
+    except (ValueError, FileNotFoundError) as error:
+        logging.error("%s", error)
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,75 @@
+"""A trained model on disk: self-contained, so predict/evaluate/export need nothing but this folder.
+
+  <dir>/backbone/          keras-hub preset of the fine-tuned backbone and its tokenizer (itself a valid
+                           --backbone, e.g. for Multi→Multi teachers)
+  <dir>/heads.npz          kernel and bias of each task head
+  <dir>/model_config.json  tasks, max_seq_length, head dropout, where the backbone came from
+
+Written to a temporary sibling folder and renamed into place, so a crash never leaves half a model.
+"""
+
+import json
+import os
+import shutil
+
+import keras_hub
+import numpy as np
+
+from bam_tf.glue_tasks import get_task
+from bam_tf.model import MultiTaskBert
+from bam_tf.text_encoding import TextEncoder
+
+MODEL_CONFIG = "model_config.json"
+
+
+def is_trained_model_dir(directory: str) -> bool:
+    return os.path.exists(os.path.join(directory, MODEL_CONFIG))
+
+
+def save_trained_model(directory: str, model: MultiTaskBert, encoder: TextEncoder, backbone_source: str) -> None:
+    directory = os.path.abspath(directory)
+    tmp = directory + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    model.backbone.save_to_preset(os.path.join(tmp, "backbone"))
+    encoder.tokenizer.save_to_preset(os.path.join(tmp, "backbone"))
+    heads = {}
+    for task in model.tasks:
+        kernel, bias = model.heads[task.name].get_weights()
+        heads[f"{task.name}/kernel"], heads[f"{task.name}/bias"] = kernel, bias
+    np.savez(os.path.join(tmp, "heads.npz"), **heads)
+    config = {"tasks": [t.name for t in model.tasks], "max_seq_length": encoder.max_seq_length,
+              "head_dropout": model.head_dropout.rate, "backbone_source": backbone_source}
+    with open(os.path.join(tmp, MODEL_CONFIG), "w", encoding="utf-8") as f:
+        json.dump(config, f, indent=2)
+    old = directory + ".old"
+    if os.path.exists(directory):
+        os.replace(directory, old)
+    os.replace(tmp, directory)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def load_trained_model(directory: str) -> tuple[MultiTaskBert, TextEncoder]:
+    config_path = os.path.join(directory, MODEL_CONFIG)
+    if not os.path.exists(config_path):
+        raise FileNotFoundError(f"{directory}: not a trained bam_tf model (no {MODEL_CONFIG})")
+    with open(config_path, encoding="utf-8") as f:
+        config = json.load(f)
+    backbone_dir = os.path.join(directory, "backbone")
+    backbone = keras_hub.models.BertBackbone.from_preset(backbone_dir)
+    tokenizer = keras_hub.models.BertTokenizer.from_preset(backbone_dir)
+    tasks = [get_task(name) for name in config["tasks"]]
+    model = MultiTaskBert(backbone, tasks, head_dropout=config["head_dropout"])
+    encoder = TextEncoder(tokenizer, config["max_seq_length"])
+    build_model(model)
+    with np.load(os.path.join(directory, "heads.npz"), allow_pickle=False) as heads:
+        for task in tasks:
+            model.heads[task.name].set_weights([heads[f"{task.name}/kernel"], heads[f"{task.name}/bias"]])
+    return model, encoder
+
+
+def build_model(model: MultiTaskBert) -> None:
+    """Create every variable by running a tiny batch through the model."""
+    features = {"token_ids": np.array([[101, 102]], np.int32), "segment_ids": np.zeros((1, 2), np.int32),
+                "padding_mask": np.ones((1, 2), bool)}
+    model(features)
