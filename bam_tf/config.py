@@ -89,16 +89,19 @@ class BamConfig:
             lines.append(f"--{key}" if value is True else f"--no{key}" if value is False else f"--{key}={value}")
         return "\n".join(lines) + "\n"
 
-    def validate(self, explicitly_set: set[str] = frozenset()) -> None:
+    def validate(self) -> None:
         """Fail fast on values that cannot work together, before anything is loaded."""
         problems = []
+        # Compared with defaults rather than "given on the command line", so a complete flags.txt
+        # written by an earlier run is accepted back.
+        changed = {f.name for f in dataclasses.fields(self) if getattr(self, f.name) != f.default}
         if not self.model_dir:
             problems.append("--model_dir is required")
         if self.data_source == "tsv" and not self.glue_dir:
             problems.append("--glue_dir (or $GLUE_DIR) is required with --data_source=tsv")
-        if self.teacher_annealing and "distill_weight" in explicitly_set:
+        if self.teacher_annealing and "distill_weight" in changed:
             problems.append("--distill_weight only applies with --noteacher_annealing")
-        if not self.distill and explicitly_set & {"teacher_annealing", "distill_weight", "temperature"}:
+        if not self.distill and changed & {"teacher_annealing", "distill_weight", "temperature"}:
             problems.append("--teacher_annealing/--distill_weight/--temperature need --distill")
         if not self.distill and self.mode == "predict":
             problems.append("--mode=predict writes teacher outputs, which --nodistill never uses")
@@ -140,6 +143,5 @@ def config_from_flags(flag_values=flags.FLAGS) -> BamConfig:
     if not values["glue_dir"]:
         values["glue_dir"] = os.environ.get("GLUE_DIR", "")
     config = BamConfig.from_dict(values)
-    explicitly_set = {field.name for field in dataclasses.fields(BamConfig) if flag_values[field.name].present}
-    config.validate(explicitly_set)
+    config.validate()
     return config

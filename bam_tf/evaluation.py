@@ -1,7 +1,6 @@
 """Model outputs on a split, and GLUE dev metrics from them."""
 
 import numpy as np
-import tensorflow as tf
 
 from bam_tf import metrics
 from bam_tf.glue_reader import TaskData
@@ -13,12 +12,7 @@ from bam_tf.text_encoding import EncodedExamples
 def predict_head(model: MultiTaskBert, encoded: EncodedExamples, head: str, batch_size: int) -> np.ndarray:
     """Raw outputs [num_examples, num_outputs] of one head, in example order."""
     dataset, order = inference_dataset(encoded, batch_size)
-
-    @tf.function(input_signature=[dataset.element_spec])
-    def forward(features):
-        return model(features, training=False)[head]
-
-    batches = [forward(features).numpy() for features in dataset]
+    batches = [model.inference_outputs(features)[head].numpy() for features in dataset]
     outputs = np.empty((len(encoded), batches[0].shape[1]), np.float32)
     outputs[order] = np.concatenate(batches)
     return outputs

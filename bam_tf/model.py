@@ -96,5 +96,7 @@ class MultiTaskBert(keras.Model):
         self.optimizer.apply(gradients, self.trainable_variables)
         return {"loss": loss, "task_loss_sums": loss_sums, "task_counts": counts}
 
-    def predict_step(self, batch):
-        return self(batch, training=False)
+    @tf.function(reduce_retracing=True)
+    def inference_outputs(self, features):
+        """All heads' outputs, traced once per model rather than once per call site."""
+        return self(features, training=False)

@@ -70,6 +70,7 @@ def load_trained_model(directory: str) -> tuple[MultiTaskBert, TextEncoder]:
 
 def build_model(model: MultiTaskBert) -> None:
     """Create every variable by running a tiny batch through the model."""
-    features = {"token_ids": np.array([[101, 102]], np.int32), "segment_ids": np.zeros((1, 2), np.int32),
+    # Token id 0 exists in every vocabulary (101/102, BERT-uncased's [CLS]/[SEP], do not in small ones).
+    features = {"token_ids": np.zeros((1, 2), np.int32), "segment_ids": np.zeros((1, 2), np.int32),
                 "padding_mask": np.ones((1, 2), bool)}
     model(features)

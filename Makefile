@@ -1,0 +1,28 @@
+# Everything runs inside .venv, created and filled from requirements.txt on first use.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+MODEL_DIR ?= runs/quickstart
+
+.PHONY: setup demo test test-slow clean
+
+setup: $(VENV)/.installed
+
+# --no-deps: requirements.txt is a complete lock (see its header for why).
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q --no-deps -r requirements.txt
+	touch $@
+
+demo: setup
+	$(PY) -m bam_tf.train --flagfile=configs/quickstart.flags --model_dir=$(MODEL_DIR)
+
+test: setup
+	$(PY) -m pytest -q -m "not slow" tests
+
+test-slow: setup
+	$(PY) -m pytest -q -m slow tests
+
+clean:
+	rm -rf runs .pytest_cache

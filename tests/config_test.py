@@ -1,0 +1,184 @@
+"""Tests for bam_tf.config: strict dict loading, validation, and the flags.txt round trip through absl."""
+
+import dataclasses
+import json
+
+import pytest
+from absl import flags
+
+from bam_tf.config import BamConfig, config_from_flags, define_flags
+
+
+def _valid(**overrides):
+    return BamConfig(**{"model_dir": "/runs/x", "glue_dir": "/data/glue", **overrides})
+
+
+def _fresh_flags():
+    fv = flags.FlagValues()
+    define_flags(fv)
+    return fv
+
+
+# ---- from_dict / from_json_file -----------------------------------------------------------------
+
+def test_from_dict_rejects_unknown_keys_naming_them():
+    with pytest.raises(ValueError) as info:
+        BamConfig.from_dict({"model_dir": "/x", "modeldir": "/y", "learnig_rate": 1.0})
+    message = str(info.value)
+    assert "unknown config keys ['learnig_rate', 'modeldir']" in message
+    assert "valid keys" in message and "'learning_rate'" in message
+
+
+def test_from_dict_accepts_known_keys_and_keeps_defaults():
+    config = BamConfig.from_dict({"model_dir": "/x", "train_batch_size": 64})
+    assert config.model_dir == "/x" and config.train_batch_size == 64
+    assert config.learning_rate == 1e-4 and config.task_weight_exponent == 0.75  # untouched defaults
+
+
+def test_from_json_file_names_the_file_on_error(tmp_path):
+    good = tmp_path / "config.json"
+    good.write_text(json.dumps(_valid(seed=7).to_dict()))
+    assert BamConfig.from_json_file(str(good)) == _valid(seed=7)
+    bad = tmp_path / "typo.json"
+    bad.write_text(json.dumps({"model_dir": "/x", "sead": 1}))
+    with pytest.raises(ValueError, match=r"typo\.json: unknown config keys \['sead'\]"):
+        BamConfig.from_json_file(str(bad))
+
+
+# ---- validate -------------------------------------------------------------------------------------
+
+def test_valid_configs_pass():
+    _valid().validate()
+    _valid(teacher_annealing=False, distill_weight=0.3).validate()
+    _valid(distill=False, mode="student").validate()
+    _valid(data_source="tfds", glue_dir="").validate()  # tfds needs no glue_dir
+
+
+def _problems(config):
+    with pytest.raises(ValueError) as info:
+        config.validate()
+    return str(info.value)
+
+
+def test_missing_model_dir():
+    assert "--model_dir is required" in _problems(BamConfig(glue_dir="/data/glue"))
+
+
+def test_missing_glue_dir_with_tsv():
+    assert "--glue_dir (or $GLUE_DIR) is required" in _problems(BamConfig(model_dir="/x"))
+
+
+def test_distill_weight_with_annealing_on():
+    assert "--distill_weight only applies with --noteacher_annealing" in _problems(_valid(distill_weight=0.3))
+
+
+@pytest.mark.parametrize("name", ["train_batch_size", "teacher_batch_size", "eval_batch_size", "max_seq_length"])
+@pytest.mark.parametrize("value", [0, -4])
+def test_nonpositive_sizes(name, value):
+    assert f"--{name} must be positive" in _problems(_valid(**{name: value}))
+
+
+@pytest.mark.parametrize("overrides", [{"temperature": 2.0}, {"teacher_annealing": False},
+                                       {"teacher_annealing": False, "distill_weight": 0.2}])
+def test_distill_only_flags_with_nodistill(overrides):
+    assert "--teacher_annealing/--distill_weight/--temperature need --distill" in _problems(
+        _valid(distill=False, **overrides))
+
+
+def test_predict_mode_with_nodistill():
+    assert "--mode=predict writes teacher outputs" in _problems(_valid(distill=False, mode="predict"))
+
+
+def test_range_checks_and_all_problems_reported_together():
+    message = _problems(BamConfig(glue_dir="/g", learning_rate=0.0, warmup_fraction=1.5, layerwise_lr_decay=0.0,
+                                  max_train_steps=-1))
+    for fragment in ("--model_dir is required", "--learning_rate must be positive",
+                     "--warmup_fraction must be in [0, 1]", "--layerwise_lr_decay must be in (0, 1]",
+                     "--max_train_steps must be 0 (no cap) or positive"):
+        assert fragment in message
+    assert message.startswith("invalid flags:")
+
+
+# ---- flags ------------------------------------------------------------------------------------
+
+ROUND_TRIP_CONFIGS = [
+    _valid(),  # every default, as flags.txt of a default run
+    _valid(mode="student", tasks="RTE,STS-B", backbone="random:layers=2,hidden=32", max_seq_length=64,
+           swap_pair_order=False, teacher_annealing=False, distill_weight=0.3, temperature=2.0,
+           task_mixing="per_task", learning_rate=3e-5, num_train_epochs=0.5, max_train_steps=17, seed=42,
+           clip_global_norm=0.0, precision="mixed_bfloat16"),
+    _valid(distill=False, mode="all", max_train_examples=100, layerwise_lr_decay=1.0),
+]
+
+
+@pytest.mark.parametrize("config", ROUND_TRIP_CONFIGS)
+def test_flagfile_round_trip(config, tmp_path, monkeypatch):
+    monkeypatch.delenv("GLUE_DIR", raising=False)
+    path = tmp_path / "flags.txt"
+    path.write_text(config.to_flagfile_text())
+    fv = _fresh_flags()
+    fv(["prog", f"--flagfile={path}"])
+    restored = config_from_flags(fv)
+    assert restored == config
+    # every field is written, so a later change of defaults cannot change a resumed run
+    assert len(path.read_text().splitlines()) == len(dataclasses.fields(BamConfig))
+
+
+def test_flagfile_with_empty_strings_round_trips(tmp_path, monkeypatch):
+    monkeypatch.delenv("GLUE_DIR", raising=False)
+    config = _valid(data_source="tfds", glue_dir="", tfds_data_dir="")
+    path = tmp_path / "flags.txt"
+    path.write_text(config.to_flagfile_text())
+    fv = _fresh_flags()
+    fv(["prog", f"--flagfile={path}"])
+    assert config_from_flags(fv) == config
+
+
+def test_command_line_overrides_the_flagfile(tmp_path, monkeypatch):
+    monkeypatch.delenv("GLUE_DIR", raising=False)
+    path = tmp_path / "flags.txt"
+    path.write_text(_valid().to_flagfile_text())
+    fv = _fresh_flags()
+    fv(["prog", f"--flagfile={path}", "--mode=evaluate", "--seed=3"])
+    assert config_from_flags(fv) == _valid(mode="evaluate", seed=3)
+
+
+def test_unknown_flag_in_a_flagfile_is_rejected(tmp_path):
+    path = tmp_path / "flags.txt"
+    path.write_text(_valid().to_flagfile_text() + "--learnig_rate=0.1\n")
+    fv = _fresh_flags()
+    with pytest.raises(flags.UnrecognizedFlagError, match="learnig_rate"):
+        fv(["prog", f"--flagfile={path}"])
+    assert issubclass(flags.UnrecognizedFlagError, flags.Error)
+
+
+def test_bad_choice_is_rejected_by_absl():
+    fv = _fresh_flags()
+    with pytest.raises(flags.IllegalFlagValueError):
+        fv(["prog", "--task_mixing=shuffled"])
+
+
+def test_config_from_flags_validates(monkeypatch):
+    monkeypatch.delenv("GLUE_DIR", raising=False)
+    fv = _fresh_flags()
+    fv(["prog", "--model_dir=/x", "--glue_dir=/g", "--train_batch_size=0"])
+    with pytest.raises(ValueError, match="--train_batch_size must be positive"):
+        config_from_flags(fv)
+
+
+def test_glue_dir_falls_back_to_the_environment(monkeypatch):
+    monkeypatch.setenv("GLUE_DIR", "/env/glue")
+    fv = _fresh_flags()
+    fv(["prog", "--model_dir=/x"])
+    assert config_from_flags(fv).glue_dir == "/env/glue"
+    fv = _fresh_flags()
+    fv(["prog", "--model_dir=/x", "--glue_dir=/flag/glue"])
+    assert config_from_flags(fv).glue_dir == "/flag/glue"
+
+
+def test_every_field_has_a_flag_with_its_default():
+    fv = _fresh_flags()
+    fv(["prog"])
+    for field in dataclasses.fields(BamConfig):
+        assert fv[field.name].value == field.default, field.name
+        assert fv[field.name].help

@@ -1,0 +1,117 @@
+"""The whole chain through the real CLI: teachers → teacher outputs → student → dev scores.
+
+Tiny random backbone (2 layers, hidden 32) over slices of the real GLUE data in $GLUE_DIR.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+GLUE_DIR = os.environ.get("GLUE_DIR", "")
+TASKS = ["CoLA", "MRPC", "STS-B"]
+MAX_TRAIN = 48
+needs_glue = pytest.mark.skipif(not os.path.isdir(os.path.join(GLUE_DIR, "MRPC")),
+                                reason="set GLUE_DIR to the GLUE data (download_glue_data.py layout) to run")
+
+
+def run_cli(*flags, check=True):
+    result = subprocess.run([sys.executable, "-m", "bam_tf.train", *flags], capture_output=True, text=True,
+                            timeout=600, env={**os.environ, "GLUE_DIR": GLUE_DIR})
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+    return result
+
+
+def tiny_run_flags(model_dir):
+    return [f"--model_dir={model_dir}", f"--tasks={','.join(TASKS)}", "--backbone=random:layers=2,hidden=32",
+            f"--max_train_examples={MAX_TRAIN}", "--max_eval_examples=40", "--max_seq_length=64",
+            "--teacher_batch_size=8", "--teacher_epochs=1", "--train_batch_size=16", "--num_train_epochs=1",
+            "--log_every=5"]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    model_dir = str(tmp_path_factory.mktemp("bam") / "run")
+    result = run_cli(*tiny_run_flags(model_dir))
+    return model_dir, result
+
+
+@needs_glue
+def test_every_artifact_is_written(finished_run):
+    model_dir, _ = finished_run
+    for name in ["flags.txt", "config.json", "dev_results.json"]:
+        assert os.path.isfile(os.path.join(model_dir, name)), name
+    for task in TASKS:
+        teacher = os.path.join(model_dir, "teachers", task)
+        for name in ["model_config.json", "heads.npz", "dev_results.json", "training_summary.json"]:
+            assert os.path.isfile(os.path.join(teacher, name)), (task, name)
+        assert os.path.isfile(os.path.join(teacher, "backbone", "config.json"))
+        with np.load(os.path.join(model_dir, "teacher_outputs", f"{task}.npz")) as outputs:
+            swapped = task in ("MRPC", "STS-B")  # trained on both sentence orders
+            assert outputs["outputs"].shape == (MAX_TRAIN * (2 if swapped else 1), 1 if task == "STS-B" else 2)
+            assert np.isfinite(outputs["outputs"]).all()
+            assert len(set(outputs["example_ids"].tolist())) == len(outputs["example_ids"])
+    assert not [p for p in os.listdir(model_dir) if p.endswith(".tmp")]
+
+
+@needs_glue
+def test_student_annealed_to_gold_and_saw_every_task(finished_run):
+    model_dir, _ = finished_run
+    with open(os.path.join(model_dir, "student", "training_summary.json")) as f:
+        summary = json.load(f)
+    assert summary["final_gold_weight"] == pytest.approx(1.0)
+    assert set(summary["examples_per_task"]) == set(TASKS)
+    assert all(count > 0 for count in summary["examples_per_task"].values())
+    assert sum(summary["examples_per_task"].values()) == summary["steps"] * 16
+
+
+@needs_glue
+def test_dev_results_cover_each_task_with_its_glue_metrics(finished_run):
+    model_dir, result = finished_run
+    with open(os.path.join(model_dir, "dev_results.json")) as f:
+        results = json.load(f)
+    expected_metrics = {"CoLA": {"mcc"}, "MRPC": {"f1", "accuracy"}, "STS-B": {"pearson", "spearman"}}
+    for who in ("student", "teachers"):
+        assert {task: set(m) for task, m in results[who]["tasks"].items()} == expected_metrics
+        assert -1.0 <= results[who]["glue_average"] <= 1.0
+    for task in TASKS:
+        assert task in result.stdout  # the printed dev table
+
+
+@needs_glue
+def test_evaluate_mode_reproduces_scores_and_flagfile_reruns(finished_run):
+    model_dir, _ = finished_run
+    with open(os.path.join(model_dir, "dev_results.json")) as f:
+        before = json.load(f)
+    run_cli(f"--flagfile={os.path.join(model_dir, 'flags.txt')}", "--mode=evaluate")
+    with open(os.path.join(model_dir, "dev_results.json")) as f:
+        after = json.load(f)
+    for task, scores in before["student"]["tasks"].items():
+        for metric, value in scores.items():
+            assert after["student"]["tasks"][task][metric] == pytest.approx(value, abs=1e-6)
+
+
+@needs_glue
+def test_a_model_dir_refuses_different_flags(finished_run):
+    model_dir, _ = finished_run
+    flags = tiny_run_flags(model_dir) + ["--seed=7", "--mode=evaluate"]
+    result = run_cli(*flags, check=False)
+    assert result.returncode != 0
+    assert "--seed" in result.stderr and "other flags" in result.stderr
+
+
+def test_conflicting_flags_fail_before_loading_anything(tmp_path):
+    result = run_cli(f"--model_dir={tmp_path}", "--glue_dir=/nonexistent", "--distill_weight=0.3", check=False)
+    assert result.returncode != 0
+    assert "--distill_weight only applies with --noteacher_annealing" in result.stderr
+    assert not os.listdir(tmp_path)
+
+
+def test_unknown_flag_fails_with_its_name(tmp_path):
+    result = run_cli(f"--model_dir={tmp_path}", "--learning_rat=1e-4", check=False)
+    assert result.returncode != 0
+    assert "learning_rat" in result.stderr

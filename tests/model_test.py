@@ -1,0 +1,215 @@
+"""Tests for bam_tf.model: the masked multi-task loss by hand, and MultiTaskBert on a tiny random BERT."""
+
+import math
+
+import keras
+import keras_hub
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bam_tf.glue_tasks import get_task
+from bam_tf.model import DistillationSettings, MultiTaskBert, head_layer_name, multitask_loss
+from bam_tf.optimizer import create_optimizer
+from bam_tf.trained_model import build_model
+
+RTE, STSB = get_task("RTE"), get_task("STS-B")
+TASKS = [RTE, STSB]
+LN3 = math.log(3.0)
+
+
+# ---- multitask_loss by hand -------------------------------------------------------------------
+
+def _batch():
+    # example 0: RTE, gold 1, teacher logits [0, ln 3]
+    # example 1: STS-B, gold 3.0 (out of range as an RTE class), teacher score 4.0 in column 0
+    # example 2: RTE, gold 0, no teacher
+    return {
+        "task_id": tf.constant([0, 1, 0], tf.int32),
+        "label": tf.constant([1.0, 3.0, 0.0], tf.float32),
+        "teacher": tf.constant([[0.0, LN3], [4.0, 0.0], [7.0, -7.0]], tf.float32),
+        "has_teacher": tf.constant([True, True, False]),
+    }
+
+
+def _outputs(rte_row1=(5.0, -5.0), stsb_rows02=(9.0, -7.0)):
+    return {
+        "RTE": tf.constant([[0.0, 0.0], list(rte_row1), [LN3, 0.0]], tf.float32),
+        "STS-B": tf.constant([[stsb_rows02[0]], [2.5], [stsb_rows02[1]]], tf.float32),
+    }
+
+
+# RTE, λ = 0.5:
+#   example 0: target 0.5·[0, 1] + 0.5·softmax([0, ln 3]) = [0.125, 0.875]; logits [0, 0] -> CE = ln 2
+#   example 2: no teacher -> one-hot [1, 0]; logits [ln 3, 0] -> softmax [0.75, 0.25] -> CE = ln(4/3)
+#   sum = ln 2 + ln(4/3) = ln(8/3), count 2
+# STS-B, λ = 0.5: example 1 target 0.5·3 + 0.5·4 = 3.5, prediction 2.5 -> (2.5 − 3.5)² = 1, count 1
+EXPECTED_SUMS = [math.log(8 / 3), 1.0]
+EXPECTED_COUNTS = [2.0, 1.0]
+
+
+def test_multitask_loss_by_hand():
+    sums, counts = multitask_loss(_outputs(), _batch(), TASKS, gold_weight=0.5, temperature=1.0)
+    np.testing.assert_allclose(np.asarray(sums), EXPECTED_SUMS, rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(counts), EXPECTED_COUNTS)
+
+
+def test_multitask_loss_pure_teacher_with_temperature_by_hand():
+    # λ = 0, T = 2. RTE example 0: teacher [0, 2 ln 3] / 2 = [0, ln 3] -> target [0.25, 0.75];
+    #   logits [ln 3, 0] -> log softmax [ln 0.75, ln 0.25] -> −(0.25 ln 0.75 + 0.75 ln 0.25)
+    #   example 2 has no teacher: one-hot [1, 0] whatever λ -> with logits [ln 3, 0]: −ln 0.75
+    # STS-B example 1: target = teacher 4.0, prediction 2.5 -> 2.25 (temperature never touches regression)
+    batch = dict(_batch(), teacher=tf.constant([[0.0, 2 * LN3], [4.0, 0.0], [7.0, -7.0]]))
+    outputs = {"RTE": tf.constant([[LN3, 0.0], [0.0, 0.0], [LN3, 0.0]]),
+               "STS-B": tf.constant([[0.0], [2.5], [0.0]])}
+    sums, counts = multitask_loss(outputs, batch, TASKS, gold_weight=0.0, temperature=2.0)
+    rte = -(0.25 * math.log(0.75) + 0.75 * math.log(0.25)) - math.log(0.75)
+    np.testing.assert_allclose(np.asarray(sums), [rte, 2.25], rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(counts), [2.0, 1.0])
+
+
+def test_other_tasks_examples_never_contribute():
+    base, _ = multitask_loss(_outputs(), _batch(), TASKS, 0.5, 1.0)
+    # RTE head's output on the STS-B example and STS-B head's outputs on RTE examples: anything at all
+    changed, _ = multitask_loss(_outputs(rte_row1=(-300.0, 250.0), stsb_rows02=(1e4, -1e4)), _batch(), TASKS,
+                                0.5, 1.0)
+    np.testing.assert_allclose(np.asarray(changed), np.asarray(base), rtol=1e-7)
+    # The STS-B example's teacher column 1 is never read by any head that owns that example.
+    batch = _batch()
+    batch["teacher"] = tf.constant([[0.0, LN3], [4.0, 123.0], [7.0, -7.0]])
+    changed, _ = multitask_loss(_outputs(), batch, TASKS, 0.5, 1.0)
+    np.testing.assert_allclose(np.asarray(changed), np.asarray(base), rtol=1e-7)
+
+
+def test_masked_examples_get_zero_gradient():
+    outputs = _outputs()
+    with tf.GradientTape() as tape:
+        tape.watch(outputs["RTE"])
+        tape.watch(outputs["STS-B"])
+        sums, _ = multitask_loss(outputs, _batch(), TASKS, 0.5, 1.0)
+        total = tf.reduce_sum(sums)
+    grad_rte, grad_sts = tape.gradient(total, [outputs["RTE"], outputs["STS-B"]])
+    np.testing.assert_array_equal(grad_rte.numpy()[1], [0.0, 0.0])
+    np.testing.assert_array_equal(grad_sts.numpy()[[0, 2], 0], [0.0, 0.0])
+    # the owned rows do get gradient: STS-B d/dp (p − 3.5)² at 2.5 = 2·(2.5 − 3.5) = −2
+    assert grad_sts.numpy()[1, 0] == pytest.approx(-2.0)
+    # RTE example 0: softmax([0, 0]) − target = [0.5 − 0.125, 0.5 − 0.875] = [0.375, −0.375]
+    np.testing.assert_allclose(grad_rte.numpy()[0], [0.375, -0.375], rtol=1e-6)
+
+
+@pytest.mark.parametrize("score", [3.0, 5.0, 4.6, 2.2])
+def test_out_of_range_labels_of_other_tasks_give_no_nan(score):
+    batch = _batch()
+    batch["label"] = tf.constant([1.0, score, 0.0])
+    sums, counts = multitask_loss(_outputs(), batch, TASKS, 0.5, 1.0)
+    assert np.all(np.isfinite(np.asarray(sums)))
+    assert float(sums[0]) == pytest.approx(math.log(8 / 3), rel=1e-6)  # RTE unaffected by the score
+
+
+def test_a_task_absent_from_the_batch_has_zero_sum_and_count():
+    batch = dict(_batch(), task_id=tf.constant([0, 0, 0]), label=tf.constant([1.0, 1.0, 0.0]))
+    sums, counts = multitask_loss(_outputs(), batch, TASKS, 0.5, 1.0)
+    assert np.asarray(counts).tolist() == [3.0, 0.0]
+    assert float(sums[1]) == 0.0
+    assert np.all(np.isfinite(np.asarray(sums)))
+
+
+def test_head_layer_name():
+    assert head_layer_name("STS-B") == "head_sts_b"
+    assert head_layer_name("SST-2") == "head_sst_2"
+    assert head_layer_name("MNLI-mm") == "head_mnli_mm"
+    assert head_layer_name("RTE") == "head_rte"
+
+
+# ---- MultiTaskBert ---------------------------------------------------------------------------------
+
+def _tiny_model(distillation=DistillationSettings(), seed=0):
+    keras.utils.set_random_seed(seed)
+    backbone = keras_hub.models.BertBackbone(vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=32,
+                                             intermediate_dim=64, max_sequence_length=64)
+    model = MultiTaskBert(backbone, TASKS, distillation)
+    build_model(model)
+    return model
+
+
+def _features(batch_size=3, length=5, seed=0):
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(2, length + 1, size=batch_size)
+    lengths[0] = length
+    mask = np.arange(length)[None, :] < lengths[:, None]
+    token_ids = np.where(mask, rng.integers(1, 100, size=(batch_size, length)), 0).astype(np.int32)
+    return {"token_ids": tf.constant(token_ids), "segment_ids": tf.zeros((batch_size, length), tf.int32),
+            "padding_mask": tf.constant(mask)}
+
+
+def _train_batch():
+    return dict(_features(), task_id=tf.constant([0, 1, 0]), label=tf.constant([1.0, 3.2, 0.0]),
+                teacher=tf.constant([[0.5, -0.5], [2.0, 0.0], [0.0, 0.0]]),
+                has_teacher=tf.constant([True, True, False]))
+
+
+def test_outputs_have_one_float32_entry_per_task():
+    model = _tiny_model()
+    outputs = model(_features(batch_size=4, length=7), training=False)
+    assert set(outputs) == {"RTE", "STS-B"}
+    assert tuple(outputs["RTE"].shape) == (4, 2) and outputs["RTE"].dtype == tf.float32
+    assert tuple(outputs["STS-B"].shape) == (4, 1) and outputs["STS-B"].dtype == tf.float32
+    assert {layer.name for layer in model.heads.values()} == {"head_rte", "head_sts_b"}
+    # inference is deterministic (no dropout)
+    again = model(_features(batch_size=4, length=7), training=False)
+    np.testing.assert_array_equal(outputs["RTE"].numpy(), again["RTE"].numpy())
+
+
+def test_gold_weight_variable_is_not_trained():
+    model = _tiny_model()
+    assert all(v is not model.gold_weight for v in model.trainable_variables)
+    assert any(v is model.gold_weight for v in model.non_trainable_variables)
+    assert float(model.gold_weight.numpy()) == 0.0
+
+
+def test_train_step_updates_and_sets_annealed_gold_weight():
+    total_steps = 5
+    model = _tiny_model(DistillationSettings(total_steps=total_steps))
+    model.compile(optimizer=create_optimizer(peak_learning_rate=1e-3, total_steps=total_steps, num_layers=2))
+    head_before = model.heads["RTE"].kernel.numpy().copy()
+    batch = _train_batch()
+    for step in range(3):
+        assert int(model.optimizer.iterations.numpy()) == step
+        stats = model.train_step(batch)
+        loss = float(stats["loss"])
+        assert np.isfinite(loss) and loss > 0
+        assert int(model.optimizer.iterations.numpy()) == step + 1
+        # λ for update `step` of 5: step / 4 -> 0, 0.25, 0.5
+        assert float(model.gold_weight.numpy()) == pytest.approx(step / (total_steps - 1))
+        # the loss is the per-task sums over the batch size (3 examples, one replica)
+        sums = stats["task_loss_sums"].numpy()
+        assert loss == pytest.approx(sums.sum() / 3, rel=1e-5)
+        np.testing.assert_array_equal(stats["task_counts"].numpy(), [2.0, 1.0])
+    assert not np.allclose(model.heads["RTE"].kernel.numpy(), head_before)
+
+
+def test_train_step_with_fixed_distill_weight():
+    model = _tiny_model(DistillationSettings(total_steps=5, teacher_annealing=False, distill_weight=0.3))
+    model.compile(optimizer=create_optimizer(peak_learning_rate=1e-3, total_steps=5, num_layers=2))
+    for _ in range(2):
+        model.train_step(_train_batch())
+        assert float(model.gold_weight.numpy()) == pytest.approx(0.7)  # 1 − 0.3 at every step
+
+
+def test_train_step_under_tf_function():
+    model = _tiny_model(DistillationSettings(total_steps=3))
+    model.compile(optimizer=create_optimizer(peak_learning_rate=1e-3, total_steps=3, num_layers=2))
+    step = tf.function(model.train_step)
+    for expected in (0.0, 0.5, 1.0):  # λ = s / 2
+        stats = step(_train_batch())
+        assert np.isfinite(float(stats["loss"]))
+        assert float(model.gold_weight.numpy()) == pytest.approx(expected)
+    assert int(model.optimizer.iterations.numpy()) == 3
+
+
+def test_build_model_creates_all_variables():
+    model = _tiny_model()
+    paths = {v.path for v in model.trainable_variables}
+    assert any(p.endswith("head_rte/kernel") for p in paths)
+    assert any(p.endswith("head_sts_b/bias") for p in paths)
+    assert "token_embedding/embeddings" in paths
