@@ -290,7 +290,8 @@ def test_task_data_rejects_ragged_columns():
 # ---- The real GLUE files ----
 
 GLUE_DIR = os.environ.get("GLUE_DIR")
-needs_glue = pytest.mark.skipif(not GLUE_DIR, reason="set GLUE_DIR=/path/to/glue_data to check the real files")
+needs_glue = pytest.mark.skipif(not GLUE_DIR or not os.path.isdir(GLUE_DIR),
+                                reason="set GLUE_DIR to an existing /path/to/glue_data to check the real files")
 
 # Official sizes. MNLI, QQP and QNLI train are absent from our shared copy; they are checked when present.
 _SIZES = [
