@@ -62,7 +62,12 @@ class BamConfig:
     precision: str = _field("float32", "Compute dtype policy.", ("float32", "mixed_bfloat16"))
     eval_batch_size: int = _field(128, "Batch size for dev evaluation and teacher predictions.")
     seed: int = _field(0, "Seed for weights, dropout and task/example sampling.")
-    log_every: int = _field(50, "Log training losses every N steps.")
+    log_every: int = _field(50, "Log training losses (and write TensorBoard summaries) every N steps.")
+    checkpoint_every: int = _field(200, "Checkpoint every N steps; a re-run resumes from the latest checkpoint.")
+    keep_checkpoints: int = _field(2, "Keep the last N checkpoints of a stage while it trains (removed when "
+                                   "the stage has saved its final model).")
+    eval_every: int = _field(0, "Also score dev every N steps and keep the best checkpoint per task "
+                             "(0: score only at the end of each stage).")
 
     @classmethod
     def from_dict(cls, values: dict) -> "BamConfig":
@@ -105,10 +110,11 @@ class BamConfig:
             problems.append("--teacher_annealing/--distill_weight/--temperature need --distill")
         if not self.distill and self.mode == "predict":
             problems.append("--mode=predict writes teacher outputs, which --nodistill never uses")
-        for name in ("max_seq_length", "teacher_batch_size", "train_batch_size", "eval_batch_size", "log_every"):
+        for name in ("max_seq_length", "teacher_batch_size", "train_batch_size", "eval_batch_size", "log_every",
+                     "checkpoint_every", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 problems.append(f"--{name} must be positive")
-        for name in ("max_train_examples", "max_eval_examples", "max_train_steps"):
+        for name in ("max_train_examples", "max_eval_examples", "max_train_steps", "eval_every"):
             if getattr(self, name) < 0:
                 problems.append(f"--{name} must be 0 (no cap) or positive")
         for name in ("teacher_learning_rate", "learning_rate", "teacher_epochs", "num_train_epochs", "temperature"):

@@ -5,13 +5,16 @@
   student/                  the multi-task student (+ dev_results.json)
   dev_results.json          teachers' and student's dev scores side by side
   flags.txt, config.json    the resolved flags (flags.txt works as a --flagfile)
+  tensorboard/<stage>/      summaries for `tensorboard --logdir <model_dir>`
+  checkpoints/<stage>/      rolling checkpoints of the stage in progress (removed once it is saved)
 
-A stage whose output already exists is skipped, so `--mode=all` picks up after an interruption; the
-run refuses a model_dir that was written with different flags.
+A finished stage is skipped and a stage in progress resumes from its latest checkpoint, so re-running
+the same command continues an interrupted run; the run refuses a model_dir written with other flags.
 """
 
 import dataclasses
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -24,7 +27,7 @@ from bam_tf.config import BamConfig
 from bam_tf.evaluation import evaluate_split, predict_head
 from bam_tf.glue_reader import TaskData, read_split
 from bam_tf.glue_tasks import GlueTask, get_task, parse_task_list
-from bam_tf.input_pipeline import TaskExamples, training_dataset
+from bam_tf.input_pipeline import TaskExamples
 from bam_tf.model import DistillationSettings, MultiTaskBert
 from bam_tf.optimizer import create_optimizer
 from bam_tf.task_sampler import example_stream, num_train_steps
@@ -32,10 +35,10 @@ from bam_tf.teacher_outputs import (TeacherOutputs, align_teacher_outputs, load_
                                     save_teacher_outputs)
 from bam_tf.text_encoding import EncodedExamples, TextEncoder, encode_task_data
 from bam_tf.trained_model import build_model, is_trained_model_dir, load_trained_model, save_trained_model
-from bam_tf.trainer import train
+from bam_tf.trainer import TrainingOptions, train
 
 # Flags that change nothing already written, so a model_dir may be revisited with other values.
-_FLAGS_FREE_TO_CHANGE = {"mode", "log_every", "eval_batch_size"}
+_FLAGS_FREE_TO_CHANGE = {"mode", "log_every", "eval_batch_size", "checkpoint_every", "keep_checkpoints", "eval_every"}
 
 
 class BamPipeline:
@@ -145,7 +148,6 @@ class BamPipeline:
         if c.max_train_steps:
             steps = min(steps, c.max_train_steps)
         stream = example_stream(sizes, c.task_weight_exponent, batch_size, steps, c.task_mixing, c.seed)
-        dataset = training_dataset(examples, stream)
         keras.utils.set_random_seed(c.seed)
         with self.strategy.scope():
             loaded = load_backbone(c.backbone)
@@ -157,23 +159,36 @@ class BamPipeline:
                 peak_learning_rate=learning_rate, total_steps=steps, warmup_fraction=c.warmup_fraction,
                 weight_decay=c.weight_decay, layerwise_lr_decay=c.layerwise_lr_decay,
                 num_layers=loaded.backbone.num_layers, clip_global_norm=c.clip_global_norm or None))
-        summary = train(model, dataset, steps, self.strategy, c.log_every, description, self.verbose)
+        stage = os.path.basename(out_dir) if description == "student" else f"teacher_{tasks[0].name}"
+        checkpoint_dir = self.path("checkpoints", stage)
+        summary = train(model, examples, stream, self.strategy, TrainingOptions(
+            description=description, checkpoint_dir=checkpoint_dir, checkpoint_every=c.checkpoint_every,
+            keep_checkpoints=c.keep_checkpoints, summary_dir=self.path("tensorboard", stage),
+            log_every=c.log_every, eval_every=c.eval_every, evaluate=lambda: self._dev_scores(model),
+            run_flags_text=c.to_flagfile_text(), verbose=self.verbose))
         logging.info("%s: %d steps in %.0f s, examples per task %s", description, summary.steps, summary.seconds,
                      summary.examples_per_task)
         save_trained_model(out_dir, model, self.encoder, c.backbone)
         json_io.write_json(os.path.join(out_dir, "training_summary.json"), dataclasses.asdict(summary))
-        self._dev_results(out_dir, model)
+        json_io.write_json(os.path.join(out_dir, "dev_results.json"), _with_average(summary.final_dev_scores))
+        best_dir = os.path.join(checkpoint_dir, "best")
+        if os.path.isdir(best_dir):  # per-task best checkpoints outlive the rolling ones
+            shutil.rmtree(os.path.join(out_dir, "best"), ignore_errors=True)
+            os.replace(best_dir, os.path.join(out_dir, "best"))
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
 
-    def _dev_results(self, model_dir: str, model: MultiTaskBert | None = None) -> dict:
-        if model is None:
-            model, encoder = load_trained_model(model_dir)
-            self._check_same_encoding(encoder, model_dir)
+    def _dev_scores(self, model: MultiTaskBert) -> dict[str, dict[str, float]]:
         scores = {}
         for task in model.tasks:
             for eval_task in [task] + ([get_task("MNLI-mm")] if task.name == "MNLI" else []):
                 data, encoded = self.split(eval_task, "dev")
                 scores[eval_task.name] = evaluate_split(model, data, encoded, self.config.eval_batch_size)
-        results = _with_average(scores)
+        return scores
+
+    def _dev_results(self, model_dir: str) -> dict:
+        model, encoder = load_trained_model(model_dir)
+        self._check_same_encoding(encoder, model_dir)
+        results = _with_average(self._dev_scores(model))
         json_io.write_json(os.path.join(model_dir, "dev_results.json"), results)
         return results
 

@@ -24,11 +24,12 @@ def main(argv):
     except ValueError as error:
         raise app.UsageError(str(error))
     from bam_tf.pipeline import BamPipeline  # imports TensorFlow: only after the flags are known good
+    from bam_tf.trainer import CheckpointError, TrainingDivergedError
 
     logging.set_verbosity(logging.INFO)
     try:
         BamPipeline(config).run()
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, TrainingDivergedError, CheckpointError) as error:
         logging.error("%s", error)
         print(f"error: {error}", file=sys.stderr)
         return 1

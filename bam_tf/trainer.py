@@ -1,34 +1,82 @@
-"""The training loop: runs `model.train_step` under the strategy for a fixed number of steps."""
+"""The training loop: `model.train_step` under the strategy, with checkpoints, exact resume, TensorBoard.
+
+Resume is exact because everything that decides the next step is either restored or recomputed:
+weights, optimizer slots, step counter (hence λ and the learning rate) and dropout RNG state come from
+the checkpoint; the example order is a pure function of the sampler's seed, so the input pipeline is
+rebuilt to start at the restored step.
+"""
 
 import dataclasses
+import os
+import shutil
 import time
+from collections.abc import Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from bam_tf import json_io, metrics
+from bam_tf.input_pipeline import TaskExamples, training_dataset
 from bam_tf.model import MultiTaskBert
+from bam_tf.task_sampler import ExampleStream
 
 
 class TrainingDivergedError(RuntimeError):
     pass
 
 
+class CheckpointError(RuntimeError):
+    pass
+
+
+@dataclasses.dataclass
+class TrainingOptions:
+    description: str = "training"
+    checkpoint_dir: str | None = None  # None: no checkpoints, no resume
+    checkpoint_every: int = 100
+    keep_checkpoints: int = 2
+    summary_dir: str | None = None  # TensorBoard event files; None: none
+    log_every: int = 50
+    eval_every: int = 0  # also evaluate (and keep the best checkpoint per task) every N steps; 0: only at the end
+    evaluate: Callable[[], dict] | None = None  # → {task: {metric: value}} on dev
+    run_flags_text: str = ""
+    verbose: bool = True
+
+
 @dataclasses.dataclass
 class TrainingSummary:
     steps: int
+    resumed_from_step: int
     seconds: float
     examples_per_task: dict[str, int]
     final_gold_weight: float
     last_losses: dict[str, float]  # mean per-task loss over the last logging window
+    best_steps: dict[str, int]  # step of the best dev score per task (with eval_every)
+    final_dev_scores: dict[str, dict[str, float]]
 
 
-def train(model: MultiTaskBert, dataset: tf.data.Dataset, num_steps: int, strategy: tf.distribute.Strategy,
-          log_every: int = 50, description: str = "training", verbose: bool = True) -> TrainingSummary:
-    """Run `num_steps` updates; raise TrainingDivergedError on a non-finite loss, naming step and task."""
-    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStream,
+          strategy: tf.distribute.Strategy, options: TrainingOptions) -> TrainingSummary:
+    """Run the stream's steps (continuing from the latest checkpoint); raise on a non-finite loss."""
     task_names = [task.name for task in model.tasks]
+    num_steps = stream.num_steps
+    with strategy.scope():
+        model.optimizer.build(model.trainable_variables)  # slots must exist before a restore fills them
+    checkpoint = _checkpoint_of_every_variable(model)
+    manager = None
+    if options.checkpoint_dir:
+        manager = tf.train.CheckpointManager(checkpoint, options.checkpoint_dir, options.keep_checkpoints)
+        _restore_latest(checkpoint, manager)
+    start_step = int(model.optimizer.iterations.numpy())
+    if start_step:
+        logging.info("%s: resuming at step %d of %d from %s", options.description, start_step, num_steps,
+                     manager.latest_checkpoint)
+    best = _BestCheckpoints(checkpoint, options.checkpoint_dir, task_names) if options.eval_every else None
+
+    dataset = training_dataset(examples, stream, start_step)
+    iterator = iter(strategy.experimental_distribute_dataset(dataset))
 
     @tf.function
     def distributed_step(iterator):
@@ -36,30 +84,141 @@ def train(model: MultiTaskBert, dataset: tf.data.Dataset, num_steps: int, strate
         return {key: strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
                 for key, value in per_replica.items()}
 
-    progress = keras.utils.Progbar(num_steps, stateful_metrics=["loss", "λ"], verbose=1 if verbose else 0)
-    logging.info("%s: %d steps", description, num_steps)
+    writer = tf.summary.create_file_writer(options.summary_dir) if options.summary_dir else None
+    if writer and options.run_flags_text:
+        with writer.as_default():
+            tf.summary.text("run_flags", "```\n" + options.run_flags_text + "\n```", step=start_step)
+    progress = keras.utils.Progbar(num_steps, stateful_metrics=["loss", "λ"], verbose=1 if options.verbose else 0)
+    progress.update(start_step)
     window_sums = np.zeros(len(task_names))
     window_counts = np.zeros(len(task_names))
-    total_counts = np.zeros(len(task_names))
+    drawn = stream.examples_per_task(len(task_names), up_to_step=start_step).astype(np.float64)
     last_losses = {}
-    start = time.time()
-    for step in range(num_steps):
+    started = time.time()
+    for step in range(start_step, num_steps):
         stats = {key: value.numpy() for key, value in distributed_step(iterator).items()}
         if not np.isfinite(stats["loss"]):
             bad = [name for name, value in zip(task_names, stats["task_loss_sums"]) if not np.isfinite(value)]
-            raise TrainingDivergedError(f"{description}: loss became {stats['loss']} at step {step} "
-                                        f"(tasks: {', '.join(bad) or 'unknown'})")
+            kept = f"; last good checkpoint: {manager.latest_checkpoint}" if manager and manager.latest_checkpoint else ""
+            raise TrainingDivergedError(f"{options.description}: loss became {stats['loss']} at step {step} "
+                                        f"(task: {', '.join(bad) or 'unknown'}){kept}")
+        done = step + 1
         window_sums += stats["task_loss_sums"]
         window_counts += stats["task_counts"]
-        total_counts += stats["task_counts"]
-        progress.update(step + 1, [("loss", float(stats["loss"])), ("λ", float(model.gold_weight.numpy()))])
-        if (step + 1) % log_every == 0 or step + 1 == num_steps:
-            last_losses = {name: float(s / c) for name, s, c in zip(task_names, window_sums, window_counts) if c}
-            logging.info("%s step %d/%d λ=%.3f %s", description, step + 1, num_steps,
-                         float(model.gold_weight.numpy()),
+        drawn += stats["task_counts"]
+        gold_weight = float(model.gold_weight.numpy())
+        progress.update(done, [("loss", float(stats["loss"])), ("λ", gold_weight)])
+        if done % options.log_every == 0 or done == num_steps:
+            last_losses = {n: float(s / c) for n, s, c in zip(task_names, window_sums, window_counts) if c}
+            logging.info("%s step %d/%d λ=%.3f %s", options.description, done, num_steps, gold_weight,
                          " ".join(f"{name}={loss:.4f}" for name, loss in last_losses.items()))
+            if writer:
+                _write_training_summaries(writer, done, float(stats["loss"]), last_losses, gold_weight,
+                                          float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
+                                          dict(zip(task_names, drawn)))
             window_sums[:] = 0
             window_counts[:] = 0
-    return TrainingSummary(steps=num_steps, seconds=time.time() - start,
-                           examples_per_task={n: int(c) for n, c in zip(task_names, total_counts)},
-                           final_gold_weight=float(model.gold_weight.numpy()), last_losses=last_losses)
+        if manager and (done % options.checkpoint_every == 0 or done == num_steps):
+            manager.save(checkpoint_number=done)
+        if best and done % options.eval_every == 0 and done < num_steps:
+            _evaluate(options, writer, best, done)
+    final_scores = _evaluate(options, writer, best, num_steps) if options.evaluate else {}
+    if writer:
+        writer.flush()
+    return TrainingSummary(steps=num_steps, resumed_from_step=start_step, seconds=time.time() - started,
+                           examples_per_task={n: int(c) for n, c in zip(task_names, drawn)},
+                           final_gold_weight=float(model.gold_weight.numpy()), last_losses=last_losses,
+                           best_steps=best.steps() if best else {}, final_dev_scores=final_scores)
+
+
+def _evaluate(options: TrainingOptions, writer, best: "_BestCheckpoints | None", step: int) -> dict:
+    scores = options.evaluate()
+    logging.info("%s dev at step %d: %s", options.description, step,
+                 " ".join(f"{task}={metrics.task_score(m):.4f}" for task, m in scores.items()))
+    if best:
+        best.update(step, scores)
+    if writer:
+        _write_dev_summaries(writer, step, scores)
+    return scores
+
+
+def _checkpoint_of_every_variable(model: MultiTaskBert) -> tf.train.Checkpoint:
+    """A checkpoint listing every variable by its position in the model's and optimizer's variable lists.
+
+    tf.train.Checkpoint(model=…, optimizer=…) misses Keras 3 state that exact resume needs (Adam's
+    moments, dropout seed-generator states). Keras paths are no stable key either: auto-numbered names
+    (seed_generator_7, bert_adam_w_2) depend on what else the process created. The list order is fixed
+    by the architecture, and a restore checks every shape.
+    """
+    named = {}
+    for prefix, variables in (("model", model.variables), ("optimizer", model.optimizer.variables)):
+        for index, variable in enumerate(variables):
+            named[f"{prefix}_{index:05d}"] = variable.value if isinstance(variable, keras.Variable) else variable
+    return tf.train.Checkpoint(**named)
+
+
+def _restore_latest(checkpoint: tf.train.Checkpoint, manager: tf.train.CheckpointManager) -> None:
+    latest = manager.latest_checkpoint
+    if not latest:
+        return
+    try:
+        checkpoint.restore(latest).assert_existing_objects_matched()
+    except Exception as error:  # a damaged file surfaces as OpError, ValueError, IndexError, …
+        raise CheckpointError(f"{latest}: cannot restore this checkpoint ({type(error).__name__}: "
+                              f"{str(error).splitlines()[0][:300]}). Delete {os.path.dirname(latest)} to "
+                              "train this stage from scratch.") from error
+
+
+class _BestCheckpoints:
+    """Per task, the checkpoint with the best dev score so far (GLUE task score), kept across resumes."""
+
+    def __init__(self, checkpoint: tf.train.Checkpoint, checkpoint_dir: str | None, task_names: list[str]):
+        self.checkpoint = checkpoint
+        self.directory = os.path.join(checkpoint_dir, "best") if checkpoint_dir else None
+        self.record_path = os.path.join(self.directory, "best.json") if self.directory else None
+        self.record = {}
+        if self.record_path and os.path.exists(self.record_path):
+            self.record = json_io.read_json(self.record_path)
+
+    def update(self, step: int, scores: dict[str, dict[str, float]]) -> None:
+        for task, task_metrics in scores.items():
+            score = metrics.task_score(task_metrics)
+            if task in self.record and self.record[task]["score"] >= score:
+                continue
+            self.record[task] = {"step": step, "score": score, "metrics": task_metrics}
+            if self.directory:
+                target = os.path.join(self.directory, task)
+                tmp = target + ".tmp"
+                shutil.rmtree(tmp, ignore_errors=True)
+                self.checkpoint.write(os.path.join(tmp, "ckpt"))
+                shutil.rmtree(target, ignore_errors=True)
+                os.replace(tmp, target)
+        if self.record_path:
+            json_io.write_json(self.record_path, self.record)
+
+    def steps(self) -> dict[str, int]:
+        return {task: entry["step"] for task, entry in self.record.items()}
+
+
+def _write_training_summaries(writer, step, loss, task_losses, gold_weight, learning_rate, drawn):
+    with writer.as_default(step=step):
+        tf.summary.scalar("loss/total", loss)
+        for task, value in task_losses.items():
+            tf.summary.scalar(f"loss/{task}", value)
+        tf.summary.scalar("lambda_gold_weight", gold_weight)
+        tf.summary.scalar("learning_rate", learning_rate)
+        for task, count in drawn.items():
+            tf.summary.scalar(f"examples_drawn/{task}", count)
+
+
+def _write_dev_summaries(writer, step, scores):
+    with writer.as_default(step=step):
+        for task, task_metrics in scores.items():
+            for name, value in task_metrics.items():
+                tf.summary.scalar(f"dev/{task}/{name}", value)
+            tf.summary.scalar(f"dev/{task}/score", metrics.task_score(task_metrics))
+        try:
+            tf.summary.scalar("dev/glue_average", metrics.glue_average(scores))
+        except ValueError:
+            pass
+    writer.flush()

@@ -12,13 +12,13 @@ import tensorflow as tf
 
 from bam_tf.evaluation import predict_head
 from bam_tf.glue_tasks import get_task
-from bam_tf.input_pipeline import TaskExamples, training_dataset
+from bam_tf.input_pipeline import TaskExamples
 from bam_tf.model import DistillationSettings, MultiTaskBert
 from bam_tf.optimizer import create_optimizer
 from bam_tf.task_sampler import example_stream
 from bam_tf.text_encoding import EncodedExamples
 from bam_tf.trained_model import build_model
-from bam_tf.trainer import train
+from bam_tf.trainer import TrainingOptions, train
 
 RTE = get_task("RTE")
 VOCAB, CLS, SEP = 100, 1, 2
@@ -46,7 +46,7 @@ def _synthetic_task(seed=0):
 
 def _train_student(encoded, gold, teacher_logits, distillation):
     stream = example_stream([NUM_EXAMPLES], 0.75, BATCH_SIZE, NUM_STEPS, "mixed", seed=0)
-    dataset = training_dataset([TaskExamples(encoded, gold, RTE.num_outputs, teacher_logits)], stream)
+    examples = [TaskExamples(encoded, gold, RTE.num_outputs, teacher_logits)]
     keras.utils.set_random_seed(0)  # same initial weights and dropout for both students
     backbone = keras_hub.models.BertBackbone(vocabulary_size=VOCAB, num_layers=2, num_heads=2, hidden_dim=32,
                                              intermediate_dim=64, max_sequence_length=64)
@@ -54,7 +54,7 @@ def _train_student(encoded, gold, teacher_logits, distillation):
     build_model(model)
     model.compile(optimizer=create_optimizer(peak_learning_rate=3e-3, total_steps=NUM_STEPS, num_layers=2,
                                              layerwise_lr_decay=1.0, weight_decay=0.0))
-    summary = train(model, dataset, NUM_STEPS, tf.distribute.get_strategy(), verbose=False)
+    summary = train(model, examples, stream, tf.distribute.get_strategy(), TrainingOptions(verbose=False))
     assert summary.steps == NUM_STEPS
     assert summary.examples_per_task == {"RTE": BATCH_SIZE * NUM_STEPS}
     return model, summary

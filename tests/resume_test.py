@@ -1,0 +1,66 @@
+"""Kill -9 in the middle of training, run the same command again: the run ends as if never interrupted."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+GLUE_DIR = os.environ.get("GLUE_DIR", "")
+pytestmark = pytest.mark.skipif(not os.path.isdir(os.path.join(GLUE_DIR, "RTE")),
+                                reason="set GLUE_DIR to the GLUE data (download_glue_data.py layout) to run")
+
+
+def _command(model_dir):
+    return [sys.executable, "-m", "bam_tf.train", f"--model_dir={model_dir}", f"--glue_dir={GLUE_DIR}",
+            "--mode=student", "--nodistill", "--tasks=RTE,STS-B", "--backbone=random:layers=2,hidden=32",
+            "--max_train_examples=64", "--max_eval_examples=32", "--max_seq_length=64", "--train_batch_size=8",
+            "--num_train_epochs=6", "--checkpoint_every=5", "--log_every=20"]
+
+
+def _run(model_dir):
+    result = subprocess.run(_command(model_dir), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def _outcome(model_dir):
+    student = os.path.join(model_dir, "student")
+    with open(os.path.join(student, "training_summary.json")) as f:
+        summary = json.load(f)
+    with open(os.path.join(student, "dev_results.json")) as f:
+        dev = json.load(f)["tasks"]
+    with np.load(os.path.join(student, "heads.npz")) as heads:
+        weights = {name: heads[name] for name in heads.files}
+    return summary, dev, weights
+
+
+def test_kill_9_then_rerun_matches_an_uninterrupted_run(tmp_path):
+    straight_dir, killed_dir = str(tmp_path / "straight"), str(tmp_path / "killed")
+    _run(straight_dir)
+
+    process = subprocess.Popen(_command(killed_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint_state = os.path.join(killed_dir, "checkpoints", "student", "checkpoint")
+    deadline = time.time() + 240
+    while not os.path.exists(checkpoint_state) and process.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "training ended before it could be killed"
+    assert not os.path.exists(os.path.join(killed_dir, "student"))  # nothing half-written
+    _run(killed_dir)
+
+    straight, killed = _outcome(straight_dir), _outcome(killed_dir)
+    assert killed[0]["resumed_from_step"] > 0
+    for key in ("steps", "examples_per_task", "final_gold_weight"):
+        assert killed[0][key] == straight[0][key], key
+    assert killed[0]["final_gold_weight"] == pytest.approx(1.0)
+    for name, value in straight[2].items():
+        np.testing.assert_allclose(killed[2][name], value, atol=1e-5, err_msg=name)
+    for task, scores in straight[1].items():
+        for metric, value in scores.items():
+            assert killed[1][task][metric] == pytest.approx(value, abs=1e-5)
+    assert not os.path.exists(os.path.join(killed_dir, "checkpoints", "student"))  # cleaned up once saved

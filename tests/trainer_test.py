@@ -1,0 +1,148 @@
+"""The training loop: TensorBoard summaries, exact resume, best checkpoints, NaN stop, corrupted checkpoints."""
+
+import glob
+import os
+
+import keras
+import keras_hub
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorboard.backend.event_processing import event_accumulator
+
+from bam_tf.glue_tasks import get_task
+from bam_tf.input_pipeline import TaskExamples
+from bam_tf.model import DistillationSettings, MultiTaskBert
+from bam_tf.optimizer import create_optimizer
+from bam_tf.task_sampler import example_stream
+from bam_tf.text_encoding import EncodedExamples
+from bam_tf.trained_model import build_model
+from bam_tf.trainer import CheckpointError, TrainingDivergedError, TrainingOptions, train
+
+RTE, STSB = get_task("RTE"), get_task("STS-B")
+BATCH, STEPS = 8, 10
+
+
+def _encoded(num_examples, seed):
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(3, 12, size=num_examples).astype(np.int32)
+    tokens = [np.concatenate([[1], rng.integers(5, 100, n - 2), [2]]).astype(np.int32) for n in lengths]
+    flat = np.concatenate(tokens)
+    return EncodedExamples(flat, np.zeros_like(flat), lengths)
+
+
+def _examples(sts_labels=None):
+    rng = np.random.default_rng(0)
+    rte = TaskExamples(_encoded(24, 1), rng.integers(0, 2, 24).astype(np.float32), 2,
+                       rng.normal(size=(24, 2)).astype(np.float32))
+    labels = rng.uniform(0, 5, 40).astype(np.float32) if sts_labels is None else sts_labels
+    sts = TaskExamples(_encoded(40, 2), labels, 1, rng.uniform(0, 5, (40, 1)).astype(np.float32))
+    return [rte, sts]
+
+
+def _stream(steps=STEPS):
+    return example_stream([24, 40], 0.75, BATCH, steps, "mixed", seed=3)
+
+
+def _model(steps=STEPS):
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.BertBackbone(vocabulary_size=100, num_layers=1, num_heads=2, hidden_dim=16,
+                                             intermediate_dim=32, max_sequence_length=32)
+    model = MultiTaskBert(backbone, [RTE, STSB], DistillationSettings(total_steps=steps))
+    build_model(model)
+    model.compile(optimizer=create_optimizer(peak_learning_rate=1e-3, total_steps=steps, num_layers=1))
+    return model
+
+
+def _train(model, examples=None, stream=None, **options):
+    options.setdefault("verbose", False)
+    return train(model, examples or _examples(), stream or _stream(), tf.distribute.get_strategy(),
+                 TrainingOptions(**options))
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_resumed_training_matches_an_uninterrupted_run(tmp_path):
+    straight = _model()
+    _train(straight, checkpoint_dir=str(tmp_path / "a"), checkpoint_every=3)
+
+    def stop_at_step_6():
+        raise _Interrupt  # called at step 6 (eval_every=6), right after the step-6 checkpoint
+
+    with pytest.raises(_Interrupt):
+        _train(_model(), checkpoint_dir=str(tmp_path / "b"), checkpoint_every=3, eval_every=6,
+               evaluate=stop_at_step_6)
+    resumed = _model()
+    summary = _train(resumed, checkpoint_dir=str(tmp_path / "b"), checkpoint_every=3)
+    assert summary.resumed_from_step == 6
+    assert summary.examples_per_task == dict(zip(["RTE", "STS-B"], _stream().examples_per_task(2).tolist()))
+    assert summary.final_gold_weight == pytest.approx(1.0)
+    assert int(resumed.optimizer.iterations.numpy()) == STEPS
+    for a, b in zip(straight.weights, resumed.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6, err_msg=a.path)
+
+
+def test_tensorboard_has_losses_lambda_learning_rate_draws_dev_scores_and_flags(tmp_path):
+    fake_scores = {"RTE": {"accuracy": 0.625}, "STS-B": {"pearson": 0.5, "spearman": 0.25}}
+    summary = _train(_model(), summary_dir=str(tmp_path), log_every=2, evaluate=lambda: fake_scores,
+                     run_flags_text="--tasks=RTE,STS-B")
+    accumulator = event_accumulator.EventAccumulator(str(tmp_path), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    tags = accumulator.Tags()["tensors"]
+    values = {tag: [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in accumulator.Tensors(tag)]
+              for tag in tags if tag != "run_flags"}
+    assert [step for step, _ in values["loss/total"]] == [2, 4, 6, 8, 10]
+    assert all(np.isfinite(v) and v > 0 for _, v in values["loss/total"] + values["loss/RTE"] + values["loss/STS-B"])
+    assert values["lambda_gold_weight"][0][1] == pytest.approx(1 / 9)  # λ of step index 1 of 10
+    assert values["lambda_gold_weight"][-1][1] == pytest.approx(1.0)
+    learning_rates = [v for _, v in values["learning_rate"]]
+    assert max(learning_rates) <= 1e-3 and learning_rates[-1] == pytest.approx(0.0, abs=1e-9)
+    drawn = [v for _, v in values["examples_drawn/RTE"]]
+    assert drawn == sorted(drawn) and values["examples_drawn/RTE"][-1][1] + values["examples_drawn/STS-B"][-1][1] == STEPS * BATCH
+    assert values["dev/RTE/accuracy"] == [(STEPS, 0.625)]
+    assert values["dev/STS-B/score"] == [(STEPS, pytest.approx(0.375))]
+    assert values["dev/glue_average"] == [(STEPS, pytest.approx(0.5))]
+    flags_text = tf.make_ndarray(accumulator.Tensors("run_flags")[0].tensor_proto).item().decode()
+    assert "--tasks=RTE,STS-B" in flags_text
+    assert summary.final_dev_scores == fake_scores
+
+
+def test_best_checkpoint_per_task_follows_the_dev_score(tmp_path):
+    scripted = iter([{"RTE": {"accuracy": 0.5}, "STS-B": {"pearson": 0.1, "spearman": 0.1}},
+                     {"RTE": {"accuracy": 0.7}, "STS-B": {"pearson": 0.0, "spearman": 0.0}},
+                     {"RTE": {"accuracy": 0.6}, "STS-B": {"pearson": 0.3, "spearman": 0.3}}])
+    summary = _train(_model(steps=6), stream=_stream(6), checkpoint_dir=str(tmp_path), eval_every=2,
+                     evaluate=lambda: next(scripted))
+    assert summary.best_steps == {"RTE": 4, "STS-B": 6}
+    for task in ("RTE", "STS-B"):
+        assert glob.glob(str(tmp_path / "best" / task / "ckpt*.index"))
+
+
+def test_nan_loss_stops_naming_step_and_task_and_keeps_the_last_good_checkpoint(tmp_path):
+    stream = _stream()
+    sts_labels = np.random.default_rng(0).uniform(0, 5, 40).astype(np.float32)
+    sts_slots = np.flatnonzero(stream.task_ids == 1)
+    seen_before = lambda slot: stream.example_indices[slot] in stream.example_indices[sts_slots[sts_slots < slot]]
+    poisoned_slot = next(slot for slot in sts_slots if slot >= 2 * BATCH and not seen_before(slot))
+    sts_labels[stream.example_indices[poisoned_slot]] = np.nan
+    bad_step = poisoned_slot // BATCH  # first step whose batch holds the NaN label
+    with pytest.raises(TrainingDivergedError, match=rf"at step {bad_step} \(task: STS-B\)"):
+        _train(_model(), examples=_examples(sts_labels), stream=stream, checkpoint_dir=str(tmp_path),
+               checkpoint_every=1)
+    latest = tf.train.latest_checkpoint(str(tmp_path))
+    assert latest.endswith(f"ckpt-{bad_step}")
+    reader = tf.train.load_checkpoint(latest)
+    assert all(np.isfinite(reader.get_tensor(name)).all() for name, _ in tf.train.list_variables(latest)
+               if reader.get_variable_to_dtype_map()[name].is_floating)
+
+
+def test_a_corrupted_checkpoint_is_a_clear_error(tmp_path):
+    _train(_model(steps=4), stream=_stream(4), checkpoint_dir=str(tmp_path), checkpoint_every=2)
+    for data_file in glob.glob(str(tmp_path / "ckpt-4.data-*")):
+        with open(data_file, "r+b") as f:
+            f.truncate(100)
+    with pytest.raises(CheckpointError, match=r"ckpt-4: cannot restore this checkpoint.*Delete"):
+        _train(_model(steps=4), stream=_stream(4), checkpoint_dir=str(tmp_path))
+    assert os.path.exists(tmp_path / "ckpt-2.index")  # older checkpoints are left alone
