@@ -59,7 +59,20 @@ class BamConfig:
     layerwise_lr_decay: float = _field(0.9, "Learning-rate factor per layer below the top (1: off).")
     clip_global_norm: float = _field(1.0, "Clip the summed gradient to this global norm (0: off).")
     head_dropout: float = _field(0.1, "Dropout on the pooled output before each task head.")
-    precision: str = _field("float32", "Compute dtype policy.", ("float32", "mixed_bfloat16"))
+    precision: str = _field("auto", "Compute dtype policy; losses and targets stay float32. auto: mixed_bfloat16 "
+                            "on TPU, bf16-capable GPUs and CPUs with AMX/AVX512-BF16; mixed_float16 (with loss "
+                            "scaling) on older GPUs; else float32.",
+                            ("auto", "float32", "mixed_bfloat16", "mixed_float16"))
+    strategy: str = _field("default", "tf.distribute strategy: default (one device), mirrored (local GPUs, or "
+                           "--cpu_replicas logical CPUs), multi_worker_mirrored (cluster in $TF_CONFIG), tpu.",
+                           ("default", "mirrored", "multi_worker_mirrored", "tpu"))
+    tpu: str = _field("", "TPU name or grpc:// address for --strategy=tpu (empty: the local TPU VM).")
+    cpu_replicas: int = _field(0, "Split the CPU into N logical devices (to exercise --strategy=mirrored "
+                               "without accelerators; 0: off).")
+    jit_compile: bool = _field(False, "XLA-compile the training step (measured slower for bf16 on CPU).")
+    length_bucketing_window: int = _field(32, "Group examples of similar length into batches, within windows "
+                                          "of N batches (0 or 1: off). Batches are always padded only to "
+                                          "their own longest example.")
     eval_batch_size: int = _field(128, "Batch size for dev evaluation and teacher predictions.")
     seed: int = _field(0, "Seed for weights, dropout and task/example sampling.")
     log_every: int = _field(50, "Log training losses (and write TensorBoard summaries) every N steps.")
@@ -114,7 +127,8 @@ class BamConfig:
                      "checkpoint_every", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 problems.append(f"--{name} must be positive")
-        for name in ("max_train_examples", "max_eval_examples", "max_train_steps", "eval_every"):
+        for name in ("max_train_examples", "max_eval_examples", "max_train_steps", "eval_every", "cpu_replicas",
+                     "length_bucketing_window"):
             if getattr(self, name) < 0:
                 problems.append(f"--{name} must be 0 (no cap) or positive")
         for name in ("teacher_learning_rate", "learning_rate", "teacher_epochs", "num_train_epochs", "temperature"):
@@ -123,6 +137,10 @@ class BamConfig:
         for name in ("distill_weight", "warmup_fraction", "head_dropout"):
             if not 0 <= getattr(self, name) <= 1:
                 problems.append(f"--{name} must be in [0, 1]")
+        if self.tpu and self.strategy != "tpu":
+            problems.append("--tpu only applies with --strategy=tpu")
+        if self.cpu_replicas and self.strategy != "mirrored":
+            problems.append("--cpu_replicas only applies with --strategy=mirrored")
         if not 0 < self.layerwise_lr_decay <= 1:
             problems.append("--layerwise_lr_decay must be in (0, 1]")
         if problems:

@@ -48,8 +48,9 @@ class _Table:
         self.teacher = tf.constant(np.concatenate(teacher))
         self.has_teacher = tf.constant(np.concatenate(has_teacher))
 
-    def gather_batch(self, rows):
-        token_ids = tf.gather(self.token_ids, rows).to_tensor()
+    def gather_batch(self, rows, static_length: int | None = None):
+        shape = None if static_length is None else [None, static_length]
+        token_ids = tf.gather(self.token_ids, rows).to_tensor(shape=shape)
         return {
             "token_ids": token_ids,
             "segment_ids": tf.gather(self.segment_ids, rows).to_tensor(shape=tf.shape(token_ids)),
@@ -61,14 +62,22 @@ class _Table:
         }
 
 
-def training_dataset(tasks: list[TaskExamples], stream: ExampleStream, start_step: int = 0) -> tf.data.Dataset:
-    """Batches for steps start_step … stream.num_steps − 1, in the order the sampler fixed."""
+def training_dataset(tasks: list[TaskExamples], stream: ExampleStream, start_step: int = 0,
+                     static_length: int | None = None, num_replicas: int = 1,
+                     replicas: slice = slice(None)) -> tf.data.Dataset:
+    """Batches for steps start_step … stream.num_steps − 1, in the order the sampler fixed.
+
+    Each global batch is cut into `num_replicas` equal parts and the parts of `replicas` are yielded in
+    order (one input pipeline feeding several local replicas). `static_length` pads every batch to that
+    length instead of its longest example (TPUs want static shapes; benchmarks).
+    """
     table = _Table(tasks)
     rows = table.offsets[stream.task_ids] + stream.example_indices
-    rows = rows[start_step * stream.batch_size:]
+    rows = rows[start_step * stream.batch_size:].reshape(-1, num_replicas, stream.batch_size // num_replicas)
+    rows = rows[:, replicas].reshape(-1, stream.batch_size // num_replicas)
     return (tf.data.Dataset.from_tensor_slices(rows)
-            .batch(stream.batch_size, drop_remainder=True)
-            .map(table.gather_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .map(lambda batch_rows: table.gather_batch(batch_rows, static_length),
+                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             .prefetch(tf.data.AUTOTUNE))
 
 

@@ -13,6 +13,7 @@ the same command continues an interrupted run; the run refuses a model_dir writt
 """
 
 import dataclasses
+import json
 import os
 import shutil
 
@@ -24,10 +25,12 @@ from absl import logging
 from bam_tf import json_io, metrics
 from bam_tf.backbone import load_backbone
 from bam_tf.config import BamConfig
+from bam_tf.distribution import create_strategy, is_chief, resolve_precision, wrap_for_precision
 from bam_tf.evaluation import evaluate_split, predict_head
 from bam_tf.glue_reader import TaskData, read_split
 from bam_tf.glue_tasks import GlueTask, get_task, parse_task_list
 from bam_tf.input_pipeline import TaskExamples
+from bam_tf.length_bucketing import bucket_by_length
 from bam_tf.model import DistillationSettings, MultiTaskBert
 from bam_tf.optimizer import create_optimizer
 from bam_tf.task_sampler import example_stream, num_train_steps
@@ -48,14 +51,19 @@ class BamPipeline:
         untrainable = [t.name for t in self.tasks if not t.trainable]
         if untrainable:
             raise ValueError(f"--tasks: {untrainable} are evaluation-only sets (scored by another task's head)")
-        self.strategy = strategy or tf.distribute.get_strategy()
+        self.strategy = strategy or create_strategy(config.strategy, config.tpu, config.cpu_replicas)
+        self.precision = resolve_precision(config.precision, self.strategy)
         self.verbose = verbose
+        # Every worker of a multi-worker run trains every stage (collectives need all of them), but only
+        # the chief writes the run's files.
+        self.model_dir = config.model_dir if is_chief() else os.path.join(
+            config.model_dir, "workers", str(json.loads(os.environ["TF_CONFIG"])["task"]["index"]))
         self._encoder: TextEncoder | None = None
         self._splits: dict[tuple[str, str], tuple[TaskData, EncodedExamples]] = {}
 
     # ---- locations -------------------------------------------------------------------------------
     def path(self, *parts: str) -> str:
-        return os.path.join(self.config.model_dir, *parts)
+        return os.path.join(self.model_dir, *parts)
 
     def teacher_dir(self, task: GlueTask) -> str:
         return self.path("teachers", task.name)
@@ -66,7 +74,9 @@ class BamPipeline:
     # ---- stages ----------------------------------------------------------------------------------
     def run(self) -> dict | None:
         self._prepare_model_dir()
-        keras.mixed_precision.set_global_policy(self.config.precision)
+        keras.mixed_precision.set_global_policy(self.precision)
+        logging.info("strategy %s with %d replica(s), precision %s", type(self.strategy).__name__,
+                     self.strategy.num_replicas_in_sync, self.precision)
         mode = self.config.mode
         if mode in ("all", "teachers") and self.config.distill:
             self.train_teachers()
@@ -148,6 +158,8 @@ class BamPipeline:
         if c.max_train_steps:
             steps = min(steps, c.max_train_steps)
         stream = example_stream(sizes, c.task_weight_exponent, batch_size, steps, c.task_mixing, c.seed)
+        stream = bucket_by_length(stream, [e.encoded.lengths for e in examples], c.length_bucketing_window, c.seed,
+                                  single_task_batches=c.task_mixing == "per_task")
         keras.utils.set_random_seed(c.seed)
         with self.strategy.scope():
             loaded = load_backbone(c.backbone)
@@ -155,17 +167,19 @@ class BamPipeline:
                 total_steps=steps, teacher_annealing=c.teacher_annealing, distill_weight=c.distill_weight,
                 temperature=c.temperature), head_dropout=c.head_dropout)
             build_model(model)
-            model.compile(optimizer=create_optimizer(
+            model.compile(optimizer=wrap_for_precision(create_optimizer(
                 peak_learning_rate=learning_rate, total_steps=steps, warmup_fraction=c.warmup_fraction,
                 weight_decay=c.weight_decay, layerwise_lr_decay=c.layerwise_lr_decay,
-                num_layers=loaded.backbone.num_layers, clip_global_norm=c.clip_global_norm or None))
+                num_layers=loaded.backbone.num_layers, clip_global_norm=c.clip_global_norm or None),
+                self.precision))
         stage = os.path.basename(out_dir) if description == "student" else f"teacher_{tasks[0].name}"
         checkpoint_dir = self.path("checkpoints", stage)
         summary = train(model, examples, stream, self.strategy, TrainingOptions(
             description=description, checkpoint_dir=checkpoint_dir, checkpoint_every=c.checkpoint_every,
             keep_checkpoints=c.keep_checkpoints, summary_dir=self.path("tensorboard", stage),
             log_every=c.log_every, eval_every=c.eval_every, evaluate=lambda: self._dev_scores(model),
-            run_flags_text=c.to_flagfile_text(), verbose=self.verbose))
+            run_flags_text=c.to_flagfile_text(), verbose=self.verbose, jit_compile=c.jit_compile,
+            static_length=c.max_seq_length if isinstance(self.strategy, tf.distribute.TPUStrategy) else None))
         logging.info("%s: %d steps in %.0f s, examples per task %s", description, summary.steps, summary.seconds,
                      summary.examples_per_task)
         save_trained_model(out_dir, model, self.encoder, c.backbone)

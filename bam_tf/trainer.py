@@ -43,6 +43,8 @@ class TrainingOptions:
     evaluate: Callable[[], dict] | None = None  # → {task: {metric: value}} on dev
     run_flags_text: str = ""
     verbose: bool = True
+    jit_compile: bool = False
+    static_length: int | None = None  # pad every batch to this length (TPU) instead of its longest example
 
 
 @dataclasses.dataclass
@@ -75,12 +77,28 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
                      manager.latest_checkpoint)
     best = _BestCheckpoints(checkpoint, options.checkpoint_dir, task_names) if options.eval_every else None
 
-    dataset = training_dataset(examples, stream, start_step)
-    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+    num_replicas = strategy.num_replicas_in_sync
+    if stream.batch_size % num_replicas:
+        raise ValueError(f"{options.description}: batch size {stream.batch_size} does not split evenly over "
+                         f"{num_replicas} replicas")
+
+    def dataset_for_pipeline(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        # Replica r of every step gets rows [r·b, (r+1)·b) of that step's global batch: the same global
+        # batch as on one device, however the replicas are spread over hosts.
+        local = num_replicas // context.num_input_pipelines
+        first = context.input_pipeline_id * local
+        return training_dataset(examples, stream, start_step, options.static_length, num_replicas,
+                                slice(first, first + local))
+
+    iterator = iter(strategy.distribute_datasets_from_function(dataset_for_pipeline))
+
+    # XLA compiles the replica step only: the iterator's next() has no XLA kernel (as in Keras' own fit).
+    replica_step = (tf.function(model.train_step, jit_compile=True, reduce_retracing=True)
+                    if options.jit_compile else model.train_step)
 
     @tf.function
     def distributed_step(iterator):
-        per_replica = strategy.run(model.train_step, args=(next(iterator),))
+        per_replica = strategy.run(replica_step, args=(next(iterator),))
         return {key: strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
                 for key, value in per_replica.items()}
 

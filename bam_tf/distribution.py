@@ -1,0 +1,81 @@
+"""Where training runs (a tf.distribute strategy) and in which precision.
+
+`--strategy`: default (one device), mirrored (all local GPUs, or `--cpu_replicas` logical CPUs),
+multi_worker_mirrored (hosts described by $TF_CONFIG), tpu (`--tpu` address). `--precision=auto` picks
+mixed_bfloat16 on TPUs, bf16-capable GPUs and CPUs with AMX/AVX512-BF16, float16 on older GPUs, else float32.
+"""
+
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+STRATEGIES = ("default", "mirrored", "multi_worker_mirrored", "tpu")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+
+
+def create_strategy(name: str, tpu_address: str = "", cpu_replicas: int = 0) -> tf.distribute.Strategy:
+    if cpu_replicas > 1:
+        # Must run before TensorFlow touches its devices; lets mirrored runs be tested on one CPU.
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        devices = None
+        if cpu_replicas > 1 or not tf.config.list_physical_devices("GPU"):
+            devices = [device.name for device in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    if name == "multi_worker_mirrored":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("--strategy=multi_worker_mirrored needs $TF_CONFIG describing the cluster")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address or None)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(f"unknown --strategy={name}; choose one of {STRATEGIES}")
+
+
+def is_chief() -> bool:
+    """Whether this process writes the run's files (other workers write to a scratch dir).
+
+    As in Keras: the "chief" task if the cluster has one, else worker 0; a process without TF_CONFIG.
+    """
+    tf_config = json.loads(os.environ.get("TF_CONFIG", "{}"))
+    task = tf_config.get("task")
+    if not task:
+        return True
+    if "chief" in tf_config.get("cluster", {}):
+        return task.get("type") == "chief"
+    return task.get("type") == "worker" and int(task.get("index", 0)) == 0
+
+
+def cpu_supports_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def resolve_precision(precision: str, strategy: tf.distribute.Strategy) -> str:
+    if precision != "auto":
+        return precision
+    if isinstance(strategy, tf.distribute.TPUStrategy):
+        return "mixed_bfloat16"
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0))
+        return "mixed_bfloat16" if capability >= (8, 0) else "mixed_float16"
+    return "mixed_bfloat16" if cpu_supports_bf16() else "float32"
+
+
+def wrap_for_precision(optimizer: keras.optimizers.Optimizer, precision: str) -> keras.optimizers.Optimizer:
+    """float16 needs dynamic loss scaling to keep small gradients from underflowing; bfloat16 does not."""
+    if precision == "mixed_float16":
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer

@@ -1,0 +1,143 @@
+"""tools/glue_submission.py on the real GLUE test files with a tiny untrained model.
+
+The GLUE folder given to the tool links only RTE and STS-B of $GLUE_DIR, so which tasks are missing, and
+why, does not depend on what else $GLUE_DIR holds.
+"""
+
+import csv
+import importlib.util
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from bam_tf.glue_tasks import get_task
+
+GLUE_DIR = os.environ.get("GLUE_DIR", "")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "tools", "glue_submission.py")
+_spec = importlib.util.spec_from_file_location("glue_submission", SCRIPT)
+submission = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = submission  # dataclasses look their module up there
+_spec.loader.exec_module(submission)
+
+needs_glue = pytest.mark.skipif(
+    not all(os.path.isfile(os.path.join(GLUE_DIR, t, "test.tsv")) for t in ("RTE", "STS-B")),
+    reason=f"GLUE_DIR={GLUE_DIR!r} has no RTE/STS-B test.tsv; set GLUE_DIR to the GLUE data to run")
+HEADS = ["RTE", "STS-B", "QQP"]  # QQP has a head but (in the linked folder) no test file
+
+
+def _test_file_rows(task_name):
+    with open(os.path.join(GLUE_DIR, task_name, "test.tsv"), encoding="utf-8") as f:
+        rows = list(csv.reader(f, delimiter="\t", quotechar=None))
+    return rows[1:]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    from bam_tf.backbone import load_backbone
+    from bam_tf.model import MultiTaskBert
+    from bam_tf.text_encoding import TextEncoder
+    from bam_tf.trained_model import build_model, save_trained_model
+
+    root = tmp_path_factory.mktemp("submission")
+    loaded = load_backbone("random:layers=2,hidden=32")
+    model = MultiTaskBert(loaded.backbone, [get_task(t) for t in HEADS])
+    build_model(model)
+    save_trained_model(str(root / "run" / "student"), model, TextEncoder(loaded.tokenizer, 32), "random")
+    glue = root / "glue"
+    glue.mkdir()
+    for task in ("RTE", "STS-B"):
+        if os.path.isdir(os.path.join(GLUE_DIR, task)):
+            os.symlink(os.path.join(GLUE_DIR, task), glue / task)
+    return str(root / "run"), str(glue), root
+
+
+@pytest.fixture(scope="module")
+def full(setup):
+    run_dir, glue, root = setup
+    output = str(root / "out" / "submission.zip")
+    summary = submission.write_submission(run_dir, glue, output)
+    return summary, output
+
+
+@needs_glue
+def test_zip_members_and_summary(full):
+    summary, output = full
+    assert summary.output == output and os.path.isfile(output)
+    assert not [p for p in os.listdir(os.path.dirname(output)) if ".tmp" in p]
+    with zipfile.ZipFile(output) as archive:
+        assert sorted(archive.namelist()) == ["RTE.tsv", "STS-B.tsv"]
+    assert summary.written == {"RTE.tsv": 3000, "STS-B.tsv": 1379}
+    missing = summary.missing
+    assert missing["QQP"].startswith("no test file")
+    assert missing["CoLA"] == missing["SST-2"] == missing["MNLI"] == "no head"
+    assert missing["MNLI-mm"] == missing["AX"] == "no MNLI head"
+    assert set(missing) | {"RTE", "STS-B"} == {t.name for t in submission.submission_tasks()}
+    text = summary.format()
+    assert "missing: CoLA (no head)" in text and "QQP (no test file" in text and "AX (no MNLI head)" in text
+    assert "RTE.tsv (3000 rows)" in text and "warning" not in text
+
+
+@needs_glue
+@pytest.mark.parametrize("task_name", ["RTE", "STS-B"])
+def test_files_match_the_test_split(full, task_name):
+    _, output = full
+    task = get_task(task_name)
+    with zipfile.ZipFile(output) as archive:
+        lines = archive.read(task.submission_file).decode("utf-8").splitlines()
+    assert lines[0] == "index\tprediction"
+    rows = [line.split("\t") for line in lines[1:]]
+    test = _test_file_rows(task_name)
+    assert len(rows) == len(test) == {"RTE": 3000, "STS-B": 1379}[task_name]
+    assert all(len(r) == 2 for r in rows)
+    assert [r[0] for r in rows] == [t[0] for t in test]  # the official index, in file order
+    predictions = [r[1] for r in rows]
+    if task.is_regression:
+        scores = np.array(predictions, float)
+        assert scores.min() >= 0.0 and scores.max() <= 5.0
+        assert all(len(p.split(".")[1]) == 3 for p in predictions)
+    else:
+        assert set(predictions) <= {"entailment", "not_entailment"}
+
+
+def test_prediction_strings():
+    outputs = np.array([[-1.0], [2.5], [7.0]], np.float32)
+    assert submission.prediction_strings(get_task("STS-B"), outputs) == ["0.000", "2.500", "5.000"]
+    logits = np.array([[0.1, 0.2, 0.0], [3.0, 0.0, 0.0], [0.0, 0.0, 1.0]], np.float32)
+    assert submission.prediction_strings(get_task("AX"), logits) == ["neutral", "entailment", "contradiction"]
+    assert submission.prediction_strings(get_task("CoLA"), logits[:, :2]) == ["1", "0", "0"]
+
+
+def test_official_file_names():
+    names = [t.submission_file for t in submission.submission_tasks()]
+    assert names == ["CoLA.tsv", "SST-2.tsv", "MRPC.tsv", "STS-B.tsv", "QQP.tsv", "MNLI-m.tsv", "MNLI-mm.tsv",
+                     "QNLI.tsv", "RTE.tsv", "WNLI.tsv", "AX.tsv"]
+
+
+def test_nothing_to_write_writes_nothing(setup):
+    run_dir, glue, root = setup
+    output = str(root / "none.zip")
+    summary = submission.write_submission(run_dir, glue, output, tasks=[get_task("CoLA"), get_task("AX")])
+    assert summary.output is None and not os.path.exists(output)
+    assert summary.missing == {"CoLA": "no head", "AX": "no MNLI head"}
+    assert "nothing written" in summary.format()
+
+
+@needs_glue
+def test_cli_with_max_examples(setup):
+    run_dir, glue, root = setup
+    output = str(root / "cli.zip")
+    result = subprocess.run([sys.executable, SCRIPT, f"--model_dir={run_dir}", f"--glue_dir={glue}",
+                             f"--output={output}", "--tasks=rte,cola,mnli-mm", "--max_examples=7"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "RTE.tsv (7 rows)" in result.stdout
+    assert "missing: CoLA (no head), MNLI-mm (no MNLI head)" in result.stdout
+    assert "not a complete GLUE submission" in result.stdout
+    with zipfile.ZipFile(output) as archive:
+        assert archive.namelist() == ["RTE.tsv"]
+        assert len(archive.read("RTE.tsv").decode().splitlines()) == 8

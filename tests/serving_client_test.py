@@ -1,0 +1,213 @@
+"""tools/serving_client.py: the REST and gRPC requests carry exactly the inputs a direct signature call gets.
+
+The exported tiny model is loaded in-process and each payload is mapped to signature inputs the way TF
+Serving maps them (row format: stack each named input over the instances; columnar: one list per input).
+The send path is exercised against stand-in servers on 127.0.0.1 that answer from the same SavedModel.
+"""
+
+import http.server
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import threading
+from concurrent import futures
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (tokenizer ops of the exported graph)
+
+from bam_tf import export
+from bam_tf.glue_tasks import TASKS as REGISTRY
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "tools", "serving_client.py")
+_spec = importlib.util.spec_from_file_location("serving_client", SCRIPT)
+client = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = client  # dataclasses look their module up there
+_spec.loader.exec_module(client)
+
+S1 = ["A man is playing a guitar.", "Ça coûte 10 € 👍🏽", "", "机器学习"]
+S2 = ["Someone plays music.", "naïve café", "", "東京"]
+
+
+@pytest.fixture(scope="module")
+def signatures(tmp_path_factory):
+    from bam_tf.backbone import load_backbone
+    from bam_tf.glue_tasks import get_task
+    from bam_tf.model import MultiTaskBert
+    from bam_tf.text_encoding import TextEncoder
+    from bam_tf.trained_model import build_model
+
+    loaded = load_backbone("random:layers=2,hidden=32")
+    model = MultiTaskBert(loaded.backbone, [get_task("RTE"), get_task("CoLA")])
+    build_model(model)
+    version_dir = export.export_saved_model(model, TextEncoder(loaded.tokenizer, 32),
+                                            str(tmp_path_factory.mktemp("client") / "export"))
+    return tf.saved_model.load(version_dir).signatures
+
+
+def tf_serving_inputs(payload: dict) -> dict:
+    """The signature inputs TF Serving's REST API builds from a :predict body."""
+    if "instances" in payload:
+        rows = payload["instances"]
+        names = list(rows[0])
+        assert all(list(row) == names for row in rows), "every instance must name the same inputs"
+        return {name: tf.constant([row[name] for row in rows], tf.string) for name in names}
+    return {name: tf.constant(values, tf.string) for name, values in payload["inputs"].items()}
+
+
+def direct_outputs(signatures, signature, **inputs):
+    return {k: v.numpy() for k, v in signatures[signature](**{n: tf.constant(v, tf.string)
+                                                              for n, v in inputs.items()}).items()}
+
+
+def assert_same_outputs(actual: dict, expected: dict):
+    assert set(actual) == set(expected)
+    for name, value in expected.items():
+        np.testing.assert_array_equal(np.asarray(actual[name]), value, err_msg=name)
+
+
+@pytest.mark.parametrize("fmt", ["rest_instances", "rest_inputs"])
+@pytest.mark.parametrize("task,inputs", [("rte", {"sentence1": S1, "sentence2": S2}), ("CoLA", {"sentence1": S1}),
+                                         ("all", {"sentence1": S1, "sentence2": S2})])
+def test_rest_payload_gives_the_direct_outputs(signatures, fmt, task, inputs):
+    payload = json.loads(json.dumps(client.build_request(fmt, task, inputs["sentence1"], inputs.get("sentence2"))))
+    signature = "serving_default" if task == "all" else task.lower()
+    assert payload["signature_name"] == signature
+    assert ("instances" if fmt == "rest_instances" else "inputs") in payload
+    served = {k: v.numpy() for k, v in signatures[signature](**tf_serving_inputs(payload)).items()}
+    assert_same_outputs(served, direct_outputs(signatures, signature, **inputs))
+
+
+def test_rest_instances_shape():
+    payload = client.build_request("rest_instances", "RTE", ["a", "b"], ["c", "d"])
+    assert payload == {"signature_name": "rte", "instances": [{"sentence1": "a", "sentence2": "c"},
+                                                              {"sentence1": "b", "sentence2": "d"}]}
+    assert client.build_request("rest_inputs", "all", ["a"], None) == {
+        "signature_name": "serving_default", "inputs": {"sentence1": ["a"], "sentence2": [""]}}
+
+
+def test_grpc_request_decodes_to_the_same_inputs():
+    request = client.build_request("grpc", "rte", S1, S2, model_name="bam", model_version=3)
+    assert request.model_spec.name == "bam" and request.model_spec.signature_name == "rte"
+    assert request.model_spec.version.value == 3
+    assert set(request.inputs) == {"sentence1", "sentence2"}
+    for name, expected in [("sentence1", S1), ("sentence2", S2)]:
+        array = tf.make_ndarray(request.inputs[name])
+        assert request.inputs[name].dtype == tf.string.as_datatype_enum and array.shape == (len(expected),)
+        assert [v.decode("utf-8") for v in array] == expected
+
+
+def test_bad_requests_are_refused():
+    with pytest.raises(ValueError, match="sentence-pair task"):
+        client.build_request("rest_inputs", "rte", ["a"], None)
+    with pytest.raises(ValueError, match="single-sentence task"):
+        client.build_request("rest_inputs", "cola", ["a"], ["b"])
+    with pytest.raises(ValueError, match="one of each per row"):
+        client.build_request("rest_inputs", "rte", ["a", "b"], ["c"])
+    with pytest.raises(ValueError, match="Unknown GLUE task"):
+        client.build_request("rest_inputs", "nope", ["a"], None)
+
+
+def test_signature_names_agree_with_the_exporter():
+    for name in REGISTRY:
+        assert client.signature_name(name) == export.signature_name(name)
+
+
+def _jsonable(value):
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return value.tolist() if isinstance(value, np.ndarray) else value
+
+
+@pytest.fixture
+def rest_server(signatures):
+    """A stand-in for tensorflow_model_server's REST API on 127.0.0.1, answering from the SavedModel."""
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append((self.path, payload))
+            outputs = {k: _jsonable(v.numpy())
+                       for k, v in signatures[payload["signature_name"]](**tf_serving_inputs(payload)).items()}
+            if "instances" in payload:
+                body = {"predictions": [{k: v[i] for k, v in outputs.items()} for i in range(len(payload["instances"]))]}
+            else:
+                body = {"outputs": outputs}
+            data = json.dumps(body).encode("utf-8")
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_cli_prints_the_payload_by_default():
+    result = subprocess.run([sys.executable, SCRIPT, "--task=rte", "--sentence1=Ça coûte 10 €", "--sentence2=b",
+                             "--format=rest_inputs"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"signature_name": "rte",
+                                         "inputs": {"sentence1": ["Ça coûte 10 €"], "sentence2": ["b"]}}
+
+
+def test_cli_sends_rest_and_prints_the_answer(signatures, rest_server):
+    url, seen = rest_server
+    result = subprocess.run([sys.executable, SCRIPT, "--task=rte", f"--sentence1={S1[1]}", f"--sentence2={S2[1]}",
+                             "--sentence1=a", "--sentence2=b", "--format=rest_instances", f"--url={url}",
+                             "--model_name=bam"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert seen[0][0] == "/v1/models/bam:predict"
+    predictions = json.loads(result.stdout)["predictions"]
+    expected = direct_outputs(signatures, "rte", sentence1=[S1[1], "a"], sentence2=[S2[1], "b"])
+    assert [p["label"] for p in predictions] == [v.decode() for v in expected["label"]]
+    np.testing.assert_allclose([p["logits"] for p in predictions], expected["logits"], atol=1e-6)
+
+
+def test_send_rest_columnar(signatures, rest_server):
+    url, _ = rest_server
+    payload = client.build_request("rest_inputs", "all", S1, S2)
+    outputs = client.send_rest(client.predict_url(url, "bam", 2), payload)["outputs"]
+    assert_same_outputs({k: np.array(v) for k, v in outputs.items() if not k.endswith("_label")},
+                        {k: v for k, v in direct_outputs(signatures, "serving_default", sentence1=S1,
+                                                         sentence2=S2).items() if not k.endswith("_label")})
+
+
+def test_send_grpc(signatures):
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    class Servicer(prediction_service_pb2_grpc.PredictionServiceServicer):
+        def Predict(self, request, context):
+            inputs = {k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}
+            response = predict_pb2.PredictResponse()
+            for name, value in signatures[request.model_spec.signature_name](**inputs).items():
+                response.outputs[name].CopyFrom(tf.make_tensor_proto(value.numpy()))
+            return response
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Servicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        response = client.send_grpc(f"127.0.0.1:{port}", client.build_request("grpc", "cola", S1, None), timeout=30)
+    finally:
+        server.stop(grace=None)
+    expected = direct_outputs(signatures, "cola", sentence1=S1)
+    assert response["label"] == [v.decode() for v in expected["label"]]
+    np.testing.assert_allclose(response["probabilities"], expected["probabilities"], atol=1e-6)
