@@ -189,6 +189,8 @@ def _split_path(glue_dir: str | os.PathLike, task: GlueTask, layout: SplitLayout
         raise GlueDataError(folder, f"no {task.directory} folder for task {task.name}; "
                                     f"folders present: {', '.join(present) or 'none'}")
     path = os.path.join(folder, layout.filename)
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise GlueDataError(path, "cannot read file: not a regular file")
     if not os.path.isfile(path):
         present = sorted(os.listdir(folder))
         raise GlueDataError(path, f"missing {split} file for {task.name}; "

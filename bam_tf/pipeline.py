@@ -41,7 +41,10 @@ from bam_tf.trained_model import build_model, is_trained_model_dir, load_trained
 from bam_tf.trainer import TrainingOptions, train
 
 # Flags that change nothing already written, so a model_dir may be revisited with other values.
-_FLAGS_FREE_TO_CHANGE = {"mode", "log_every", "eval_batch_size", "checkpoint_every", "keep_checkpoints", "eval_every"}
+# Data location may move too: teacher outputs carry a fingerprint of the data they were computed on.
+_FLAGS_FREE_TO_CHANGE = {"mode", "log_every", "eval_batch_size", "checkpoint_every", "keep_checkpoints",
+                         "eval_every", "glue_dir", "tfds_data_dir"}
+_STAGE_OUTPUTS = ("teachers", "teacher_outputs", "student", "checkpoints")
 
 
 class BamPipeline:
@@ -73,11 +76,14 @@ class BamPipeline:
 
     # ---- stages ----------------------------------------------------------------------------------
     def run(self) -> dict | None:
-        self._prepare_model_dir()
+        self._check_model_dir()
         keras.mixed_precision.set_global_policy(self.precision)
         logging.info("strategy %s with %d replica(s), precision %s", type(self.strategy).__name__,
                      self.strategy.num_replicas_in_sync, self.precision)
         mode = self.config.mode
+        self._load_data_first(mode)
+        json_io.write_json(self.path("config.json"), self.config.to_dict())
+        json_io.write_text(self.path("flags.txt"), self.config.to_flagfile_text())
         if mode in ("all", "teachers") and self.config.distill:
             self.train_teachers()
         if mode in ("all", "predict") and self.config.distill:
@@ -229,23 +235,31 @@ class BamPipeline:
             self._splits[key] = (data, encode_task_data(data, self.encoder))
         return self._splits[key]
 
+    def _load_data_first(self, mode: str) -> None:
+        """Read every split this run will need now, so bad data fails before any training."""
+        needs_train = mode in ("all", "teachers", "predict", "student")
+        for task in self.tasks:
+            if needs_train:
+                self.split(task, "train")
+            for eval_task in [task] + ([get_task("MNLI-mm")] if task.name == "MNLI" else []):
+                self.split(eval_task, "dev")
+
     def _check_same_encoding(self, encoder: TextEncoder, model_dir: str) -> None:
         if encoder.max_seq_length != self.config.max_seq_length:
             raise ValueError(f"{model_dir} was trained with max_seq_length={encoder.max_seq_length}, "
                              f"this run uses {self.config.max_seq_length}")
 
-    def _prepare_model_dir(self) -> None:
+    def _check_model_dir(self) -> None:
         config_path = self.path("config.json")
         if os.path.exists(config_path):
             previous = BamConfig.from_json_file(config_path).to_dict()
             current = self.config.to_dict()
             changed = sorted(k for k in current if k not in _FLAGS_FREE_TO_CHANGE and previous[k] != current[k])
-            if changed:
+            has_outputs = any(os.path.exists(self.path(name)) for name in _STAGE_OUTPUTS)
+            if changed and has_outputs:
                 details = ", ".join(f"--{k}: {previous[k]!r} → {current[k]!r}" for k in changed)
                 raise ValueError(f"{self.config.model_dir} holds a run with other flags ({details}); use a new "
                                  f"--model_dir, or --flagfile={self.path('flags.txt')} to continue that run")
-        json_io.write_json(config_path, self.config.to_dict())
-        json_io.write_text(self.path("flags.txt"), self.config.to_flagfile_text())
 
 
 def _with_average(scores: dict[str, dict[str, float]]) -> dict:

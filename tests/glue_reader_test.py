@@ -196,7 +196,7 @@ def test_invalid_utf8_names_the_line(tmp_path):
 
 def test_unreadable_file(tmp_path):
     (tmp_path / "RTE" / "train.tsv").mkdir(parents=True)  # a directory where the file should be
-    with pytest.raises(GlueDataError, match="missing train file"):
+    with pytest.raises(GlueDataError, match="cannot read file: not a regular file"):
         read_split(tmp_path, get_task("RTE"), "train")
 
 

@@ -1,0 +1,74 @@
+"""tools/benchmark.py: the FLOP model by hand, and a --smoke run end to end on real GLUE data."""
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+GLUE_DIR = os.environ.get("GLUE_DIR", "")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "tools", "benchmark.py")
+_spec = importlib.util.spec_from_file_location("bam_benchmark", SCRIPT)
+benchmark = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = benchmark  # dataclasses look their module up there
+_spec.loader.exec_module(benchmark)
+
+needs_glue = pytest.mark.skipif(
+    not all(os.path.isfile(os.path.join(GLUE_DIR, t, "train.tsv")) for t in ("CoLA", "MRPC")),
+    reason=f"GLUE_DIR={GLUE_DIR!r} has no CoLA/MRPC train.tsv; set GLUE_DIR to the GLUE data to run")
+
+
+def test_encoder_forward_flops_by_hand():
+    # s=4 tokens, h=8, i=16, 2 layers. Per layer:
+    #   Q/K/V/O projections 4 × 2·s·h·h = 4 × 2·4·8·8  = 2048
+    #   feed-forward        2 × 2·s·h·i = 2 × 2·4·8·16 = 2048
+    #   attention           2 × 2·s²·h  = 2 × 2·16·8   =  512
+    #   = 4608 per layer, × 2 layers = 9216
+    assert benchmark.encoder_forward_flops(4, 8, 16, 2) == 9216
+    # s=2: 4·2·2·8·8 = 1024; 2·2·2·8·16 = 1024; 2·2·4·8 = 128 → 2176 per layer, 4352 for 2 layers.
+    assert benchmark.encoder_forward_flops(2, 8, 16, 2) == 4352
+
+
+def test_batches_flops_sums_padded_shapes_and_triples_for_training():
+    shapes = [(3, 4), (2, 2)]  # 3 examples padded to 4 tokens, 2 padded to 2
+    # forward: 3·9216 + 2·4352 = 27648 + 8704 = 36352; training: 3 × 36352 = 109056
+    assert benchmark.batches_flops(shapes, hidden=8, intermediate=16, num_layers=2, training=False) == 36352
+    assert benchmark.batches_flops(shapes, hidden=8, intermediate=16, num_layers=2, training=True) == 109056
+
+
+def test_inference_batch_shapes_follow_length_sorted_batches():
+    import numpy as np
+
+    shapes, real = benchmark.inference_batch_shapes(np.array([5, 3, 9, 4, 7]), batch_size=2)
+    assert shapes == [(2, 4), (2, 7), (1, 9)]  # sorted 3 4 | 5 7 | 9
+    assert real == 28
+
+
+@needs_glue
+def test_smoke_run_writes_every_section(tmp_path):
+    output = tmp_path / "results" / "benchmark.md"
+    result = subprocess.run([sys.executable, SCRIPT, "--smoke", f"--output={output}"], capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "GLUE_DIR": GLUE_DIR}, cwd=ROOT)
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    text = output.read_text(encoding="utf-8")
+    assert not [p for p in os.listdir(output.parent) if p.endswith(".tmp")]
+    for key in ("(1)", "(2)", "(3)", "(4)"):
+        row = re.search(rf"^\| {re.escape(key)} [^|]+\|(.*)$", text, re.MULTILINE)
+        assert row, f"no table row for variant {key}"
+        cells = [c.strip() for c in row.group(1).split("|") if c.strip()]
+        assert len(cells) == 8, (key, cells)
+        steps, examples, ex_per_s, real_tok_s, padded_tok_s, mean_len, seconds, gflops = map(float, cells)
+        assert min(steps, examples, ex_per_s, real_tok_s, seconds) > 0 and padded_tok_s >= real_tok_s, (key, cells)
+        assert 3 <= mean_len <= 128 and gflops >= 0, (key, cells)
+    for ratio in ("(1)/(2)", "(1)/(3)", "(4)/(1)"):
+        match = re.search(rf"^\| {re.escape(ratio)} \| ([0-9.]+) \| ([0-9.]+) \|", text, re.MULTILINE)
+        assert match and float(match.group(1)) > 0, f"no numeric {ratio} ratio"
+    assert re.search(r"^- bf16 matmul peak: [0-9.]+ GFLOP/s", text, re.MULTILINE)
+    assert re.search(r"^- float32 matmul peak: [0-9.]+ GFLOP/s", text, re.MULTILINE)
+    assert re.search(r"achieved training FLOP/s of \(1\): [0-9.]+ GFLOP/s = [0-9.]+% of the measured bf16 peak", text)
+    assert re.search(r"^\| command \| `\S*python\S* \S*benchmark.py --smoke --output=", text, re.MULTILINE)
+    for field in ("date", "CPU", "cores", "TensorFlow / Keras / keras-hub", "precision", "batch size", "steps"):
+        assert re.search(rf"^\| {re.escape(field)} \| \S", text, re.MULTILINE), field

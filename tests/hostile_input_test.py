@@ -1,0 +1,155 @@
+"""Hostile and broken input through the real CLI: a clear message naming the culprit, a non-zero exit,
+and nothing half-written. Each case here is listed in BUILD.md's table."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+RTE_HEADER = "index\tsentence1\tsentence2\tlabel\n"
+TINY = ["--backbone=random:layers=1,hidden=16,heads=2,intermediate=32", "--max_seq_length=32",
+        "--teacher_batch_size=4", "--train_batch_size=4", "--teacher_epochs=1", "--num_train_epochs=1",
+        "--tasks=RTE"]
+
+
+def _rte_rows(n, label="entailment"):
+    return "".join(f"{i}\tA man sleeps number {i}.\tSomeone sleeps.\t{label}\n" for i in range(n))
+
+
+def _write_glue(root):
+    """A small well-formed GLUE folder holding RTE only."""
+    rte = root / "glue" / "RTE"
+    rte.mkdir(parents=True)
+    (rte / "train.tsv").write_text(RTE_HEADER + _rte_rows(8) + _rte_rows(8, "not_entailment"))
+    (rte / "dev.tsv").write_text(RTE_HEADER + _rte_rows(4) + _rte_rows(4, "not_entailment"))
+    return root / "glue"
+
+
+@pytest.fixture
+def glue(tmp_path):
+    return _write_glue(tmp_path)
+
+
+def run_cli(*flags, cwd=None):
+    return subprocess.run([sys.executable, "-m", "bam_tf.train", *flags], capture_output=True, text=True,
+                          timeout=300, cwd=cwd, env={**os.environ, "PYTHONPATH": os.getcwd()})
+
+
+def _fails_clearly(result, *fragments):
+    assert result.returncode != 0, result.stdout[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    for fragment in fragments:
+        assert fragment in result.stderr, (fragment, result.stderr[-3000:])
+
+
+def _written(model_dir):
+    return sorted(os.listdir(model_dir)) if os.path.isdir(model_dir) else []
+
+
+@pytest.mark.parametrize("case, edit, fragments", [
+    ("missing glue dir", lambda g: shutil.rmtree(g), ["GLUE data directory does not exist"]),
+    ("missing split", lambda g: os.remove(g / "RTE" / "dev.tsv"), ["dev.tsv", "missing dev file for RTE",
+                                                                   "files present: train.tsv"]),
+    ("unreadable split", lambda g: (os.remove(g / "RTE" / "train.tsv"), os.mkdir(g / "RTE" / "train.tsv")),
+     ["train.tsv", "cannot read file"]),
+    ("wrong column count", lambda g: (g / "RTE" / "train.tsv").write_text(RTE_HEADER + _rte_rows(3) + "3\tonly two\n"),
+     ["train.tsv:5:", "expected 4 columns, found 2"]),
+    ("unknown label", lambda g: (g / "RTE" / "dev.tsv").write_text(RTE_HEADER + _rte_rows(2) + _rte_rows(1, "maybe")),
+     ["dev.tsv:4:", "unknown RTE label 'maybe'"]),
+    ("empty file", lambda g: (g / "RTE" / "train.tsv").write_text(""), ["train.tsv", "file is empty"]),
+])
+def test_bad_glue_data(glue, tmp_path, case, edit, fragments):
+    edit(glue)
+    model_dir = tmp_path / "run"
+    result = run_cli(f"--model_dir={model_dir}", f"--glue_dir={glue}", *TINY)
+    _fails_clearly(result, *fragments)
+    assert _written(model_dir) == []  # data is read before anything is written
+
+
+def test_crlf_line_ends_are_read_like_lf(glue, tmp_path):
+    for name in ("train.tsv", "dev.tsv"):
+        path = glue / "RTE" / name
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    result = run_cli(f"--model_dir={tmp_path / 'run'}", f"--glue_dir={glue}", "--mode=student", "--nodistill", *TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def run_with_teacher_outputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("teacher_run")
+    glue, model_dir = _write_glue(root), root / "run"
+    result = run_cli(f"--model_dir={model_dir}", f"--glue_dir={glue}", "--mode=teachers", *TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_cli(f"--model_dir={model_dir}", f"--glue_dir={glue}", "--mode=predict", *TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return glue, model_dir
+
+
+def _rewrite_outputs(path, **changes):
+    with np.load(path) as npz:
+        values = {name: npz[name] for name in npz.files}
+    values.update(changes)
+    np.savez(path, **values)
+
+
+@pytest.mark.parametrize("case, change, fragment", [
+    ("other dataset", lambda v: {"data_fingerprint": np.str_("0" * 64)}, "computed on different RTE training data"),
+    ("missing ids", lambda v: {"example_ids": np.array([f"x-{i}" for i in range(len(v["example_ids"]))])},
+     "no teacher output for 16 example ids"),
+    ("wrong width", lambda v: {"outputs": np.zeros((len(v["outputs"]), 3), np.float32)}, "[num_examples, 2]"),
+    ("NaN", lambda v: {"outputs": np.where(np.arange(len(v["outputs"]))[:, None] == 3, np.nan, v["outputs"])},
+     "1 rows hold NaN or infinity"),
+])
+def test_broken_teacher_outputs_stop_the_student_before_training(run_with_teacher_outputs, case, change,
+                                                                 fragment):
+    glue, model_dir = run_with_teacher_outputs
+    path = model_dir / "teacher_outputs" / "RTE.npz"
+    original = path.read_bytes()
+    try:
+        with np.load(path) as npz:
+            _rewrite_outputs(path, **change(npz))
+        result = run_cli(f"--model_dir={model_dir}", f"--glue_dir={glue}", "--mode=student", *TINY)
+    finally:
+        path.write_bytes(original)
+    _fails_clearly(result, str(path), fragment)
+    assert not (model_dir / "student").exists() and not (model_dir / "checkpoints" / "student").exists()
+
+
+def test_a_corrupted_checkpoint_names_itself(glue, tmp_path):
+    model_dir = tmp_path / "run"
+    checkpoints = model_dir / "checkpoints" / "student"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / "checkpoint").write_text('model_checkpoint_path: "ckpt-3"\nall_model_checkpoint_paths: "ckpt-3"\n')
+    (checkpoints / "ckpt-3.index").write_bytes(b"not a checkpoint")
+    (checkpoints / "ckpt-3.data-00000-of-00001").write_bytes(b"\0" * 64)
+    result = run_cli(f"--model_dir={model_dir}", f"--glue_dir={glue}", "--mode=student", "--nodistill", *TINY)
+    _fails_clearly(result, "ckpt-3: cannot restore this checkpoint", "Delete")
+    assert "student" not in _written(model_dir)
+
+
+def test_a_backbone_path_that_is_not_a_model(glue, tmp_path):
+    not_a_model = tmp_path / "weights"
+    not_a_model.mkdir()
+    (not_a_model / "notes.txt").write_text("hello")
+    result = run_cli(f"--model_dir={tmp_path / 'run'}", f"--glue_dir={glue}", f"--backbone={not_a_model}",
+                     "--tasks=RTE")
+    _fails_clearly(result, str(not_a_model), "neither metadata.json")
+
+
+@pytest.mark.parametrize("line, fragment", [
+    ("--learning_rat=1e-4", "learning_rat"),
+    ("--train_batch_size=many", "train_batch_size"),
+    ("--train_batch_size=0", "--train_batch_size must be positive"),
+    ("--task_mixing=sometimes", "task_mixing"),
+    ("--tasks=RTE,FOO", "FOO"),
+])
+def test_bad_flagfiles(tmp_path, glue, line, fragment):
+    flagfile = tmp_path / "bad.flags"
+    flagfile.write_text(f"--model_dir={tmp_path / 'run'}\n--glue_dir={glue}\n{line}\n")
+    result = run_cli(f"--flagfile={flagfile}")
+    assert result.returncode != 0
+    assert fragment in result.stderr, result.stderr[-2000:]
+    assert not (tmp_path / "run").exists()

@@ -1,0 +1,75 @@
+"""Precision choice, loss scaling for float16, and which worker writes (bam_tf.distribution)."""
+
+import json
+
+import keras
+import keras_hub
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bam_tf import distribution
+from bam_tf.glue_tasks import get_task
+from bam_tf.input_pipeline import TaskExamples
+from bam_tf.model import DistillationSettings, MultiTaskBert
+from bam_tf.optimizer import create_optimizer
+from bam_tf.task_sampler import example_stream
+from bam_tf.text_encoding import EncodedExamples
+from bam_tf.trained_model import build_model
+from bam_tf.trainer import TrainingOptions, train
+
+
+@pytest.mark.parametrize("cpu_flags, expected", [("fpu sse avx512f amx_bf16 amx_tile", "mixed_bfloat16"),
+                                                 ("fpu avx512f avx512_bf16", "mixed_bfloat16"),
+                                                 ("fpu sse avx2", "float32")])
+def test_auto_precision_follows_the_cpu(monkeypatch, tmp_path, cpu_flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor : 0\nflags : {cpu_flags}\n")
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda path, *a, **k: real_open(cpuinfo if path == "/proc/cpuinfo" else path, *a, **k))
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    assert distribution.resolve_precision("auto", tf.distribute.get_strategy()) == expected
+    assert distribution.resolve_precision("float32", tf.distribute.get_strategy()) == "float32"
+
+
+@pytest.mark.parametrize("tf_config, chief", [
+    (None, True),
+    ({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 0}}, True),
+    ({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}}, False),
+    ({"cluster": {"chief": ["c:1"], "worker": ["a:1"]}, "task": {"type": "worker", "index": 0}}, False),
+    ({"cluster": {"chief": ["c:1"], "worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}, True),
+])
+def test_only_the_chief_writes(monkeypatch, tf_config, chief):
+    if tf_config is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
+    assert distribution.is_chief() is chief
+
+
+def test_mixed_float16_trains_with_loss_scaling_and_float32_targets():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        keras.utils.set_random_seed(0)
+        backbone = keras_hub.models.BertBackbone(vocabulary_size=50, num_layers=1, num_heads=2, hidden_dim=16,
+                                                 intermediate_dim=32, max_sequence_length=16)
+        model = MultiTaskBert(backbone, [get_task("RTE")], DistillationSettings(total_steps=4))
+        build_model(model)
+        optimizer = distribution.wrap_for_precision(
+            create_optimizer(peak_learning_rate=1e-3, total_steps=4, num_layers=1), "mixed_float16")
+        assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+        model.compile(optimizer=optimizer)
+        lengths = np.full(16, 6, np.int32)
+        tokens = np.tile(np.array([1, 7, 8, 9, 10, 2], np.int32), 16)
+        examples = [TaskExamples(EncodedExamples(tokens, np.zeros_like(tokens), lengths),
+                                 np.arange(16) % 2 * 1.0, 2, np.zeros((16, 2), np.float32))]
+        summary = train(model, examples, example_stream([16], 0.75, 4, 4, "mixed", 0), tf.distribute.get_strategy(),
+                        TrainingOptions(verbose=False))
+        assert model.backbone.compute_dtype == "float16"
+        assert int(model.optimizer.iterations.numpy()) == 4
+        assert summary.final_gold_weight == pytest.approx(1.0)
+        assert np.isfinite(summary.last_losses["RTE"])
+        assert model(examples and {"token_ids": tokens[None, :6], "segment_ids": np.zeros((1, 6), np.int32),
+                                   "padding_mask": np.ones((1, 6), bool)})["RTE"].dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
