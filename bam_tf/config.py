@@ -139,6 +139,9 @@ class BamConfig:
                 problems.append(f"--{name} must be in [0, 1]")
         if self.tpu and self.strategy != "tpu":
             problems.append("--tpu only applies with --strategy=tpu")
+        if self.jit_compile and self.strategy in ("mirrored", "multi_worker_mirrored"):
+            problems.append("--jit_compile works with --strategy=default or tpu (the optimizer's cross-replica "
+                            "sum cannot be XLA-compiled inside the replica step)")
         if self.cpu_replicas and self.strategy != "mirrored":
             problems.append("--cpu_replicas only applies with --strategy=mirrored")
         if not 0 < self.layerwise_lr_decay <= 1:
