@@ -27,6 +27,18 @@ class TaskExamples:
     teacher_outputs: np.ndarray | None = None  # float32 [num_examples, num_outputs]; None: no teacher
 
 
+def _fixed_buffers() -> tf.data.Options:
+    # Gathering a batch costs microseconds next to a training step, so two in flight always keep up.
+    # tf.data's autotuner buys nothing here, and tearing down an autotuned iterator stalled for 30-60 s
+    # at the end of every training stage.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
+
+
+_FIXED_BUFFERS = _fixed_buffers()
+
+
 class _Table:
     def __init__(self, tasks: list[TaskExamples]):
         width = max(t.num_outputs for t in tasks)
@@ -77,8 +89,9 @@ def training_dataset(tasks: list[TaskExamples], stream: ExampleStream, start_ste
     rows = rows[:, replicas].reshape(-1, stream.batch_size // num_replicas)
     return (tf.data.Dataset.from_tensor_slices(rows)
             .map(lambda batch_rows: table.gather_batch(batch_rows, static_length),
-                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-            .prefetch(tf.data.AUTOTUNE))
+                 num_parallel_calls=2, deterministic=True)
+            .prefetch(2)
+            .with_options(_FIXED_BUFFERS))
 
 
 def inference_dataset(encoded: EncodedExamples, batch_size: int) -> tuple[tf.data.Dataset, np.ndarray]:
@@ -88,6 +101,7 @@ def inference_dataset(encoded: EncodedExamples, batch_size: int) -> tuple[tf.dat
     table = _Table([TaskExamples(encoded, dummy_targets, num_outputs=1)])
     dataset = (tf.data.Dataset.from_tensor_slices(order)
                .batch(batch_size)
-               .map(table.gather_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-               .prefetch(tf.data.AUTOTUNE))
+               .map(table.gather_batch, num_parallel_calls=2, deterministic=True)
+               .prefetch(2)
+               .with_options(_FIXED_BUFFERS))
     return dataset, order

@@ -91,7 +91,9 @@ class BamPipeline:
         if mode in ("all", "student"):
             self.train_student()
         if mode in ("all", "evaluate"):
-            return self.evaluate()
+            # After training in this same run the student's dev scores are fresh; --mode=evaluate rescores
+            # the saved model.
+            return self.evaluate(rescore=mode == "evaluate")
         return None
 
     def train_teachers(self) -> None:
@@ -133,10 +135,13 @@ class BamPipeline:
         self._train_and_save(self.tasks, teacher_outputs, c.learning_rate, c.train_batch_size,
                              c.num_train_epochs, self.path("student"), "student")
 
-    def evaluate(self) -> dict:
-        if not is_trained_model_dir(self.path("student")):
-            raise FileNotFoundError(f"{self.path('student')}: no trained student (run --mode=student first)")
-        results = {"student": self._dev_results(self.path("student"))}
+    def evaluate(self, rescore: bool = True) -> dict:
+        student = self.path("student")
+        if not is_trained_model_dir(student):
+            raise FileNotFoundError(f"{student}: no trained student (run --mode=student first)")
+        saved = os.path.join(student, "dev_results.json")
+        results = {"student": self._dev_results(student) if rescore or not os.path.exists(saved)
+                   else json_io.read_json(saved)}
         teachers = {}
         for task in self.tasks:
             path = os.path.join(self.teacher_dir(task), "dev_results.json")

@@ -9,7 +9,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ start-up chatter out of the user's way
 
-from absl import app, flags, logging  # noqa: E402
+from absl import app, logging  # noqa: E402
 
 from bam_tf.config import config_from_flags, define_flags  # noqa: E402
 

@@ -1,24 +1,17 @@
 """tools/benchmark.py: the FLOP model by hand, and a --smoke run end to end on real GLUE data."""
 
-import importlib.util
 import os
 import re
 import subprocess
 import sys
 
-import pytest
 
-GLUE_DIR = os.environ.get("GLUE_DIR", "")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from support import GLUE_DIR, ROOT, load_tool
+from support import needs_glue as _needs_glue
+
 SCRIPT = os.path.join(ROOT, "tools", "benchmark.py")
-_spec = importlib.util.spec_from_file_location("bam_benchmark", SCRIPT)
-benchmark = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = benchmark  # dataclasses look their module up there
-_spec.loader.exec_module(benchmark)
-
-needs_glue = pytest.mark.skipif(
-    not all(os.path.isfile(os.path.join(GLUE_DIR, t, "train.tsv")) for t in ("CoLA", "MRPC")),
-    reason=f"GLUE_DIR={GLUE_DIR!r} has no CoLA/MRPC train.tsv; set GLUE_DIR to the GLUE data to run")
+benchmark = load_tool("benchmark")
+needs_glue = _needs_glue(("CoLA", "MRPC"))
 
 
 def test_encoder_forward_flops_by_hand():

@@ -11,11 +11,12 @@ import sys
 import numpy as np
 import pytest
 
-GLUE_DIR = os.environ.get("GLUE_DIR", "")
+from support import GLUE_DIR
+from support import needs_glue as _needs_glue
+
 TASKS = ["CoLA", "MRPC", "STS-B"]
 MAX_TRAIN = 48
-needs_glue = pytest.mark.skipif(not os.path.isdir(os.path.join(GLUE_DIR, "MRPC")),
-                                reason="set GLUE_DIR to the GLUE data (download_glue_data.py layout) to run")
+needs_glue = _needs_glue(TASKS)
 
 
 def run_cli(*flags, check=True):

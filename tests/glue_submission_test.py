@@ -5,7 +5,6 @@ why, does not depend on what else $GLUE_DIR holds.
 """
 
 import csv
-import importlib.util
 import os
 import subprocess
 import sys
@@ -16,17 +15,12 @@ import pytest
 
 from bam_tf.glue_tasks import get_task
 
-GLUE_DIR = os.environ.get("GLUE_DIR", "")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, "tools", "glue_submission.py")
-_spec = importlib.util.spec_from_file_location("glue_submission", SCRIPT)
-submission = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = submission  # dataclasses look their module up there
-_spec.loader.exec_module(submission)
+from support import GLUE_DIR, ROOT, load_tool
+from support import needs_glue as _needs_glue
 
-needs_glue = pytest.mark.skipif(
-    not all(os.path.isfile(os.path.join(GLUE_DIR, t, "test.tsv")) for t in ("RTE", "STS-B")),
-    reason=f"GLUE_DIR={GLUE_DIR!r} has no RTE/STS-B test.tsv; set GLUE_DIR to the GLUE data to run")
+SCRIPT = os.path.join(ROOT, "tools", "glue_submission.py")
+submission = load_tool("glue_submission")
+needs_glue = _needs_glue(("RTE", "STS-B"), split="test")
 HEADS = ["RTE", "STS-B", "QQP"]  # QQP has a head but (in the linked folder) no test file
 
 

@@ -10,9 +10,9 @@ import time
 import numpy as np
 import pytest
 
-GLUE_DIR = os.environ.get("GLUE_DIR", "")
-pytestmark = pytest.mark.skipif(not os.path.isdir(os.path.join(GLUE_DIR, "RTE")),
-                                reason="set GLUE_DIR to the GLUE data (download_glue_data.py layout) to run")
+from support import GLUE_DIR, needs_glue
+
+pytestmark = needs_glue(("RTE", "STS-B"))
 
 
 def _command(model_dir):

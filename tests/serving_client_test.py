@@ -6,7 +6,6 @@ The send path is exercised against stand-in servers on 127.0.0.1 that answer fro
 """
 
 import http.server
-import importlib.util
 import json
 import os
 import subprocess
@@ -22,12 +21,10 @@ import tensorflow_text  # noqa: F401  (tokenizer ops of the exported graph)
 from bam_tf import export
 from bam_tf.glue_tasks import TASKS as REGISTRY
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from support import ROOT, load_tool
+
 SCRIPT = os.path.join(ROOT, "tools", "serving_client.py")
-_spec = importlib.util.spec_from_file_location("serving_client", SCRIPT)
-client = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = client  # dataclasses look their module up there
-_spec.loader.exec_module(client)
+client = load_tool("serving_client")
 
 S1 = ["A man is playing a guitar.", "Ça coûte 10 € 👍🏽", "", "机器学习"]
 S2 = ["Someone plays music.", "naïve café", "", "東京"]

@@ -1,0 +1,295 @@
+"""tools/run_experiments.py: plan, skip and resume logic with a fake backend (no training), and one real
+end-to-end smoke run (tiny random backbone, real GLUE slices) followed by tools/report.py."""
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+run_experiments = importlib.import_module("run_experiments")
+
+from bam_tf.config import BamConfig  # noqa: E402
+from bam_tf.teacher_outputs import TeacherOutputs, load_teacher_outputs, save_teacher_outputs  # noqa: E402
+
+GLUE_DIR = os.environ.get("GLUE_DIR", "")
+TASKS = ["CoLA", "STS-B"]
+WIDTH = {"CoLA": 2, "STS-B": 1}
+ALL_METHODS = list(run_experiments.METHODS)
+
+
+class Killed(Exception):
+    """Stands in for a kill in the middle of a run."""
+
+
+class FakeBackend:
+    """Writes what BamPipeline would write (model folders, dev results, teacher outputs), instantly.
+
+    Like BamPipeline it keeps what is already trained; `trained` lists what it really trained."""
+
+    def __init__(self, kill_at=None):
+        self.kill_at = kill_at  # (mode, model_dir suffix): raise Killed when asked to run that
+        self.trained = []  # ("teacher", seed, task) or ("student", model_dir)
+        self.calls = []
+
+    def run_pipeline(self, config, also_predict=False):
+        self.calls.append((config.mode, config.model_dir))
+        if self.kill_at and config.mode == self.kill_at[0] and config.model_dir.endswith(self.kill_at[1]):
+            os.makedirs(config.model_dir, exist_ok=True)
+            with open(os.path.join(config.model_dir, "config.json"), "w") as f:
+                json.dump(config.to_dict(), f)  # as BamPipeline does before its first stage
+            raise Killed(config.model_dir)
+        tasks = config.tasks.split(",")
+        if config.mode == "teachers":
+            for task in tasks:
+                teacher = os.path.join(config.model_dir, "teachers", task)
+                if not os.path.exists(os.path.join(teacher, "model_config.json")):
+                    self.trained.append(("teacher", config.seed, task))
+                    self._write_model(teacher, [task], score=0.1 + 0.01 * config.seed)
+            if also_predict:
+                self._predict(config, tasks, os.path.join(config.model_dir, "teacher_outputs"))
+        elif config.mode == "predict":
+            self._predict(config, tasks, os.path.join(config.model_dir, "teacher_outputs"))
+        elif config.mode == "student":
+            student = os.path.join(config.model_dir, "student")
+            if config.distill:
+                for task in tasks:  # BamPipeline refuses to train without them
+                    load_teacher_outputs(os.path.join(config.model_dir, "teacher_outputs", f"{task}.npz"))
+            if not os.path.exists(os.path.join(student, "model_config.json")):
+                self.trained.append(("student", config.model_dir))
+                method = os.path.relpath(config.model_dir, os.path.dirname(os.path.dirname(config.model_dir)))
+                base = {"single": 0.1, "multi": 0.2, "bam": 0.3}.get(method.split(os.sep)[0], 0.25)
+                self._write_model(student, tasks, score=base + 0.01 * config.seed)
+        else:
+            raise AssertionError(config.mode)
+
+    def predict_outputs(self, config, model_dir, out_dir):
+        assert os.path.exists(os.path.join(model_dir, "model_config.json")), model_dir
+        self.calls.append(("predict_outputs", model_dir))
+        self._predict(config, config.tasks.split(","), out_dir, value=7.0)
+
+    def score_model(self, config, model_dir):
+        raise AssertionError("not needed in these tests")
+
+    def train_sizes(self, config):
+        return {task: 4 for task in config.tasks.split(",")}
+
+    def _predict(self, config, tasks, out_dir, value=None):
+        for task in tasks:
+            outputs = np.full((4, WIDTH[task]), float(config.seed if value is None else value), np.float32)
+            save_teacher_outputs(os.path.join(out_dir, f"{task}.npz"), TeacherOutputs(
+                task, np.array([f"train-{i}" for i in range(4)]), outputs, f"fingerprint-{task}"))
+
+    @staticmethod
+    def _write_model(directory, tasks, score):
+        os.makedirs(directory, exist_ok=True)
+        scores = {t: ({"mcc": score} if t == "CoLA" else {"pearson": score, "spearman": score}) for t in tasks}
+        for name, value in [("dev_results.json", {"tasks": scores}), ("training_summary.json", {"steps": 12}),
+                            ("model_config.json", {"tasks": tasks})]:
+            with open(os.path.join(directory, name), "w") as f:
+                json.dump(value, f)
+
+
+def make_experiment(tmp_path, methods=("single", "multi", "bam"), seeds=(0,), backend=None, **flags):
+    base = BamConfig(model_dir=str(tmp_path / "exp"), glue_dir="/glue", tasks=",".join(TASKS), **flags)
+    lines = []
+    experiment = run_experiments.Experiment(base, list(methods), list(seeds), str(tmp_path / "exp"),
+                                            str(tmp_path / "results.jsonl"), backend=backend or FakeBackend(),
+                                            out=lines.append)
+    experiment.printed = lines
+    return experiment
+
+
+def result_keys(path):
+    records, warning = run_experiments.read_results(str(path))
+    return [(r["method"], r["seed"], r["task"]) for r in records], warning
+
+
+def line(method, seed, task, score=0.5, flags=None):
+    return json.dumps({"method": method, "seed": seed, "task": task, "metrics": {"m": score}, "score": score,
+                       "flags": flags or {}}) + "\n"
+
+
+def test_plan_skips_complete_pairs_reruns_incomplete_ones_and_tolerates_a_truncated_line(tmp_path):
+    results = tmp_path / "results.jsonl"
+    results.write_text(line("single", 0, "CoLA", 0.123) + line("single", 0, "STS-B", 0.456)
+                       + line("multi", 0, "CoLA", 0.789)  # multi seed 0 lacks STS-B: incomplete
+                       + '{"method": "bam", "seed": 0, "task": "Co')  # cut off by a kill
+    experiment = make_experiment(tmp_path)
+    items, warning = experiment.plan()
+    assert "truncated last line" in warning
+    assert [(str(i.key), i.done) for i in items] == [("single seed 0", True), ("multi seed 0", False),
+                                                     ("bam seed 0", False)]
+    assert "1 of 2 task lines recorded" in items[1].detail
+
+    experiment.run()
+    keys, warning = result_keys(results)
+    assert warning is None  # the broken tail was dropped before appending
+    assert sorted(keys) == sorted({(m, 0, t) for m in ("single", "multi", "bam") for t in TASKS})
+    assert len(keys) == len(set(keys))  # nothing recorded twice
+    records = {(r["method"], r["task"]): r for r in run_experiments.read_results(str(results))[0]}
+    assert records[("single", "CoLA")]["score"] == 0.123  # complete runs were not redone
+    assert records[("multi", "CoLA")]["score"] == 0.789
+    assert any("dropped a truncated last line" in text for text in experiment.printed)
+    # The multi model was trained (its STS-B line was missing); single was not re-recorded.
+    assert ("student", experiment.run_dir("multi", 0)) in experiment.backend.trained
+
+
+def test_teachers_are_trained_once_and_shared_by_every_method(tmp_path):
+    experiment = make_experiment(tmp_path, methods=ALL_METHODS, seeds=(0, 1))
+    experiment.run()
+    backend = experiment.backend
+    teachers = [entry for entry in backend.trained if entry[0] == "teacher"]
+    assert sorted(teachers) == sorted(("teacher", s, t) for s in (0, 1) for t in TASKS)  # once each
+    keys, _ = result_keys(tmp_path / "results.jsonl")
+    assert sorted(keys) == sorted((m, s, t) for m in ALL_METHODS for s in (0, 1) for t in TASKS)
+    # bam_ensemble comes after every other run (it needs every seed's teachers).
+    assert [k[0] for k in keys[-4:]] == ["bam_ensemble"] * 4
+
+    def outputs(method, seed, task, sub=""):
+        return load_teacher_outputs(os.path.join(experiment.run_dir(method, seed), sub, "teacher_outputs",
+                                                 f"{task}.npz"))
+    for seed in (0, 1):
+        for task in TASKS:
+            single = outputs("single", seed, task)
+            for method, sub in [("bam", ""), ("bam_no_anneal", ""), ("born_again_single", task)]:
+                copied = outputs(method, seed, task, sub)
+                np.testing.assert_array_equal(copied.outputs, single.outputs)  # the same seed's teachers
+                np.testing.assert_array_equal(copied.example_ids, single.example_ids)
+                assert copied.data_fingerprint == single.data_fingerprint
+            ensemble = outputs("bam_ensemble", seed, task)
+            np.testing.assert_allclose(ensemble.outputs, 0.5)  # mean of seed 0's 0.0 and seed 1's 1.0
+            np.testing.assert_allclose(outputs("multi_to_multi", seed, task).outputs, 7.0)
+    assert ("predict_outputs", os.path.join(experiment.run_dir("multi", 0), "student")) in backend.calls
+
+    # Per-run flags: distillation settings and born-again single-task hyper-parameters.
+    records = run_experiments.read_results(str(tmp_path / "results.jsonl"))[0]
+    flags = {(r["method"], r["task"]): r["flags"] for r in records}
+    assert flags[("multi", "CoLA")]["distill"] is False
+    assert flags[("bam_no_anneal", "CoLA")]["teacher_annealing"] is False
+    assert flags[("bam_no_anneal", "CoLA")]["distill_weight"] == 0.5
+    born = flags[("born_again_single", "STS-B")]
+    assert born["tasks"] == "STS-B" and born["learning_rate"] == born["teacher_learning_rate"]
+    assert born["train_batch_size"] == born["teacher_batch_size"]
+
+    # Running again does nothing at all.
+    again = make_experiment(tmp_path, methods=ALL_METHODS, seeds=(0, 1))
+    again.run()
+    assert again.backend.calls == []
+    assert f"{len(ALL_METHODS) * 2} done, 0 to do" in "\n".join(again.printed)
+
+
+def test_a_killed_run_is_finished_in_its_own_model_dir_without_retraining_teachers(tmp_path):
+    killer = FakeBackend(kill_at=("student", os.path.join("bam", "seed0")))
+    with pytest.raises(Killed):
+        make_experiment(tmp_path, backend=killer).run()
+    keys, _ = result_keys(tmp_path / "results.jsonl")
+    assert sorted(set(k[0] for k in keys)) == ["multi", "single"]
+
+    experiment = make_experiment(tmp_path)
+    items, _ = experiment.plan()
+    assert [(str(i.key), i.done) for i in items] == [("single seed 0", True), ("multi seed 0", True),
+                                                     ("bam seed 0", False)]
+    assert "continues in" in items[2].detail
+    experiment.run()
+    # Only the bam student ran again, in the same model_dir (BamPipeline resumes from its checkpoint there).
+    assert experiment.backend.calls == [("student", experiment.run_dir("bam", 0))]
+    assert experiment.backend.trained == [("student", experiment.run_dir("bam", 0))]
+    keys, _ = result_keys(tmp_path / "results.jsonl")
+    assert len(keys) == len(set(keys)) == 6
+
+
+def test_results_from_other_flags_are_refused(tmp_path):
+    make_experiment(tmp_path).run()
+    with pytest.raises(run_experiments.ExperimentError, match="--learning_rate: 0.0001 → 0.0002"):
+        make_experiment(tmp_path, learning_rate=2e-4).plan()
+    make_experiment(tmp_path, log_every=7).plan()  # flags that change no result are fine
+
+
+def test_results_file_reading_and_appending(tmp_path):
+    path = str(tmp_path / "r.jsonl")
+    assert run_experiments.read_results(path) == ([], None)
+    run_experiments.append_results(path, [json.loads(line("single", 0, "CoLA"))])
+    with open(path, "a") as f:
+        f.write('{"method": "sin')
+    records, warning = run_experiments.read_results(path)
+    assert len(records) == 1 and "truncated last line" in warning
+    dropped = run_experiments.append_results(path, [json.loads(line("multi", 0, "CoLA"))])
+    assert "dropped" in dropped
+    records, warning = run_experiments.read_results(path)
+    assert [r["method"] for r in records] == ["single", "multi"] and warning is None
+    with open(path, "a") as f:
+        f.write("not json\n" + line("bam", 0, "CoLA"))
+    with pytest.raises(run_experiments.ExperimentError, match=":3: not a JSON line"):
+        run_experiments.read_results(path)
+
+
+def test_bad_experiment_settings(tmp_path):
+    with pytest.raises(run_experiments.ExperimentError, match="unknown"):
+        make_experiment(tmp_path, methods=("single", "bam_typo"))
+    with pytest.raises(run_experiments.ExperimentError, match="repeats"):
+        make_experiment(tmp_path, seeds=(0, 0))
+    with pytest.raises(run_experiments.ExperimentError, match="single seed 0"):
+        make_experiment(tmp_path, teacher_batch_size=0)
+
+
+def _script(name, *args, timeout=300):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "tools", name), *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT, env={**os.environ, "GLUE_DIR": GLUE_DIR or "/none"})
+
+
+def test_the_flagfiles_parse_and_runner_owned_flags_are_refused(tmp_path):
+    smoke = os.path.join(ROOT, "configs", "experiments", "smoke.flags")
+    where = [f"--experiment_dir={tmp_path}/exp", f"--results_file={tmp_path}/r.jsonl", "--dry_run"]
+    result = _script("run_experiments.py", f"--flagfile={smoke}", *where)
+    assert result.returncode == 0, result.stderr
+    assert f"0 done, {7 * 2} to do" in result.stdout
+    cpu_mini_glue = os.path.join(ROOT, "configs", "experiments", "cpu_mini_glue.flags")
+    result = _script("run_experiments.py", f"--flagfile={cpu_mini_glue}", *where)
+    assert result.returncode == 0, result.stderr
+    assert "0 done, 9 to do" in result.stdout
+    result = _script("run_experiments.py", f"--flagfile={smoke}", "--seed=3", *where)
+    assert result.returncode != 0 and "--seed (use --seeds)" in result.stderr
+    result = _script("run_experiments.py", f"--flagfile={smoke}", "--lerning_rate=3", *where)
+    assert result.returncode != 0 and "lerning_rate" in result.stderr
+
+
+@pytest.mark.skipif(not os.path.isdir(os.path.join(GLUE_DIR, "CoLA")),
+                    reason="set GLUE_DIR to the GLUE data (download_glue_data.py layout) to run")
+def test_smoke_experiment_end_to_end_then_report(tmp_path):
+    smoke = os.path.join(ROOT, "configs", "experiments", "smoke.flags")
+    where = [f"--experiment_dir={tmp_path}/exp", f"--results_file={tmp_path}/smoke.jsonl"]
+    result = _script("run_experiments.py", f"--flagfile={smoke}", "--methods=single,multi,bam", *where)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    records, warning = run_experiments.read_results(str(tmp_path / "smoke.jsonl"))
+    assert warning is None
+    assert sorted((r["method"], r["seed"], r["task"]) for r in records) == sorted(
+        (m, s, t) for m in ("single", "multi", "bam") for s in (0, 1) for t in TASKS)
+    for record in records:
+        assert record["score"] == pytest.approx(np.mean(list(record["metrics"].values())))
+        assert record["flags"]["seed"] == record["seed"] and record["wall_time_s"] > 0
+        assert record["training_steps"] > 0 and "git_commit" in record
+    by_key = {(r["method"], r["seed"], r["task"]): r for r in records}
+    assert by_key[("multi", 0, "CoLA")]["flags"]["distill"] is False
+    assert by_key[("single", 1, "STS-B")]["model_dir"].endswith(os.path.join("single", "seed1", "teachers", "STS-B"))
+    # The bam student of seed 1 learnt from seed 1's teachers, stored once under single/.
+    single_outputs = load_teacher_outputs(f"{tmp_path}/exp/single/seed1/teacher_outputs/STS-B.npz")
+    bam_outputs = load_teacher_outputs(f"{tmp_path}/exp/bam/seed1/teacher_outputs/STS-B.npz")
+    np.testing.assert_array_equal(single_outputs.outputs, bam_outputs.outputs)
+
+    again = _script("run_experiments.py", f"--flagfile={smoke}", "--methods=single,multi,bam", *where, "--dry_run")
+    assert "6 done, 0 to do" in again.stdout, again.stdout + again.stderr
+
+    report = _script("report.py", f"--results_file={tmp_path}/smoke.jsonl", f"--output={tmp_path}/smoke.md")
+    assert report.returncode == 0, report.stderr
+    text = (tmp_path / "smoke.md").read_text()
+    for needle in ("### bam vs single", "### bam vs multi", "Holm", "GLUE average", "1 / C(4, 2) = 0.1667",
+                   "nothing can be significant", "![per-task dev scores and λ](smoke.png)", "training_summary.json"):
+        assert needle in text, needle
+    with open(tmp_path / "smoke.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,312 @@
+"""python tools/report.py --results_file=results/<name>.jsonl --output=results/<name>.md [--alpha=0.05]
+
+Turns the results file of tools/run_experiments.py into a Markdown report and a PNG next to it
+(results/<name>.png):
+
+  * per method, each task's dev metrics and GLUE task score as mean ± std over seeds (n), and the
+    GLUE-style average (macro-average of task scores, per seed, then mean ± std);
+  * bam vs single and bam vs multi: per task a one-sided Mann-Whitney U test (H1: bam's scores are
+    greater), Holm-Bonferroni across the tasks, and the smallest p the seeds could possibly give — when
+    that is above the threshold the report says plainly that nothing can be significant;
+  * the figure: per-task bars (mean per method) with one dot per seed, and λ (the weight of the gold
+    label) over the bam student's training: λ = step / (total_steps − 1).
+
+The statistics live in bam_tf/significance.py (unit-tested); this file only reads, arranges and draws.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import math
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from bam_tf import json_io, metrics, significance  # noqa: E402
+from bam_tf.task_sampler import num_train_steps  # noqa: E402
+from run_experiments import METHODS, latest_records, read_results  # noqa: E402
+
+COMPARISONS = (("bam", "single"), ("bam", "multi"))
+
+
+def _mean_std(values: list[float]) -> tuple[float, float | None]:
+    return float(np.mean(values)), (float(np.std(values, ddof=1)) if len(values) > 1 else None)
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}"
+
+
+def _mean_std_text(values: list[float]) -> str:
+    mean, std = _mean_std(values)
+    return f"{_pct(mean)} ± {_pct(std)}" if std is not None else f"{_pct(mean)}"
+
+
+class Results:
+    """Latest record per (method, seed, task), arranged for the tables."""
+
+    def __init__(self, records: list[dict]):
+        self.latest = latest_records(records)
+        known = {key[0] for key in self.latest}
+        self.methods = [m for m in METHODS if m in known] + sorted(known - set(METHODS))
+        names = {key[2] for key in self.latest}
+        self.tasks = [t for t in metrics.GLUE_TASKS if t in names] + sorted(names - set(metrics.GLUE_TASKS))
+
+    def seeds(self, method: str, task: str | None = None) -> list[int]:
+        return sorted({s for (m, s, t) in self.latest if m == method and (task is None or t == task)})
+
+    def records(self, method: str, task: str) -> list[dict]:
+        return [self.latest[(method, s, task)] for s in self.seeds(method, task)]
+
+    def scores(self, method: str, task: str) -> list[float]:
+        return [float(r["score"]) for r in self.records(method, task)]
+
+    def glue_averages(self, method: str) -> dict[int, float]:
+        """GLUE average per seed, over seeds that have every task of the report."""
+        averages = {}
+        for seed in self.seeds(method):
+            per_task = {t: self.latest[(method, seed, t)]["metrics"] for t in self.tasks
+                        if (method, seed, t) in self.latest}
+            if len(per_task) == len(self.tasks):
+                averages[seed] = metrics.glue_average(per_task)
+        return averages
+
+
+# ---- Markdown --------------------------------------------------------------------------------------
+def score_tables(results: Results) -> list[str]:
+    lines = ["## Dev scores", "",
+             "GLUE task score (mean of the task's metrics: MRPC (F1 + accuracy) / 2, STS-B (Pearson + Spearman) / 2), "
+             "×100, as mean ± sample std over seeds; n = number of seeds.", "",
+             "| method | " + " | ".join(results.tasks) + " | GLUE average |",
+             "|---|" + "---:|" * (len(results.tasks) + 1)]
+    for method in results.methods:
+        cells = []
+        for task in results.tasks:
+            scores = results.scores(method, task)
+            cells.append(f"{_mean_std_text(scores)} (n={len(scores)})" if scores else "—")
+        averages = list(results.glue_averages(method).values())
+        cells.append(f"{_mean_std_text(averages)} (n={len(averages)})" if averages else "—")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    for method in results.methods:
+        lines += ["", f"### {method}", "", "| task | metrics (mean ± std) | score (mean ± std) | n | per seed |",
+                  "|---|---|---:|---:|---|"]
+        for task in results.tasks:
+            records = results.records(method, task)
+            if not records:
+                continue
+            names = list(records[0]["metrics"])
+            metric_text = ", ".join(f"{name} {_mean_std_text([r['metrics'][name] for r in records])}" for name in names)
+            per_seed = ", ".join(f"{r['seed']}: {_pct(r['score'])}" for r in records)
+            lines.append(f"| {task} | {metric_text} | {_mean_std_text(results.scores(method, task))} | "
+                         f"{len(records)} | {per_seed} |")
+        averages = results.glue_averages(method)
+        if averages:
+            per_seed = ", ".join(f"{seed}: {_pct(value)}" for seed, value in averages.items())
+            lines.append(f"| **GLUE average** | | {_mean_std_text(list(averages.values()))} | {len(averages)} | "
+                         f"{per_seed} |")
+        walls = {r["seed"]: r.get("wall_time_s") for t in results.tasks for r in results.records(method, t)}
+        if all(isinstance(w, (int, float)) for w in walls.values()) and walls:
+            lines += ["", f"Wall time per run: {', '.join(f'seed {s}: {w / 60:.1f} min' for s, w in walls.items())}."]
+    return lines
+
+
+def comparison_section(results: Results, better: str, other: str, alpha: float) -> list[str]:
+    lines = ["", f"### {better} vs {other}", ""]
+    if better not in results.methods or other not in results.methods:
+        missing = [m for m in (better, other) if m not in results.methods]
+        return lines + [f"Not tested: no results for {', '.join(missing)}."]
+    rows, p_values = [], []
+    for task in results.tasks:
+        x, y = results.scores(better, task), results.scores(other, task)
+        if not x or not y:
+            continue
+        test = significance.mann_whitney_u(x, y, alternative="greater")
+        rows.append((task, x, y, test))
+        p_values.append(test.p_value)
+    if not rows:
+        return lines + ["Not tested: the two methods share no task."]
+    m = len(rows)
+    adjusted = significance.holm_bonferroni(p_values)
+    lines += [f"One-sided Mann-Whitney U per task (H1: {better}'s per-seed scores tend to be greater than {other}'s), "
+              f"Holm-Bonferroni across the {m} tasks, α = {alpha}. U counts pairs ({better} seed, {other} seed) "
+              f"where {better} is higher (ties ½); its maximum is n1·n2.", "",
+              f"| task | n ({better}, {other}) | mean difference | U | p (one-sided) | test | Holm-adjusted p | "
+              "smallest attainable p | significant |",
+              "|---|---:|---:|---:|---:|---|---:|---:|---|"]
+    min_adjusted = []
+    for (task, x, y, test), adj in zip(rows, adjusted):
+        smallest = significance.min_attainable_p(len(x), len(y))
+        min_adjusted.append(significance.min_adjusted_p(len(x), len(y), m))
+        lines.append(f"| {task} | {len(x)}, {len(y)} | {100 * (np.mean(x) - np.mean(y)):+.1f} | {test.u:g} | "
+                     f"{test.p_value:.4g} | {test.method} | {adj:.4g} | {smallest:.4g} | "
+                     f"{'**yes**' if adj <= alpha else 'no'} |")
+    lines.append("")
+    n1, n2 = max(len(r[1]) for r in rows), max(len(r[2]) for r in rows)
+    pmin = significance.min_attainable_p(n1, n2)
+    statement = (f"With n = {n1} vs {n2} seeds the smallest one-sided exact p is 1 / C({n1 + n2}, {n1}) = "
+                 f"{pmin:.4g} (only one of the {math.comb(n1 + n2, n1)} equally likely rank splits puts every "
+                 f"{better} score above every {other} score); Holm multiplies the smallest p by {m}, so the "
+                 f"smallest attainable adjusted p is {significance.min_adjusted_p(n1, n2, m):.4g}.")
+    if min(min_adjusted) > alpha:
+        needed = significance.seeds_needed(m, alpha)
+        statement += (f" **With these n nothing can be significant at α = {alpha}, whatever the scores**: "
+                      f"that needs n ≥ {needed} seeds per method (1 / C({2 * needed}, {needed}) · {m} ≤ {alpha}).")
+    lines.append(statement)
+    x_avg, y_avg = list(results.glue_averages(better).values()), list(results.glue_averages(other).values())
+    if x_avg and y_avg:
+        test = significance.mann_whitney_u(x_avg, y_avg, alternative="greater")
+        lines += ["", f"GLUE average (one test, outside the Holm family): {_mean_std_text(x_avg)} vs "
+                      f"{_mean_std_text(y_avg)}, U = {test.u:g}, one-sided p = {test.p_value:.4g} ({test.method}; "
+                      f"smallest attainable {significance.min_attainable_p(len(x_avg), len(y_avg)):.4g})."]
+    return lines
+
+
+# ---- λ over training ---------------------------------------------------------------------------------
+def bam_total_steps(results: Results) -> tuple[int, str] | None:
+    """Total steps of the bam student: its training_summary.json if the run folder is here, else the schedule."""
+    for task in results.tasks:
+        for record in results.records("bam", task):
+            path = os.path.join(record.get("model_dir", ""), "training_summary.json")
+            if os.path.exists(path):
+                return int(json_io.read_json(path)["steps"]), path
+    for task in results.tasks:
+        for record in results.records("bam", task):
+            flags, sizes = record.get("flags") or {}, record.get("train_examples")
+            if sizes and flags.get("num_train_epochs") and flags.get("train_batch_size"):
+                steps = num_train_steps(list(sizes.values()), flags["num_train_epochs"], flags["train_batch_size"])
+                if flags.get("max_train_steps"):
+                    steps = min(steps, flags["max_train_steps"])
+                return steps, "the schedule: ⌈epochs · Σ train examples / batch size⌉ (run folder not found)"
+            if record.get("training_steps"):
+                return int(record["training_steps"]), "training_steps in the results file"
+    return None
+
+
+def no_anneal_lambda(results: Results) -> float | None:
+    for task in results.tasks:
+        for record in results.records("bam_no_anneal", task):
+            weight = (record.get("flags") or {}).get("distill_weight")
+            if weight is not None:
+                return 1.0 - float(weight)
+    return None
+
+
+# ---- figure --------------------------------------------------------------------------------------------
+def draw_figure(results: Results, path: str, total_steps: tuple[int, str] | None) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = results.tasks + ["GLUE avg"]
+    fig, (bars, lam) = plt.subplots(1, 2, figsize=(max(9.0, 2.2 + 1.5 * len(columns) + 4), 4.8),
+                                    gridspec_kw={"width_ratios": [max(2, len(columns)), 1.6]})
+    width = 0.8 / max(1, len(results.methods))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, method in enumerate(results.methods):
+        offset = (i - (len(results.methods) - 1) / 2) * width
+        for j, column in enumerate(columns):
+            values = (list(results.glue_averages(method).values()) if column == "GLUE avg"
+                      else results.scores(method, column))
+            if not values:
+                continue
+            values = 100 * np.asarray(values)
+            color = colors[i % len(colors)]
+            bars.bar(j + offset, values.mean(), width * 0.95, color=color, alpha=0.55)
+            jitter = np.linspace(-width * 0.25, width * 0.25, len(values)) if len(values) > 1 else [0.0]
+            bars.scatter(j + offset + np.asarray(jitter), values, s=12, color=color, edgecolors="black",
+                         linewidths=0.4, zorder=3)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colors[i % len(colors)], alpha=0.55)
+               for i in range(len(results.methods))]
+    bars.legend(handles, results.methods, fontsize=8, ncol=min(4, len(handles)), loc="upper center",
+                bbox_to_anchor=(0.5, -0.1), frameon=False)
+    bars.set_xticks(range(len(columns)), columns)
+    bars.axhline(0, color="black", linewidth=0.6)
+    bars.set_ylabel("dev score ×100 (bar: mean over seeds; dots: seeds)")
+    bars.set_title("GLUE dev task scores per method")
+
+    if total_steps:
+        steps, _ = total_steps
+        x = np.arange(steps)
+        lam.plot(x, x / max(steps - 1, 1), label="bam: λ = step / (T − 1)")
+        fixed = no_anneal_lambda(results)
+        if fixed is not None:
+            lam.plot(x, np.full(steps, fixed), linestyle="--", label=f"bam_no_anneal: λ = {fixed:g}")
+        lam.set_xlabel(f"student step (T = {steps})")
+        lam.legend(fontsize=8, loc="lower right")
+    else:
+        lam.text(0.5, 0.5, "no bam run", ha="center", va="center", transform=lam.transAxes)
+    lam.set_ylim(-0.03, 1.03)
+    lam.set_ylabel("λ (weight of the gold label)")
+    lam.set_title("Teacher annealing")
+    fig.tight_layout()
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".png.tmp")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110, format="png")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    finally:
+        plt.close(fig)
+
+
+# ---- main ----------------------------------------------------------------------------------------------
+def build_report(results_file: str, output: str, alpha: float) -> str:
+    records, warning = read_results(results_file)
+    if not records:
+        raise SystemExit(f"error: {results_file}: no results" + (f" ({warning})" if warning else ""))
+    results = Results(records)
+    png = os.path.splitext(output)[0] + ".png"
+    total_steps = bam_total_steps(results) if "bam" in results.methods else None
+    draw_figure(results, png, total_steps)
+    commits = sorted({(r.get("git_commit") or "unknown")[:12] + ("+changes" if r.get("git_dirty") else "")
+                      for r in results.latest.values()})
+    first = next(iter(results.latest.values()))["flags"]
+    lines = [f"# Experiment report: {os.path.splitext(os.path.basename(output))[0]}", "",
+             f"- results: `{results_file}` ({len(records)} lines, {len(results.latest)} (method, seed, task) results)",
+             f"- generated: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')} by "
+             f"`python tools/report.py --results_file={results_file} --output={output}`",
+             f"- bam_tf commit(s): {', '.join(commits)}",
+             f"- backbone `{first.get('backbone')}`, tasks {', '.join(results.tasks)}, "
+             f"max_train_examples {first.get('max_train_examples')}, "
+             f"max_eval_examples {first.get('max_eval_examples')}",
+             f"- methods: {', '.join(f'{m} (seeds {results.seeds(m)})' for m in results.methods)}"]
+    if warning:
+        lines.append(f"- warning: {warning}")
+    lines += [""] + score_tables(results)
+    lines += ["", "## Significance", ""]
+    for better, other in COMPARISONS:
+        lines += comparison_section(results, better, other, alpha)
+    lines += ["", "## Figure", "", f"![per-task dev scores and λ]({os.path.basename(png)})", "",
+              "Left: per task, a bar per method at the mean over seeds, one dot per seed. Right: λ, the weight "
+              "of the gold label in the bam student's target λ·gold + (1 − λ)·teacher, over training."]
+    if total_steps:
+        lines.append(f"Total steps T = {total_steps[0]}, from {total_steps[1]}.")
+    text = "\n".join(lines) + "\n"
+    json_io.write_text(output, text)
+    return text
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results_file", required=True)
+    parser.add_argument("--output", required=True, help="Markdown file; the PNG goes next to it")
+    parser.add_argument("--alpha", type=float, default=0.05)
+    args = parser.parse_args(argv)
+    text = build_report(args.results_file, args.output, args.alpha)
+    print(text)
+    print(f"wrote {args.output} and {os.path.splitext(args.output)[0] + '.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
