@@ -1,7 +1,7 @@
 """python -m bam_tf.train --flagfile=configs/quickstart.flags [--mode=all|teachers|predict|student|evaluate]
 
 Runs the BAM pipeline: single-task teachers → teacher outputs on train → teacher-annealed multi-task
-student → GLUE dev scores. See `--helpfull` for every flag and BUILD.md for the data flow.
+student → GLUE dev scores. Every flag is below; BUILD.md explains the data flow.
 """
 
 import os
@@ -9,11 +9,13 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ start-up chatter out of the user's way
 
-from absl import app, logging  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
 
+from bam_tf import config as config_module  # noqa: E402
 from bam_tf.config import config_from_flags, define_flags  # noqa: E402
 
 define_flags()
+flags.adopt_module_key_flags(config_module)  # so --help lists them, not only --helpfull
 
 
 def main(argv):
