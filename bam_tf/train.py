@@ -5,7 +5,6 @@ student → GLUE dev scores. Every flag is below; BUILD.md explains the data flo
 """
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ start-up chatter out of the user's way
 
@@ -26,16 +25,10 @@ def main(argv):
     except ValueError as error:
         raise app.UsageError(str(error))
     from bam_tf.pipeline import BamPipeline  # imports TensorFlow: only after the flags are known good
-    from bam_tf.trainer import CheckpointError, TrainingDivergedError
+    from bam_tf.user_errors import exit_status_of
 
     logging.set_verbosity(logging.INFO)
-    try:
-        BamPipeline(config).run()
-    except (ValueError, FileNotFoundError, TrainingDivergedError, CheckpointError) as error:
-        logging.error("%s", error)
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_status_of(lambda: BamPipeline(config).run())
 
 
 if __name__ == "__main__":

@@ -635,14 +635,8 @@ def main(argv) -> int:
             return 1
         return 0
     logging.set_verbosity(logging.INFO)
-    from bam_tf.trainer import CheckpointError, TrainingDivergedError
-    try:
-        experiment.run()
-    except (ValueError, FileNotFoundError, TrainingDivergedError, CheckpointError) as error:
-        logging.error("%s", error)
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    from bam_tf.user_errors import exit_status_of
+    return exit_status_of(experiment.run)
 
 
 if __name__ == "__main__":
