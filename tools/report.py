@@ -1,8 +1,10 @@
-"""python tools/report.py --results_file=results/<name>.jsonl --output=results/<name>.md [--alpha=0.05]
+"""python tools/report.py --results_file=results/<name>.jsonl --output=results/<name>.md [--alpha=0.05] [--command=...]
 
 Turns the results file of tools/run_experiments.py into a Markdown report and a PNG next to it
 (results/<name>.png):
 
+  * a summary in words: per comparison, on how many tasks and seeds bam is ahead, by how much, and
+    whether anything is significant — the paper's claim read off these runs;
   * per method, each task's dev metrics and GLUE task score as mean ± std over seeds (n), and the
     GLUE-style average (macro-average of task scores, per seed, then mean ± std);
   * bam vs single and bam vs multi: per task a one-sided Mann-Whitney U test (H1: bam's scores are
@@ -17,6 +19,7 @@ The statistics live in bam_tf/significance.py (unit-tested); this file only read
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import math
 import os
@@ -116,23 +119,47 @@ def score_tables(results: Results) -> list[str]:
     return lines
 
 
+@dataclasses.dataclass
+class Comparison:
+    """One-sided tests of `better` > `other` on every task both have, Holm-adjusted across those tasks."""
+    better: str
+    other: str
+    rows: list  # (task, better's scores, other's scores, significance.UTest)
+    adjusted: list[float]
+    alpha: float
+
+    @property
+    def significant_tasks(self) -> list[str]:
+        return [row[0] for row, adj in zip(self.rows, self.adjusted) if adj <= self.alpha]
+
+    @property
+    def tasks_ahead(self) -> list[str]:
+        return [task for task, x, y, _ in self.rows if np.mean(x) > np.mean(y)]
+
+
+def compare(results: Results, better: str, other: str, alpha: float) -> Comparison | None:
+    if better not in results.methods or other not in results.methods:
+        return None
+    rows = []
+    for task in results.tasks:
+        x, y = results.scores(better, task), results.scores(other, task)
+        if x and y:
+            rows.append((task, x, y, significance.mann_whitney_u(x, y, alternative="greater")))
+    if not rows:
+        return None
+    return Comparison(better, other, rows, significance.holm_bonferroni([row[3].p_value for row in rows]), alpha)
+
+
 def comparison_section(results: Results, better: str, other: str, alpha: float) -> list[str]:
     lines = ["", f"### {better} vs {other}", ""]
     if better not in results.methods or other not in results.methods:
         missing = [m for m in (better, other) if m not in results.methods]
         return lines + [f"Not tested: no results for {', '.join(missing)}."]
-    rows, p_values = [], []
-    for task in results.tasks:
-        x, y = results.scores(better, task), results.scores(other, task)
-        if not x or not y:
-            continue
-        test = significance.mann_whitney_u(x, y, alternative="greater")
-        rows.append((task, x, y, test))
-        p_values.append(test.p_value)
-    if not rows:
+    comparison = compare(results, better, other, alpha)
+    if comparison is None:
         return lines + ["Not tested: the two methods share no task."]
+    rows, adjusted = comparison.rows, comparison.adjusted
     m = len(rows)
-    adjusted = significance.holm_bonferroni(p_values)
     lines += [f"One-sided Mann-Whitney U per task (H1: {better}'s per-seed scores tend to be greater than {other}'s), "
               f"Holm-Bonferroni across the {m} tasks, α = {alpha}. U counts pairs ({better} seed, {other} seed) "
               f"where {better} is higher (ties ½); its maximum is n1·n2.", "",
@@ -164,6 +191,56 @@ def comparison_section(results: Results, better: str, other: str, alpha: float) 
         lines += ["", f"GLUE average (one test, outside the Holm family): {_mean_std_text(x_avg)} vs "
                       f"{_mean_std_text(y_avg)}, U = {test.u:g}, one-sided p = {test.p_value:.4g} ({test.method}; "
                       f"smallest attainable {significance.min_attainable_p(len(x_avg), len(y_avg)):.4g})."]
+    return lines
+
+
+def _signed(values: list[float]) -> str:
+    return f"{100 * float(np.mean(values)):+.1f}"
+
+
+def summary_section(results: Results, alpha: float) -> list[str]:
+    """The paper's claim (bam beats single and multi), read off these runs in plain words."""
+    lines = ["## Summary", ""]
+    directions = []
+    for better, other in COMPARISONS:
+        comparison = compare(results, better, other, alpha)
+        if comparison is None:
+            lines.append(f"- **{better} vs {other}**: not compared (no shared results).")
+            continue
+        diffs = {task: float(np.mean(x) - np.mean(y)) for task, x, y, _ in comparison.rows}
+        ahead = comparison.tasks_ahead
+        behind = [task for task in diffs if task not in ahead]
+        text = (f"- **{better} vs {other}**: {better}'s mean task score is higher on {len(ahead)} of {len(diffs)} "
+                f"tasks ({', '.join(f'{t} {100 * diffs[t]:+.1f}' for t in ahead) or 'none'})"
+                + (f" and not higher on {', '.join(f'{t} {100 * diffs[t]:+.1f}' for t in behind)}" if behind else "")
+                + ".")
+        x_avg, y_avg = results.glue_averages(better), results.glue_averages(other)
+        if x_avg and y_avg:
+            difference = float(np.mean(list(x_avg.values())) - np.mean(list(y_avg.values())))
+            directions.append(difference)
+            paired = sorted(set(x_avg) & set(y_avg))
+            wins = sum(x_avg[s] > y_avg[s] for s in paired)
+            text += (f" GLUE average: {100 * difference:+.1f} points; {better} is higher on {wins} of {len(paired)} "
+                     "seeds compared seed by seed.")
+        significant = comparison.significant_tasks
+        text += (f" Significant after Holm at α = {alpha}: {', '.join(significant)}." if significant else
+                 f" No task difference is significant after Holm at α = {alpha}.")
+        lines.append(text)
+    lines.append("")
+    if len(directions) == len(COMPARISONS):
+        if all(d > 0 for d in directions):
+            lines.append("Direction: bam's GLUE average is above both single-task teachers and plain multi-task "
+                         "training, as the paper reports" + (" — but see the significance section: the evidence "
+                         "is the direction of the means, not a significant test." if not any(
+                             compare(results, b, o, alpha).significant_tasks for b, o in COMPARISONS) else "."))
+        elif all(d < 0 for d in directions):
+            lines.append("Direction: bam's GLUE average is below both single-task teachers and plain multi-task "
+                         "training: these runs do not reproduce the paper's claim.")
+        else:
+            above = [o for (_, o), d in zip(COMPARISONS, directions) if d > 0]
+            below = [o for (_, o), d in zip(COMPARISONS, directions) if d <= 0]
+            lines.append(f"Direction: mixed — bam's GLUE average is above {', '.join(above)} but not above "
+                         f"{', '.join(below)}: these runs reproduce only part of the paper's claim.")
     return lines
 
 
@@ -260,7 +337,7 @@ def draw_figure(results: Results, path: str, total_steps: tuple[int, str] | None
 
 
 # ---- main ----------------------------------------------------------------------------------------------
-def build_report(results_file: str, output: str, alpha: float) -> str:
+def build_report(results_file: str, output: str, alpha: float, command: str | None = None) -> str:
     records, warning = read_results(results_file)
     if not records:
         raise SystemExit(f"error: {results_file}: no results" + (f" ({warning})" if warning else ""))
@@ -274,7 +351,8 @@ def build_report(results_file: str, output: str, alpha: float) -> str:
     lines = [f"# Experiment report: {os.path.splitext(os.path.basename(output))[0]}", "",
              f"- results: `{results_file}` ({len(records)} lines, {len(results.latest)} (method, seed, task) results)",
              f"- generated: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')} by "
-             f"`python tools/report.py --results_file={results_file} --output={output}`",
+             f"`python tools/report.py --results_file={results_file} --output={output}"
+             + (f" --command='{command}'" if command else "") + "`",
              f"- bam_tf commit(s): {', '.join(commits)}",
              f"- backbone `{first.get('backbone')}`, tasks {', '.join(results.tasks)}, "
              f"max_train_examples {first.get('max_train_examples')}, "
@@ -282,6 +360,9 @@ def build_report(results_file: str, output: str, alpha: float) -> str:
              f"- methods: {', '.join(f'{m} (seeds {results.seeds(m)})' for m in results.methods)}"]
     if warning:
         lines.append(f"- warning: {warning}")
+    if command:
+        lines.append(f"- produced by: `{command}`")
+    lines += [""] + summary_section(results, alpha)
     lines += [""] + score_tables(results)
     lines += ["", "## Significance", ""]
     for better, other in COMPARISONS:
@@ -301,8 +382,10 @@ def main(argv=None) -> int:
     parser.add_argument("--results_file", required=True)
     parser.add_argument("--output", required=True, help="Markdown file; the PNG goes next to it")
     parser.add_argument("--alpha", type=float, default=0.05)
+    parser.add_argument("--command", default=None,
+                        help="The command that produced the results file, quoted in the report so readers can rerun it")
     args = parser.parse_args(argv)
-    text = build_report(args.results_file, args.output, args.alpha)
+    text = build_report(args.results_file, args.output, args.alpha, args.command)
     print(text)
     print(f"wrote {args.output} and {os.path.splitext(args.output)[0] + '.png'}")
     return 0

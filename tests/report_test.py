@@ -1,0 +1,69 @@
+"""tools/report.py on hand-made results files: the summary's counts, directions and significance wording."""
+
+import importlib
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+report = importlib.import_module("report")
+
+
+def _write_results(path, scores):
+    """scores: {(method, seed): {task: accuracy}} → a results file with one line per (method, seed, task)."""
+    with open(path, "w") as f:
+        for (method, seed), per_task in scores.items():
+            for task, value in per_task.items():
+                f.write(json.dumps({"method": method, "seed": seed, "task": task, "metrics": {"accuracy": value},
+                                    "score": value, "flags": {"backbone": "tiny"}}) + "\n")
+
+
+def _grid(single, multi, bam, seeds):
+    grid = {}
+    for method, per_task in (("single", single), ("multi", multi), ("bam", bam)):
+        for i, seed in enumerate(seeds):
+            grid[(method, seed)] = {task: values[i] for task, values in per_task.items()}
+    return grid
+
+
+def test_summary_counts_tasks_and_seeds_and_says_why_nothing_is_significant(tmp_path):
+    # Three seeds: bam above single on RTE (+0.05) and below on SST-2 (−0.02); above multi on both.
+    grid = _grid(single={"RTE": [0.60, 0.61, 0.62], "SST-2": [0.90, 0.91, 0.92]},
+                 multi={"RTE": [0.55, 0.56, 0.57], "SST-2": [0.80, 0.81, 0.82]},
+                 bam={"RTE": [0.65, 0.66, 0.67], "SST-2": [0.88, 0.89, 0.90]}, seeds=[0, 1, 2])
+    _write_results(tmp_path / "r.jsonl", grid)
+    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05, command="run it")
+    summary = text.split("## Summary")[1].split("## Dev scores")[0]
+    assert "**bam vs single**: bam's mean task score is higher on 1 of 2 tasks (RTE +5.0) and not higher on SST-2 -2.0." in summary
+    # GLUE average: bam (0.765, 0.775, 0.785) vs single (0.75, 0.76, 0.77): +1.5 points, higher on every seed.
+    assert "GLUE average: +1.5 points; bam is higher on 3 of 3 seeds compared seed by seed." in summary
+    assert "**bam vs multi**: bam's mean task score is higher on 2 of 2 tasks (SST-2 +8.0, RTE +10.0)." in summary
+    # 3 vs 3: smallest p 0.05, times 2 tasks under Holm → nothing can be significant.
+    assert summary.count("No task difference is significant after Holm at α = 0.05.") == 2
+    assert "as the paper reports — but see the significance section" in summary
+    assert "- produced by: `run it`" in text and "--command='run it'" in text
+
+
+def test_summary_names_significant_tasks_and_a_mixed_direction(tmp_path):
+    # Five seeds, one task: bam's every score above single's → exact one-sided p = 1/C(10,5) = 1/252,
+    # Holm over one task leaves it; bam below multi on every seed.
+    seeds = [0, 1, 2, 3, 4]
+    grid = _grid(single={"RTE": [0.50, 0.51, 0.52, 0.53, 0.54]}, multi={"RTE": [0.80, 0.81, 0.82, 0.83, 0.84]},
+                 bam={"RTE": [0.60, 0.61, 0.62, 0.63, 0.64]}, seeds=seeds)
+    _write_results(tmp_path / "r.jsonl", grid)
+    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    summary = text.split("## Summary")[1].split("## Dev scores")[0]
+    assert "Significant after Holm at α = 0.05: RTE." in summary
+    assert "**bam vs multi**: bam's mean task score is higher on 0 of 1 tasks (none) and not higher on RTE -20.0." in summary
+    assert "bam is higher on 0 of 5 seeds" in summary
+    assert "Direction: mixed — bam's GLUE average is above single but not above multi" in summary
+    assert "produced by" not in text
+
+
+def test_summary_says_when_the_claim_is_not_reproduced(tmp_path):
+    grid = _grid(single={"CoLA": [0.40, 0.42]}, multi={"CoLA": [0.41, 0.43]}, bam={"CoLA": [0.30, 0.31]}, seeds=[0, 1])
+    _write_results(tmp_path / "r.jsonl", grid)
+    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    assert "these runs do not reproduce the paper's claim" in text
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
