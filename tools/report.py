@@ -355,8 +355,8 @@ def build_report(results_file: str, output: str, alpha: float, command: str | No
              + (f" --command='{command}'" if command else "") + "`",
              f"- bam_tf commit(s): {', '.join(commits)}",
              f"- backbone `{first.get('backbone')}`, tasks {', '.join(results.tasks)}, "
-             f"max_train_examples {first.get('max_train_examples')}, "
-             f"max_eval_examples {first.get('max_eval_examples')}",
+             f"max_train_examples {first.get('max_train_examples') or 'all'}, "
+             f"max_eval_examples {first.get('max_eval_examples') or 'all'}",
              f"- methods: {', '.join(f'{m} (seeds {results.seeds(m)})' for m in results.methods)}"]
     if warning:
         lines.append(f"- warning: {warning}")
