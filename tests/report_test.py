@@ -58,7 +58,15 @@ def test_summary_names_significant_tasks_and_a_mixed_direction(tmp_path):
     assert "**bam vs multi**: bam's mean task score is higher on 0 of 1 tasks (none) and not higher on RTE -20.0." in summary
     assert "bam is higher on 0 of 5 seeds" in summary
     assert "Direction: mixed — bam's GLUE average is above single but not above multi" in summary
-    assert "produced by" not in text
+    assert "produced by" not in text and "Incomplete grid" not in text
+
+
+def test_summary_warns_when_methods_hold_different_seeds(tmp_path):
+    grid = _grid(single={"RTE": [0.50, 0.51]}, multi={"RTE": [0.60, 0.61]}, bam={"RTE": [0.55, 0.56]}, seeds=[0, 1])
+    del grid[("bam", 1)]
+    _write_results(tmp_path / "r.jsonl", grid)
+    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    assert "**Incomplete grid**: the methods hold different seeds (single: [0, 1]; multi: [0, 1]; bam: [0])" in text
 
 
 def test_summary_says_when_the_claim_is_not_reproduced(tmp_path):

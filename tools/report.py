@@ -201,6 +201,11 @@ def _signed(values: list[float]) -> str:
 def summary_section(results: Results, alpha: float) -> list[str]:
     """The paper's claim (bam beats single and multi), read off these runs in plain words."""
     lines = ["## Summary", ""]
+    seed_sets = {method: results.seeds(method) for method in results.methods}
+    if len({tuple(seeds) for seeds in seed_sets.values()}) > 1:
+        lines += ["**Incomplete grid**: the methods hold different seeds ("
+                  + "; ".join(f"{m}: {seeds}" for m, seeds in seed_sets.items())
+                  + "), so means below mix different seed sets; the seed-by-seed counts compare like with like.", ""]
     directions = []
     for better, other in COMPARISONS:
         comparison = compare(results, better, other, alpha)
