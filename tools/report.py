@@ -194,10 +194,6 @@ def comparison_section(results: Results, better: str, other: str, alpha: float) 
     return lines
 
 
-def _signed(values: list[float]) -> str:
-    return f"{100 * float(np.mean(values)):+.1f}"
-
-
 def summary_section(results: Results, alpha: float) -> list[str]:
     """The paper's claim (bam beats single and multi), read off these runs in plain words."""
     lines = ["## Summary", ""]
