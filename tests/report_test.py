@@ -57,7 +57,8 @@ def test_summary_names_significant_tasks_and_a_mixed_direction(tmp_path):
     assert "Significant after Holm at α = 0.05: RTE." in summary
     assert "**bam vs multi**: bam's mean task score is higher on 0 of 1 tasks (none) and not higher on RTE -20.0." in summary
     assert "bam is higher on 0 of 5 seeds" in summary
-    assert "Direction: mixed — bam's GLUE average is above single but not above multi" in summary
+    assert ("Direction: bam's GLUE average is above single (+10.0 points) and below multi (-20.0 points): "
+            "these runs reproduce only part of the paper's claim.") in summary
     assert "produced by" not in text and "Incomplete grid" not in text
 
 
@@ -73,5 +74,25 @@ def test_summary_says_when_the_claim_is_not_reproduced(tmp_path):
     grid = _grid(single={"CoLA": [0.40, 0.42]}, multi={"CoLA": [0.41, 0.43]}, bam={"CoLA": [0.30, 0.31]}, seeds=[0, 1])
     _write_results(tmp_path / "r.jsonl", grid)
     text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
-    assert "these runs do not reproduce the paper's claim" in text
+    assert "below single (-10.5 points) and below multi (-11.5 points): these runs reproduce neither part" in text
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_glue_difference_within_the_seed_spread_is_level_not_a_win(tmp_path):
+    # bam vs multi: +0.5 points with per-seed stds 1.0 and 1.0 → level, though bam wins 2 of 3 seeds.
+    # bam vs single: +5.0 points, well outside the spread → above.
+    grid = _grid(single={"RTE": [0.60, 0.61, 0.62]}, multi={"RTE": [0.645, 0.665, 0.655]},
+                 bam={"RTE": [0.65, 0.66, 0.67]}, seeds=[0, 1, 2])
+    _write_results(tmp_path / "r.jsonl", grid)
+    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    assert "GLUE average: +0.5 points; bam is higher on 2 of 3 seeds compared seed by seed." in text
+    assert ("Direction: bam's GLUE average is above single (+5.0 points) and level with multi (+0.5 points, "
+            "no more than the seed-to-seed std of 1.0): these runs reproduce only part of the paper's claim.") in text
+
+
+def test_glue_direction_thresholds_on_the_larger_seed_std():
+    assert report.glue_direction([0.70, 0.72], [0.70, 0.70]).word == "level"   # +1.0, std(bam) = 1.41
+    assert report.glue_direction([0.73, 0.75], [0.70, 0.70]).word == "above"   # +4.0 > 1.41
+    assert report.glue_direction([0.60, 0.62], [0.70, 0.70]).word == "below"
+    single_seed = report.glue_direction([0.71], [0.70])                         # no spread to compare with
+    assert single_seed.word == "above" and single_seed.noise is None

@@ -194,6 +194,43 @@ def comparison_section(results: Results, better: str, other: str, alpha: float) 
     return lines
 
 
+
+@dataclasses.dataclass(frozen=True)
+class Direction:
+    """Where bam's GLUE average sits against another method's: "above", "below" or "level"."""
+    difference: float
+    noise: float | None  # the larger of the two methods' seed-to-seed sample std
+    word: str
+
+
+def glue_direction(better: list[float], other: list[float]) -> Direction:
+    """Differences no larger than the seed-to-seed spread are "level": one lucky seed must not read as a win."""
+    difference = float(np.mean(better) - np.mean(other))
+    stds = [_mean_std(values)[1] for values in (better, other)]
+    noise = max((s for s in stds if s is not None), default=None)
+    if noise is not None and abs(difference) <= noise:
+        return Direction(difference, noise, "level")
+    return Direction(difference, noise, "above" if difference > 0 else "below")
+
+
+def direction_verdict(directions: dict[str, Direction], any_significant: bool) -> str:
+    words = {d.word for d in directions.values()}
+    if words == {"above"}:
+        return ("Direction: bam's GLUE average is above both single-task teachers and plain multi-task training, "
+                "by more than the seed-to-seed spread, as the paper reports"
+                + ("." if any_significant else " — but see the significance section: the evidence is the direction "
+                   "of the means, not a significant test."))
+    parts = []
+    for other, d in directions.items():
+        if d.word == "level":
+            parts.append(f"level with {other} ({100 * d.difference:+.1f} points, no more than the seed-to-seed "
+                         f"std of {100 * d.noise:.1f})")
+        else:
+            parts.append(f"{d.word} {other} ({100 * d.difference:+.1f} points)")
+    reproduced = "only part of the paper's claim" if "above" in words else "neither part of the paper's claim"
+    return f"Direction: bam's GLUE average is {' and '.join(parts)}: these runs reproduce {reproduced}."
+
+
 def summary_section(results: Results, alpha: float) -> list[str]:
     """The paper's claim (bam beats single and multi), read off these runs in plain words."""
     lines = ["## Summary", ""]
@@ -202,7 +239,7 @@ def summary_section(results: Results, alpha: float) -> list[str]:
         lines += ["**Incomplete grid**: the methods hold different seeds ("
                   + "; ".join(f"{m}: {seeds}" for m, seeds in seed_sets.items())
                   + "), so means below mix different seed sets; the seed-by-seed counts compare like with like.", ""]
-    directions, any_significant = [], False
+    directions, any_significant = {}, False
     for better, other in COMPARISONS:
         comparison = compare(results, better, other, alpha)
         if comparison is None:
@@ -217,12 +254,11 @@ def summary_section(results: Results, alpha: float) -> list[str]:
                 + ".")
         x_avg, y_avg = results.glue_averages(better), results.glue_averages(other)
         if x_avg and y_avg:
-            difference = float(np.mean(list(x_avg.values())) - np.mean(list(y_avg.values())))
-            directions.append(difference)
+            directions[other] = glue_direction(list(x_avg.values()), list(y_avg.values()))
             paired = sorted(set(x_avg) & set(y_avg))
             wins = sum(x_avg[s] > y_avg[s] for s in paired)
-            text += (f" GLUE average: {100 * difference:+.1f} points; {better} is higher on {wins} of {len(paired)} "
-                     "seeds compared seed by seed.")
+            text += (f" GLUE average: {100 * directions[other].difference:+.1f} points; {better} is higher on {wins} "
+                     f"of {len(paired)} seeds compared seed by seed.")
         significant = comparison.significant_tasks
         any_significant = any_significant or bool(significant)
         text += (f" Significant after Holm at α = {alpha}: {', '.join(significant)}." if significant else
@@ -230,18 +266,7 @@ def summary_section(results: Results, alpha: float) -> list[str]:
         lines.append(text)
     lines.append("")
     if len(directions) == len(COMPARISONS):
-        if all(d > 0 for d in directions):
-            lines.append("Direction: bam's GLUE average is above both single-task teachers and plain multi-task "
-                         "training, as the paper reports" + ("." if any_significant else " — but see the significance "
-                         "section: the evidence is the direction of the means, not a significant test."))
-        elif all(d < 0 for d in directions):
-            lines.append("Direction: bam's GLUE average is below both single-task teachers and plain multi-task "
-                         "training: these runs do not reproduce the paper's claim.")
-        else:
-            above = [o for (_, o), d in zip(COMPARISONS, directions) if d > 0]
-            below = [o for (_, o), d in zip(COMPARISONS, directions) if d <= 0]
-            lines.append(f"Direction: mixed — bam's GLUE average is above {', '.join(above)} but not above "
-                         f"{', '.join(below)}: these runs reproduce only part of the paper's claim.")
+        lines.append(direction_verdict(directions, any_significant))
     return lines
 
 
@@ -365,14 +390,13 @@ def build_report(results_file: str, output: str, alpha: float, command: str | No
         lines.append(f"- produced by: `{command}`")
     lines += [""] + summary_section(results, alpha)
     lines += [""] + score_tables(results)
-    lines += ["", "## Significance", ""]
+    lines += ["", "## Significance"]
     for better, other in COMPARISONS:
         lines += comparison_section(results, better, other, alpha)
     lines += ["", "## Figure", "", f"![per-task dev scores and λ]({os.path.basename(png)})", "",
               "Left: per task, a bar per method at the mean over seeds, one dot per seed. Right: λ, the weight "
-              "of the gold label in the bam student's target λ·gold + (1 − λ)·teacher, over training."]
-    if total_steps:
-        lines.append(f"Total steps T = {total_steps[0]}, from {total_steps[1]}.")
+              "of the gold label in the bam student's target λ·gold + (1 − λ)·teacher, over training."
+              + (f" Total steps T = {total_steps[0]}, from {total_steps[1]}." if total_steps else "")]
     text = "\n".join(lines) + "\n"
     json_io.write_text(output, text)
     return text
