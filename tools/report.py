@@ -194,7 +194,6 @@ def comparison_section(results: Results, better: str, other: str, alpha: float) 
     return lines
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Direction:
     """Where bam's GLUE average sits against another method's: "above", "below" or "level"."""
