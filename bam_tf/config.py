@@ -49,7 +49,8 @@ class BamConfig:
     distill: bool = _field(True, "Train the student on teacher outputs (BAM). False: plain multi-task training.")
     teacher_annealing: bool = _field(True, "Anneal λ (weight of the gold label) linearly from 0 to 1.")
     distill_weight: float = _field(0.5, "Fixed weight of the teacher when --noteacher_annealing.")
-    temperature: float = _field(1.0, "Softmax temperature applied to teacher logits.")
+    temperature: float = _field(1.0, "Softmax temperature applied to the teacher's logits only, as in the "
+                                "original (the student keeps its plain softmax; no T² factor).")
     task_weight_exponent: float = _field(0.75, "Tasks are sampled with probability ∝ size^exponent.")
     task_mixing: str = _field("mixed", "mixed: tasks mixed inside each batch (original BAM); per_task: each "
                               "batch from one task.", ("mixed", "per_task"))
@@ -58,6 +59,12 @@ class BamConfig:
     weight_decay: float = _field(0.01, "AdamW decoupled weight decay (not on LayerNorm or biases).")
     layerwise_lr_decay: float = _field(0.9, "Learning-rate factor per layer below the top (1: off).")
     clip_global_norm: float = _field(1.0, "Clip the summed gradient to this global norm (0: off).")
+    loss_reduction: str = _field("sum", "sum: the loss is the sum of the per-example losses over the batch, as in "
+                                 "the original, so the clip at --clip_global_norm acts on nearly every step; "
+                                 "mean: divided by the global batch size (the clip then only catches large "
+                                 "gradients).", ("sum", "mean"))
+    adam_bias_correction: bool = _field(False, "Use Adam's bias correction (Keras' Adam). Off: the original BERT/BAM "
+                                        "optimizer, whose first updates are up to ~6x lr until the moments warm up.")
     head_dropout: float = _field(0.1, "Dropout on the pooled output before each task head.")
     precision: str = _field("auto", "Compute dtype policy; losses and targets stay float32. auto: mixed_bfloat16 "
                             "on TPU, bf16-capable GPUs and CPUs with AMX/AVX512-BF16; mixed_float16 (with loss "

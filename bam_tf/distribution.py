@@ -53,25 +53,42 @@ def is_chief() -> bool:
     return task.get("type") == "worker" and int(task.get("index", 0)) == 0
 
 
-def cpu_supports_bf16() -> bool:
+def cpu_bf16_flags() -> list[str]:
+    """The /proc/cpuinfo flags that give a CPU bfloat16 matmuls in hardware (none: bf16 is emulated)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
-            flags = f.read()
+            flags = set(f.read().split())
     except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+        return []
+    return [flag for flag in ("amx_bf16", "avx512_bf16") if flag in flags]
 
 
-def resolve_precision(precision: str, strategy: tf.distribute.Strategy) -> str:
+def cpu_supports_bf16() -> bool:
+    return bool(cpu_bf16_flags())
+
+
+def choose_precision(precision: str, strategy: tf.distribute.Strategy) -> tuple[str, str]:
+    """(policy, why): the policy `--precision` resolves to on this machine, and the reason, for the log."""
     if precision != "auto":
-        return precision
+        return precision, f"--precision={precision}"
     if isinstance(strategy, tf.distribute.TPUStrategy):
-        return "mixed_bfloat16"
+        return "mixed_bfloat16", "auto: TPU"
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0))
-        return "mixed_bfloat16" if capability >= (8, 0) else "mixed_float16"
-    return "mixed_bfloat16" if cpu_supports_bf16() else "float32"
+        if capability >= (8, 0):
+            return "mixed_bfloat16", f"auto: GPU of compute capability {capability[0]}.{capability[1]} (≥ 8.0)"
+        return "mixed_float16", (f"auto: GPU of compute capability {capability[0]}.{capability[1]} (< 8.0: no "
+                                 "bfloat16), float16 with loss scaling")
+    flags = cpu_bf16_flags()
+    if flags:
+        return "mixed_bfloat16", f"auto: CPU without GPU, bfloat16 in hardware ({', '.join(flags)})"
+    return "float32", ("auto: CPU without GPU and without amx_bf16/avx512_bf16, where bfloat16 would be "
+                       "emulated (several times slower than float32)")
+
+
+def resolve_precision(precision: str, strategy: tf.distribute.Strategy) -> str:
+    return choose_precision(precision, strategy)[0]
 
 
 def wrap_for_precision(optimizer: keras.optimizers.Optimizer, precision: str) -> keras.optimizers.Optimizer:

@@ -4,6 +4,7 @@ import numpy as np
 
 from bam_tf import metrics
 from bam_tf.glue_reader import TaskData
+from bam_tf.glue_tasks import GlueTask
 from bam_tf.input_pipeline import inference_dataset
 from bam_tf.model import MultiTaskBert
 from bam_tf.text_encoding import EncodedExamples
@@ -18,8 +19,9 @@ def predict_head(model: MultiTaskBert, encoded: EncodedExamples, head: str, batc
     return outputs
 
 
-def predictions_from_outputs(outputs: np.ndarray, is_regression: bool) -> np.ndarray:
-    return outputs[:, 0] if is_regression else outputs.argmax(axis=1)
+def predictions_from_outputs(outputs: np.ndarray, task: GlueTask) -> np.ndarray:
+    """Class ids, or regression scores on the label scale (heads train on it scaled to [0, 1])."""
+    return task.label_scale(outputs[:, 0]) if task.is_regression else outputs.argmax(axis=1)
 
 
 def evaluate_split(model: MultiTaskBert, data: TaskData, encoded: EncodedExamples,
@@ -27,5 +29,5 @@ def evaluate_split(model: MultiTaskBert, data: TaskData, encoded: EncodedExample
     if data.labels is None:
         raise ValueError(f"{data.source}: has no labels to evaluate against")
     outputs = predict_head(model, encoded, data.task.head, batch_size)
-    predictions = predictions_from_outputs(outputs, data.task.is_regression)
+    predictions = predictions_from_outputs(outputs, data.task)
     return metrics.compute_metrics(data.task.metrics, data.labels, predictions)

@@ -11,8 +11,9 @@ Signatures (task names in lower case, non-alphanumerics as "_": rte, sts_b, sst_
   <task>           sentence1 (and sentence2 for pair tasks): string [batch]
                    -> logits float32 [batch, K]; classification: probabilities float32 [batch, K] and
                       label string [batch] (the official GLUE label string); STS-B: score float32 [batch]
-                      (raw regression output) and label string [batch] (score clipped to [0, 5], 3 decimals,
-                      the form a GLUE submission uses)
+                      (on the 0–5 label scale; logits hold the head's raw output, trained on score / 5)
+                      and label string [batch] (score clipped to [0, 5], 3 decimals, the form a GLUE
+                      submission uses)
   serving_default  sentence1, sentence2: string [batch] (single-sentence tasks ignore sentence2; send "")
                    -> every task's outputs, named <task>_logits, <task>_probabilities / <task>_score,
                       <task>_label
@@ -86,9 +87,10 @@ def _task_outputs(task, logits, prefix: str = "") -> dict:
 
     outputs = {f"{prefix}logits": logits}
     if task.is_regression:
-        score = logits[:, 0]
+        # The head trained on scores scaled to [0, 1]; clients get the label scale (STS-B: 0–5).
+        score = task.label_scale(logits[:, 0])
         outputs[f"{prefix}score"] = score
-        outputs[f"{prefix}label"] = tf.strings.as_string(tf.clip_by_value(score, 0.0, 5.0), precision=3)
+        outputs[f"{prefix}label"] = tf.strings.as_string(tf.clip_by_value(score, *task.label_range), precision=3)
     else:
         outputs[f"{prefix}probabilities"] = tf.nn.softmax(logits, axis=-1)
         outputs[f"{prefix}label"] = tf.gather(tf.constant(list(task.labels)), tf.argmax(logits, axis=-1))
@@ -159,6 +161,7 @@ def export_metadata(model, encoder, source: str) -> dict:
         "max_seq_length": encoder.max_seq_length,
         "tasks": [{"task": t.name, "signature": signature_name(t.name), "is_pair": t.is_pair,
                    "is_regression": t.is_regression, "labels": list(t.labels),
+                   "label_range": list(t.label_range) if t.is_regression else None,
                    "inputs": ["sentence1", "sentence2"] if t.is_pair else ["sentence1"],
                    "outputs": ["logits", "score", "label"] if t.is_regression
                    else ["logits", "probabilities", "label"]} for t in model.tasks],

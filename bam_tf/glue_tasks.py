@@ -6,6 +6,8 @@ import dataclasses
 import types
 from typing import Mapping
 
+import numpy as np
+
 
 @dataclasses.dataclass(frozen=True)
 class SplitLayout:
@@ -36,10 +38,29 @@ class GlueTask:
     tfds_name: str
     tfds_splits: Mapping[str, str] = dataclasses.field(hash=False)  # our split name -> TFDS split name
     symmetric: bool  # sentence order carries no meaning, so swapping is valid augmentation
+    # Regression labels span [low, high]; heads train on (label − low) / (high − low) ∈ [0, 1], as the
+    # original BAM code does for STS-B, so a squared error weighs like a classification loss.
+    label_range: tuple[float, float] | None = None
 
     @property
     def num_outputs(self) -> int:
         return 1 if self.is_regression else len(self.labels)
+
+    def training_targets(self, labels: np.ndarray) -> np.ndarray:
+        """Gold labels as a head is trained on them: class ids unchanged, regression scaled to [0, 1]."""
+        labels = np.asarray(labels, np.float32)
+        if not self.is_regression:
+            return labels
+        low, high = self.label_range
+        return ((labels - low) / (high - low)).astype(np.float32)
+
+    def label_scale(self, head_outputs):
+        """A regression head's outputs (or teacher scores) back on the label scale, e.g. 0–5 for STS-B.
+
+        Works on NumPy arrays and TF tensors alike (export uses it inside the serving graph).
+        """
+        low, high = self.label_range
+        return head_outputs * (high - low) + low
 
     @property
     def is_pair(self) -> bool:
@@ -64,7 +85,9 @@ _RTE_LABELS = ("entailment", "not_entailment")
 def _task(name: str, labels: tuple[str, ...], metrics: tuple[str, ...], splits: dict[str, SplitLayout],
           tfds_name: str, *, directory: str | None = None, head: str | None = None,
           submission_file: str | None = None, tfds_splits: Mapping[str, str] = _STANDARD_TFDS_SPLITS,
-          symmetric: bool = False) -> GlueTask:
+          symmetric: bool = False, label_range: tuple[float, float] | None = None) -> GlueTask:
+    if (label_range is None) != bool(labels):
+        raise ValueError(f"{name}: a regression task needs a label_range, a classification task has none")
     return GlueTask(
         name=name,
         directory=directory or name,
@@ -77,6 +100,7 @@ def _task(name: str, labels: tuple[str, ...], metrics: tuple[str, ...], splits: 
         tfds_name=tfds_name,
         tfds_splits=types.MappingProxyType(dict(tfds_splits)),
         symmetric=symmetric,
+        label_range=label_range,
     )
 
 
@@ -105,7 +129,7 @@ _ALL = (
         "train": _layout("train.tsv", 10, 7, 8, 9, 0),
         "dev": _layout("dev.tsv", 10, 7, 8, 9, 0),
         "test": _layout("test.tsv", 9, 7, 8, None, 0),
-    }, "glue/stsb", symmetric=True),
+    }, "glue/stsb", symmetric=True, label_range=(0.0, 5.0)),
     _task("QQP", _BINARY, ("f1", "accuracy"), {
         "train": _layout("train.tsv", 6, 3, 4, 5, 0),
         "dev": _layout("dev.tsv", 6, 3, 4, 5, 0),

@@ -1,7 +1,19 @@
-"""Learning rate: linear warmup to the peak, then linear decay to zero at the last step (as BERT)."""
+"""Learning rate as the original BAM/BERT optimizer: linear warmup, then linear decay to zero.
+
+For update `step` (0-based) of `total_steps`, with W = int(warmup_fraction · total_steps) warmup steps:
+  step < W:  peak · step / W
+  step ≥ W:  peak · (1 − step / total_steps)
+The decay is not offset by the warmup (tf.train.polynomial_decay over all steps), so the rate drops
+from about peak to peak · (1 − W / total) when warmup ends, and the very first update has rate 0.
+"""
 
 import keras
 from keras import ops
+
+
+def warmup_steps_for(warmup_fraction: float, total_steps: int) -> int:
+    """int(total · fraction), truncated as the original's int(num_train_steps * warmup_proportion)."""
+    return int(total_steps * warmup_fraction)
 
 
 def learning_rate_at(step, peak_learning_rate: float, warmup_steps: int, total_steps: int):
@@ -9,10 +21,9 @@ def learning_rate_at(step, peak_learning_rate: float, warmup_steps: int, total_s
     step = ops.cast(step, "float32")
     warmup = ops.cast(max(warmup_steps, 0), "float32")
     total = ops.cast(max(total_steps, 1), "float32")
-    # Warmup uses (step + 1) so the very first update already moves the weights.
-    warmup_fraction = ops.minimum((step + 1.0) / ops.maximum(warmup, 1.0), 1.0)
-    decay_fraction = ops.clip((total - step) / ops.maximum(total - warmup, 1.0), 0.0, 1.0)
-    return peak_learning_rate * ops.where(step < warmup, warmup_fraction, decay_fraction)
+    warmup_rate = step / ops.maximum(warmup, 1.0)
+    decay_rate = ops.clip(1.0 - step / total, 0.0, 1.0)
+    return peak_learning_rate * ops.where(step < warmup, warmup_rate, decay_rate)
 
 
 @keras.saving.register_keras_serializable(package="bam_tf")

@@ -2,8 +2,18 @@
 
 Every batch carries a `task_id` per example. All heads run on all examples and each head's loss is
 masked to its own task's examples; that serves both mixing modes (mixed batches, as the original BAM
-code, and single-task batches) with one compiled step. The loss is the sum of per-example losses over
-the *global* batch size, so gradients summed across replicas equal a single-device step.
+code, and single-task batches) with one compiled step.
+
+The loss is, as in the original, the *sum* of the masked per-example losses over the batch
+(`loss_reduction="sum"`); with gradients clipped to a global norm of 1.0 nearly every step is then
+clipped, so each update has a fixed length and Adam sees normalised gradients. `"mean"` divides by the
+global batch size instead (clipping then acts only on large gradients). Either way each replica adds up
+its slice of the global batch and the optimizer sums gradients across replicas, so a distributed step
+equals a single-device step on the whole batch.
+
+λ, the learning rate and the resume point follow `batches_done`, which advances once per batch: under
+float16 loss scaling the optimizer skips updates with non-finite gradients without advancing its own
+`iterations`, and schedules counted in updates would drift.
 """
 
 import dataclasses
@@ -17,12 +27,15 @@ from bam_tf import teacher_annealing
 from bam_tf.glue_tasks import GlueTask
 
 
+LOSS_REDUCTIONS = ("sum", "mean")
+
+
 @dataclasses.dataclass(frozen=True)
 class DistillationSettings:
     total_steps: int = 1
     teacher_annealing: bool = True
     distill_weight: float = 0.5  # weight of the teacher when annealing is off: λ = 1 − distill_weight
-    temperature: float = 1.0
+    temperature: float = 1.0  # divides the teacher's logits only, as in the original (no T² factor)
 
 
 def head_layer_name(task_name: str) -> str:
@@ -58,31 +71,43 @@ def multitask_loss(outputs: dict, batch: dict, tasks: list[GlueTask], gold_weigh
 
 class MultiTaskBert(keras.Model):
     def __init__(self, backbone, tasks: list[GlueTask], distillation: DistillationSettings = DistillationSettings(),
-                 head_dropout: float = 0.1, **kwargs):
+                 head_dropout: float = 0.1, loss_reduction: str = "sum", **kwargs):
         super().__init__(**kwargs)
+        if loss_reduction not in LOSS_REDUCTIONS:
+            raise ValueError(f"unknown loss_reduction {loss_reduction!r}; choose one of {LOSS_REDUCTIONS}")
         self.backbone = backbone
         self.tasks = list(tasks)
         self.distillation = distillation
-        self.head_dropout = keras.layers.Dropout(head_dropout, name="head_dropout")
-        self.heads = {task.name: keras.layers.Dense(
-            task.num_outputs, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
-            name=head_layer_name(task.name)) for task in self.tasks}
+        self.loss_reduction = loss_reduction
+        # Heads and their dropout compute in float32 under mixed precision: stored teacher logits and
+        # regression scores are not rounded to bfloat16's 8 bits of mantissa.
+        self.head_dropout = keras.layers.Dropout(head_dropout, name="head_dropout", dtype="float32")
+        # glorot_uniform: the tf.layers.dense default the original's task heads were built with.
+        self.heads = {task.name: keras.layers.Dense(task.num_outputs, kernel_initializer="glorot_uniform",
+                                                    name=head_layer_name(task.name), dtype="float32")
+                      for task in self.tasks}
         self.gold_weight = self.add_weight(shape=(), initializer="zeros", trainable=False, name="gold_weight",
                                            dtype="float32", aggregation="only_first_replica")
+        self.batches_done = self.add_weight(shape=(), initializer="zeros", trainable=False, name="batches_done",
+                                            dtype="int64", aggregation="only_first_replica")
 
     def call(self, features, training=False):
         pooled = self.backbone({k: features[k] for k in ("token_ids", "segment_ids", "padding_mask")},
                                training=training)["pooled_output"]
-        pooled = self.head_dropout(pooled, training=training)
-        return {name: ops.cast(head(pooled), "float32") for name, head in self.heads.items()}
+        pooled = self.head_dropout(ops.cast(pooled, "float32"), training=training)
+        return {name: head(pooled) for name, head in self.heads.items()}
 
     def current_gold_weight(self):
         d = self.distillation
-        return teacher_annealing.gold_weight(self.optimizer.iterations, d.total_steps, d.teacher_annealing,
+        return teacher_annealing.gold_weight(self.batches_done, d.total_steps, d.teacher_annealing,
                                              d.distill_weight)
 
     def train_step(self, batch):
-        """One update; returns this replica's share of the statistics (sum them across replicas)."""
+        """One batch; returns this replica's share of the statistics (sum them across replicas).
+
+        `loss` in the statistics is the mean per-example loss over the global batch, whatever the
+        reduction the gradient uses, so logs read the same under both.
+        """
         gold_weight = self.current_gold_weight()
         self.gold_weight.assign(gold_weight)
         global_batch_size = ops.cast(ops.shape(batch["task_id"])[0], "float32") * float(
@@ -90,11 +115,13 @@ class MultiTaskBert(keras.Model):
         with tf.GradientTape() as tape:
             outputs = self(batch, training=True)
             loss_sums, counts = multitask_loss(outputs, batch, self.tasks, gold_weight, self.distillation.temperature)
-            loss = ops.sum(loss_sums) / global_batch_size
+            loss_sum = ops.sum(loss_sums)
+            loss = loss_sum if self.loss_reduction == "sum" else loss_sum / global_batch_size
             scaled_loss = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled_loss, self.trainable_variables)
         self.optimizer.apply(gradients, self.trainable_variables)
-        return {"loss": loss, "task_loss_sums": loss_sums, "task_counts": counts}
+        self.batches_done.assign_add(1)
+        return {"loss": loss_sum / global_batch_size, "task_loss_sums": loss_sums, "task_counts": counts}
 
     @tf.function(reduce_retracing=True)
     def inference_outputs(self, features):

@@ -25,19 +25,19 @@ from absl import logging
 from bam_tf import json_io, metrics
 from bam_tf.backbone import load_backbone
 from bam_tf.config import BamConfig
-from bam_tf.distribution import create_strategy, is_chief, resolve_precision, wrap_for_precision
+from bam_tf.distribution import choose_precision, create_strategy, is_chief
 from bam_tf.evaluation import evaluate_split, predict_head
 from bam_tf.glue_reader import TaskData, read_split
 from bam_tf.glue_tasks import GlueTask, get_task, parse_task_list
 from bam_tf.input_pipeline import TaskExamples
 from bam_tf.length_bucketing import bucket_by_length
-from bam_tf.model import DistillationSettings, MultiTaskBert
-from bam_tf.optimizer import create_optimizer
+from bam_tf.model import MultiTaskBert
+from bam_tf.stage import compiled_stage_model
 from bam_tf.task_sampler import example_stream, num_train_steps
 from bam_tf.teacher_outputs import (TeacherOutputs, align_teacher_outputs, load_teacher_outputs,
                                     save_teacher_outputs)
 from bam_tf.text_encoding import EncodedExamples, TextEncoder, encode_task_data
-from bam_tf.trained_model import build_model, is_trained_model_dir, load_trained_model, save_trained_model
+from bam_tf.trained_model import is_trained_model_dir, load_trained_model, save_trained_model
 from bam_tf.trainer import TrainingOptions, train
 
 # Flags that change nothing already written, so a model_dir may be revisited with other values.
@@ -55,7 +55,7 @@ class BamPipeline:
         if untrainable:
             raise ValueError(f"--tasks: {untrainable} are evaluation-only sets (scored by another task's head)")
         self.strategy = strategy or create_strategy(config.strategy, config.tpu, config.cpu_replicas)
-        self.precision = resolve_precision(config.precision, self.strategy)
+        self.precision, self.precision_reason = choose_precision(config.precision, self.strategy)
         self.verbose = verbose
         # Every worker of a multi-worker run trains every stage (collectives need all of them), but only
         # the chief writes the run's files.
@@ -78,8 +78,8 @@ class BamPipeline:
     def run(self) -> dict | None:
         self._check_model_dir()
         keras.mixed_precision.set_global_policy(self.precision)
-        logging.info("strategy %s with %d replica(s), precision %s", type(self.strategy).__name__,
-                     self.strategy.num_replicas_in_sync, self.precision)
+        logging.info("strategy %s with %d replica(s), precision %s (%s)", type(self.strategy).__name__,
+                     self.strategy.num_replicas_in_sync, self.precision, self.precision_reason)
         mode = self.config.mode
         self._load_data_first(mode)
         json_io.write_json(self.path("config.json"), self.config.to_dict())
@@ -162,27 +162,18 @@ class BamPipeline:
         examples = []
         for task in tasks:
             data, encoded = self.split(task, "train")
-            examples.append(TaskExamples(encoded, data.labels.astype(np.float32), task.num_outputs,
+            examples.append(TaskExamples(encoded, task.training_targets(data.labels), task.num_outputs,
                                          teacher_outputs[task.name]))
         sizes = [len(e.encoded) for e in examples]
         steps = num_train_steps(sizes, epochs, batch_size)
         if c.max_train_steps:
             steps = min(steps, c.max_train_steps)
         stream = example_stream(sizes, c.task_weight_exponent, batch_size, steps, c.task_mixing, c.seed)
-        stream = bucket_by_length(stream, [e.encoded.lengths for e in examples], c.length_bucketing_window, c.seed,
-                                  single_task_batches=c.task_mixing == "per_task")
+        stream = bucket_by_length(stream, [e.encoded.lengths for e in examples], c.length_bucketing_window, c.seed)
         keras.utils.set_random_seed(c.seed)
         with self.strategy.scope():
-            loaded = load_backbone(c.backbone)
-            model = MultiTaskBert(loaded.backbone, tasks, DistillationSettings(
-                total_steps=steps, teacher_annealing=c.teacher_annealing, distill_weight=c.distill_weight,
-                temperature=c.temperature), head_dropout=c.head_dropout)
-            build_model(model)
-            model.compile(optimizer=wrap_for_precision(create_optimizer(
-                peak_learning_rate=learning_rate, total_steps=steps, warmup_fraction=c.warmup_fraction,
-                weight_decay=c.weight_decay, layerwise_lr_decay=c.layerwise_lr_decay,
-                num_layers=loaded.backbone.num_layers, clip_global_norm=c.clip_global_norm or None),
-                self.precision))
+            model = compiled_stage_model(c, tasks, learning_rate=learning_rate, total_steps=steps,
+                                         precision=self.precision)
         stage = os.path.basename(out_dir) if description == "student" else f"teacher_{tasks[0].name}"
         checkpoint_dir = self.path("checkpoints", stage)
         summary = train(model, examples, stream, self.strategy, TrainingOptions(

@@ -1,9 +1,11 @@
 """Teacher annealing: the training target of every BAM student example.
 
-target = λ·gold + (1−λ)·teacher, where λ (`gold_weight`) rises linearly from 0 at the first update to 1
-at the last one, so the student starts by imitating its teachers and ends on the gold labels
-(Clark et al. 2019, §3). Classification mixes a one-hot gold vector with softmax(teacher_logits / T) and
-trains with cross-entropy; regression mixes the two values and trains with squared error.
+target = λ·gold + (1−λ)·teacher, where λ (`gold_weight`) rises linearly with the batch count,
+λ = step / total_steps (the original's `percent_done`: 0 at the first batch, (T−1)/T at the last), so
+the student starts by imitating its teachers and ends on the gold labels (Clark et al. 2019, §3).
+Classification mixes a one-hot gold vector with softmax(teacher_logits / T) and trains with
+cross-entropy against the student's plain log-softmax (the temperature touches the teacher only, and
+there is no T² factor, as in the original); regression mixes the two values and trains with squared error.
 
 Everything here works on TF tensors and NumPy arrays alike, and is computed in float32 whatever the
 model's compute dtype: soft targets near 0 or 1 lose too much in bfloat16.
@@ -13,9 +15,9 @@ from keras import ops
 
 
 def annealed_gold_weight(step, total_steps):
-    """λ for the update numbered `step` (0-based) of `total_steps`: 0 at the first, 1 at the last."""
-    last_step = ops.cast(ops.maximum(total_steps - 1, 1), "float32")
-    return ops.clip(ops.cast(step, "float32") / last_step, 0.0, 1.0)
+    """λ for the batch numbered `step` (0-based) of `total_steps`: step / total_steps."""
+    total = ops.cast(ops.maximum(total_steps, 1), "float32")
+    return ops.clip(ops.cast(step, "float32") / total, 0.0, 1.0)
 
 
 def gold_weight(step, total_steps, teacher_annealing: bool, distill_weight: float):

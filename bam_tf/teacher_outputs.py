@@ -13,7 +13,10 @@ import numpy as np
 
 from bam_tf.glue_reader import TaskData
 
-_FORMAT_VERSION = 1
+# Format 2: regression outputs are on the training scale ([0, 1], see GlueTask.training_targets).
+# Format 1 (bam_tf before that) stored STS-B scores on 0–5; its classification logits are still valid.
+_FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 
 
 class TeacherOutputsError(ValueError):
@@ -24,8 +27,9 @@ class TeacherOutputsError(ValueError):
 class TeacherOutputs:
     task_name: str
     example_ids: np.ndarray  # str [num_examples]
-    outputs: np.ndarray  # float32 [num_examples, num_outputs]
+    outputs: np.ndarray  # float32 [num_examples, num_outputs]; regression: on the training scale
     data_fingerprint: str
+    format_version: int = _FORMAT_VERSION
 
 
 def save_teacher_outputs(path: str, teacher_outputs: TeacherOutputs) -> None:
@@ -47,11 +51,12 @@ def save_teacher_outputs(path: str, teacher_outputs: TeacherOutputs) -> None:
 def load_teacher_outputs(path: str) -> TeacherOutputs:
     try:
         with np.load(path, allow_pickle=False) as npz:
-            if int(npz["format_version"]) != _FORMAT_VERSION:
-                raise TeacherOutputsError(f"{path}: format version {int(npz['format_version'])}, "
-                                          f"expected {_FORMAT_VERSION}")
+            version = int(npz["format_version"])
+            if version not in _READABLE_VERSIONS:
+                raise TeacherOutputsError(f"{path}: format version {version}, expected one of "
+                                          f"{', '.join(map(str, _READABLE_VERSIONS))}")
             return TeacherOutputs(str(npz["task_name"]), npz["example_ids"], npz["outputs"],
-                                  str(npz["data_fingerprint"]))
+                                  str(npz["data_fingerprint"]), version)
     except FileNotFoundError:
         raise TeacherOutputsError(f"{path}: no teacher outputs here (run --mode=predict first)") from None
     except (KeyError, ValueError, OSError) as error:
@@ -65,6 +70,11 @@ def align_teacher_outputs(teacher_outputs: TeacherOutputs, data: TaskData, sourc
     task = data.task
     if teacher_outputs.task_name != task.name:
         raise TeacherOutputsError(f"{source}: outputs are for task {teacher_outputs.task_name}, not {task.name}")
+    if task.is_regression and teacher_outputs.format_version < 2:
+        raise TeacherOutputsError(
+            f"{source}: format {teacher_outputs.format_version} holds {task.name} scores on the label scale "
+            f"{task.label_range[0]:g}–{task.label_range[1]:g}; students now train on scores scaled to [0, 1]. "
+            "Delete it and its teacher, and re-run --mode=teachers and --mode=predict")
     outputs = teacher_outputs.outputs
     if outputs.ndim != 2 or outputs.shape[1] != task.num_outputs:
         raise TeacherOutputsError(f"{source}: outputs have shape {outputs.shape}; {task.name} needs "

@@ -20,6 +20,9 @@ from bam_tf.model import MultiTaskBert
 from bam_tf.text_encoding import TextEncoder
 
 MODEL_CONFIG = "model_config.json"
+# 2: regression heads output the label scaled to [0, 1] (GlueTask.training_targets). Folders without a
+# format_version predate that and trained STS-B on 0–5: their regression heads are refused.
+_FORMAT_VERSION = 2
 
 
 def is_trained_model_dir(directory: str) -> bool:
@@ -38,7 +41,7 @@ def save_trained_model(directory: str, model: MultiTaskBert, encoder: TextEncode
         kernel, bias = model.heads[task.name].get_weights()
         heads[f"{task.name}/kernel"], heads[f"{task.name}/bias"] = kernel, bias
     np.savez(os.path.join(tmp, "heads.npz"), **heads)
-    config = {"tasks": [t.name for t in model.tasks], "max_seq_length": encoder.max_seq_length,
+    config = {"format_version": _FORMAT_VERSION, "tasks": [t.name for t in model.tasks], "max_seq_length": encoder.max_seq_length,
               "head_dropout": model.head_dropout.rate, "backbone_source": backbone_source}
     with open(os.path.join(tmp, MODEL_CONFIG), "w", encoding="utf-8") as f:
         json.dump(config, f, indent=2)
@@ -59,6 +62,11 @@ def load_trained_model(directory: str) -> tuple[MultiTaskBert, TextEncoder]:
     backbone = keras_hub.models.BertBackbone.from_preset(backbone_dir)
     tokenizer = keras_hub.models.BertTokenizer.from_preset(backbone_dir)
     tasks = [get_task(name) for name in config["tasks"]]
+    old_scale = [t.name for t in tasks if t.is_regression and config.get("format_version", 1) < 2]
+    if old_scale:
+        raise ValueError(f"{directory}: trained by an older bam_tf whose {', '.join(old_scale)} head predicts "
+                         "the 0–5 label scale; heads now train on scores scaled to [0, 1]. Delete the folder "
+                         "and train it again")
     model = MultiTaskBert(backbone, tasks, head_dropout=config["head_dropout"])
     encoder = TextEncoder(tokenizer, config["max_seq_length"])
     build_model(model)

@@ -1,8 +1,8 @@
 """The training loop: `model.train_step` under the strategy, with checkpoints, exact resume, TensorBoard.
 
 Resume is exact because everything that decides the next step is either restored or recomputed:
-weights, optimizer slots, step counter (hence λ and the learning rate) and dropout RNG state come from
-the checkpoint; the example order is a pure function of the sampler's seed, so the input pipeline is
+weights, optimizer slots, the batch counter (hence λ and the learning rate) and dropout RNG state come
+from the checkpoint; the example order is a pure function of the sampler's seed, so the input pipeline is
 rebuilt to start at the restored step.
 """
 
@@ -71,7 +71,7 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
     if options.checkpoint_dir:
         manager = tf.train.CheckpointManager(checkpoint, options.checkpoint_dir, options.keep_checkpoints)
         _restore_latest(checkpoint, manager)
-    start_step = int(model.optimizer.iterations.numpy())
+    start_step = int(model.batches_done.numpy())  # batches, not applied updates (see MultiTaskBert)
     if start_step:
         logging.info("%s: resuming at step %d of %d from %s", options.description, start_step, num_steps,
                      manager.latest_checkpoint)

@@ -99,8 +99,9 @@ def test_files_match_the_test_split(full, task_name):
 
 
 def test_prediction_strings():
-    outputs = np.array([[-1.0], [2.5], [7.0]], np.float32)
-    assert submission.prediction_strings(get_task("STS-B"), outputs) == ["0.000", "2.500", "5.000"]
+    # STS-B heads output score / 5: 0.5 is a score of 2.5; beyond [0, 1] is clipped to GLUE's [0, 5].
+    outputs = np.array([[-0.2], [0.5], [0.7231], [1.4]], np.float32)
+    assert submission.prediction_strings(get_task("STS-B"), outputs) == ["0.000", "2.500", "3.615", "5.000"]
     logits = np.array([[0.1, 0.2, 0.0], [3.0, 0.0, 0.0], [0.0, 0.0, 1.0]], np.float32)
     assert submission.prediction_strings(get_task("AX"), logits) == ["neutral", "entailment", "contradiction"]
     assert submission.prediction_strings(get_task("CoLA"), logits[:, :2]) == ["1", "0", "0"]

@@ -1,5 +1,6 @@
 """Tests for the GLUE task registry."""
 
+import numpy as np
 import pytest
 
 from bam_tf.glue_tasks import TASKS, GlueTask, get_task, parse_task_list
@@ -119,3 +120,17 @@ def test_tasks_are_hashable_and_immutable():
     assert {task: 1}[get_task("RTE")] == 1
     with pytest.raises(TypeError):
         task.splits["train"] = task.splits["dev"]  # type: ignore[index]
+
+
+def test_regression_targets_are_scaled_to_the_unit_interval_and_back():
+    stsb = get_task("STS-B")
+    assert stsb.label_range == (0.0, 5.0)
+    targets = stsb.training_targets(np.array([0.0, 1.2, 2.5, 5.0]))
+    np.testing.assert_allclose(targets, [0.0, 0.24, 0.5, 1.0], rtol=1e-6)  # label / 5, as the original
+    assert targets.dtype == np.float32
+    np.testing.assert_allclose(stsb.label_scale(targets), [0.0, 1.2, 2.5, 5.0], rtol=1e-6)
+    # class ids pass through unchanged
+    rte = get_task("RTE")
+    assert rte.label_range is None
+    np.testing.assert_array_equal(rte.training_targets(np.array([0, 1, 1])), [0.0, 1.0, 1.0])
+    assert all(t.label_range is None for t in TASKS.values() if not t.is_regression)

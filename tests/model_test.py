@@ -59,6 +59,7 @@ def test_multitask_loss_pure_teacher_with_temperature_by_hand():
     #   logits [ln 3, 0] -> log softmax [ln 0.75, ln 0.25] -> −(0.25 ln 0.75 + 0.75 ln 0.25)
     #   example 2 has no teacher: one-hot [1, 0] whatever λ -> with logits [ln 3, 0]: −ln 0.75
     # STS-B example 1: target = teacher 4.0, prediction 2.5 -> 2.25 (temperature never touches regression)
+    # The student's logits enter unscaled (as the original: T divides the teacher only, no T² factor).
     batch = dict(_batch(), teacher=tf.constant([[0.0, 2 * LN3], [4.0, 0.0], [7.0, -7.0]]))
     outputs = {"RTE": tf.constant([[LN3, 0.0], [0.0, 0.0], [LN3, 0.0]]),
                "STS-B": tf.constant([[0.0], [2.5], [0.0]])}
@@ -170,22 +171,52 @@ def test_gold_weight_variable_is_not_trained():
 def test_train_step_updates_and_sets_annealed_gold_weight():
     total_steps = 5
     model = _tiny_model(DistillationSettings(total_steps=total_steps))
-    model.compile(optimizer=create_optimizer(peak_learning_rate=1e-3, total_steps=total_steps, num_layers=2))
+    model.compile(optimizer=create_optimizer(peak_learning_rate=1e-3, total_steps=total_steps, num_layers=2,
+                                             schedule_step=model.batches_done))
     head_before = model.heads["RTE"].kernel.numpy().copy()
     batch = _train_batch()
     for step in range(3):
-        assert int(model.optimizer.iterations.numpy()) == step
+        assert int(model.batches_done.numpy()) == step
         stats = model.train_step(batch)
         loss = float(stats["loss"])
         assert np.isfinite(loss) and loss > 0
-        assert int(model.optimizer.iterations.numpy()) == step + 1
-        # λ for update `step` of 5: step / 4 -> 0, 0.25, 0.5
-        assert float(model.gold_weight.numpy()) == pytest.approx(step / (total_steps - 1))
-        # the loss is the per-task sums over the batch size (3 examples, one replica)
+        assert int(model.batches_done.numpy()) == int(model.optimizer.iterations.numpy()) == step + 1
+        # λ for batch `step` of 5: step / 5 -> 0, 0.2, 0.4
+        assert float(model.gold_weight.numpy()) == pytest.approx(step / total_steps)
+        # the reported loss is the mean per example (3 examples, one replica), whatever the reduction
         sums = stats["task_loss_sums"].numpy()
         assert loss == pytest.approx(sums.sum() / 3, rel=1e-5)
         np.testing.assert_array_equal(stats["task_counts"].numpy(), [2.0, 1.0])
     assert not np.allclose(model.heads["RTE"].kernel.numpy(), head_before)
+
+
+class _RecordingSGD(keras.optimizers.SGD):
+    def apply(self, grads, trainable_variables=None):
+        self.recorded = [np.asarray(g) for g in grads]
+        return super().apply(grads, trainable_variables)
+
+
+@pytest.mark.parametrize("reduction, factor", [("sum", 1.0), ("mean", 1.0 / 3)])
+def test_loss_reduction_sums_over_the_batch_by_default(reduction, factor):
+    """The head bias gradient by hand: Σ over RTE examples of softmax − target (sum), or that / 3 (mean)."""
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.BertBackbone(vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=32,
+                                             intermediate_dim=64, max_sequence_length=64, dropout=0.0)
+    model = MultiTaskBert(backbone, TASKS, DistillationSettings(total_steps=5), head_dropout=0.0,
+                          loss_reduction=reduction)
+    build_model(model)
+    model.compile(optimizer=_RecordingSGD(learning_rate=0.0))
+    batch = _train_batch()
+    outputs = model(batch, training=False)
+    model.train_step(batch)  # λ = 0 at batch 0, no dropout anywhere: the same outputs as above
+    rte_bias = [i for i, v in enumerate(model.trainable_variables) if v.path.endswith("head_rte/bias")][0]
+    probs = tf.nn.softmax(outputs["RTE"]).numpy()
+    # λ = 0: example 0 targets its teacher softmax([0.5, −0.5]); example 2 (no teacher) its one-hot [1, 0]
+    teacher = tf.nn.softmax(tf.constant([0.5, -0.5])).numpy()
+    expected = (probs[0] - teacher) + (probs[2] - np.array([1.0, 0.0]))
+    np.testing.assert_allclose(model.optimizer.recorded[rte_bias], factor * expected, rtol=2e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="loss_reduction"):
+        MultiTaskBert(model.backbone, TASKS, loss_reduction="average")
 
 
 def test_train_step_with_fixed_distill_weight():
@@ -196,15 +227,58 @@ def test_train_step_with_fixed_distill_weight():
         assert float(model.gold_weight.numpy()) == pytest.approx(0.7)  # 1 − 0.3 at every step
 
 
+def test_heads_compute_in_float32_under_mixed_bfloat16():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = _tiny_model()
+        features = _features(batch_size=4, length=7)
+        assert model.backbone.compute_dtype == "bfloat16"
+        head = model.heads["STS-B"]
+        assert head.compute_dtype == "float32" and head.kernel.dtype == "float32"
+        pooled = model.backbone(features)["pooled_output"]
+        expected = pooled.numpy().astype(np.float32) @ head.kernel.numpy() + head.bias.numpy()
+        outputs = model(features)["STS-B"].numpy()
+        assert outputs.dtype == np.float32
+        # float32 arithmetic on the (bfloat16) pooled output: far closer than bfloat16's 2^-8 rounding
+        np.testing.assert_allclose(outputs, expected, rtol=1e-5, atol=1e-6)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_a_skipped_float16_update_still_counts_as_a_batch():
+    """A loss-scale optimizer skips a step with overflowing gradients without advancing `iterations`;
+    λ, the learning rate and the resume point follow the batch counter, which still advances."""
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        total = 4
+        model = _tiny_model(DistillationSettings(total_steps=total))
+        inner = create_optimizer(peak_learning_rate=1e-3, total_steps=total, warmup_fraction=0.0, num_layers=2,
+                                 schedule_step=model.batches_done)
+        # a loss scale of 1e30 overflows float16 gradients (max 65504) on the first step, then halves
+        model.compile(optimizer=keras.optimizers.LossScaleOptimizer(inner, initial_scale=1e30))
+        head_before = model.heads["RTE"].kernel.numpy().copy()
+        model.train_step(_train_batch())
+        assert int(model.optimizer.iterations.numpy()) == 0  # the update was skipped ...
+        np.testing.assert_array_equal(model.heads["RTE"].kernel.numpy(), head_before)
+        assert int(model.batches_done.numpy()) == 1  # ... but the batch counts
+        assert float(model.optimizer.learning_rate) == pytest.approx(1e-3 * (1 - 1 / total))  # from batch 1
+        model.train_step(_train_batch())
+        assert float(model.gold_weight.numpy()) == pytest.approx(1 / total)  # λ of batch 1, not of update 0
+        assert int(model.batches_done.numpy()) == 2
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
 def test_train_step_under_tf_function():
     model = _tiny_model(DistillationSettings(total_steps=3))
-    model.compile(optimizer=create_optimizer(peak_learning_rate=1e-3, total_steps=3, num_layers=2))
+    model.compile(optimizer=create_optimizer(peak_learning_rate=1e-3, total_steps=3, num_layers=2,
+                                             schedule_step=model.batches_done))
     step = tf.function(model.train_step)
-    for expected in (0.0, 0.5, 1.0):  # λ = s / 2
+    for expected in (0.0, 1 / 3, 2 / 3):  # λ = s / 3
         stats = step(_train_batch())
         assert np.isfinite(float(stats["loss"]))
         assert float(model.gold_weight.numpy()) == pytest.approx(expected)
-    assert int(model.optimizer.iterations.numpy()) == 3
+    assert int(model.batches_done.numpy()) == 3
 
 
 def test_build_model_creates_all_variables():

@@ -13,22 +13,24 @@ from bam_tf.optimizer import BertAdamW, create_optimizer, layerwise_lr_multiplie
 
 # ---- layer-wise learning-rate multipliers ---------------------------------------------------------
 
-# num_layers=2, decay=0.5: multiplier = 0.5^(2 + 1 - depth)
-#   embeddings (depth 0): 0.5^3 = 0.125; layer 0 (depth 1): 0.5^2 = 0.25; layer 1 (depth 2): 0.5;
-#   pooler and heads (depth 3): 0.5^0 = 1
+# The original (bam/bert/optimization.py) for num_layers=2, decay=0.5: multiplier = 0.5^(2 + 2 − depth)
+#   embeddings (depth 0): 0.5^4 = 0.0625; layer 0 (depth 1): 0.5^3 = 0.125; layer 1 (depth 2): 0.25;
+#   pooler (depth 3): 0.5; task heads (depth 4): 1
 MULTIPLIER_CASES = [
-    ("token_embedding/embeddings", 0.125),
-    ("position_embedding/embeddings", 0.125),
-    ("segment_embedding/embeddings", 0.125),
-    ("embeddings_layer_norm/gamma", 0.125),
-    ("embeddings_layer_norm/beta", 0.125),
-    ("transformer_layer_0/self_attention_layer/query/kernel", 0.25),
-    ("transformer_layer_0/feedforward_layer_norm/gamma", 0.25),
-    ("transformer_layer_1/feedforward_output_dense/bias", 0.5),
-    ("transformer_layer_1/self_attention_layer/attention_output/kernel", 0.5),
-    ("pooled_dense/kernel", 1.0),
+    ("token_embedding/embeddings", 0.0625),
+    ("position_embedding/embeddings", 0.0625),
+    ("segment_embedding/embeddings", 0.0625),
+    ("embeddings_layer_norm/gamma", 0.0625),
+    ("embeddings_layer_norm/beta", 0.0625),
+    ("transformer_layer_0/self_attention_layer/query/kernel", 0.125),
+    ("transformer_layer_0/feedforward_layer_norm/gamma", 0.125),
+    ("transformer_layer_1/feedforward_output_dense/bias", 0.25),
+    ("transformer_layer_1/self_attention_layer/attention_output/kernel", 0.25),
+    ("pooled_dense/kernel", 0.5),
+    ("pooled_dense/bias", 0.5),
     ("multi_task_bert/head_rte/kernel", 1.0),
     ("head_rte/kernel", 1.0),
+    ("head_sts_b/bias", 1.0),
 ]
 
 
@@ -38,9 +40,12 @@ def test_layerwise_lr_multiplier_by_hand(path, expected):
 
 
 def test_layerwise_multiplier_multi_digit_layers_and_decay_one():
-    # 12 layers, decay 0.9: layer 10 is depth 11 -> 0.9^(13 - 11) = 0.81; layer 1 is depth 2 -> 0.9^11
-    assert layerwise_lr_multiplier("transformer_layer_10/x/kernel", 12, 0.9) == pytest.approx(0.81)
-    assert layerwise_lr_multiplier("transformer_layer_1/x/kernel", 12, 0.9) == pytest.approx(0.9**11)
+    # 12 layers, decay 0.9: layer 10 is depth 11 -> 0.9^(14 − 11) = 0.729; layer 1 is depth 2 -> 0.9^12;
+    # embeddings 0.9^14; pooler 0.9^1
+    assert layerwise_lr_multiplier("transformer_layer_10/x/kernel", 12, 0.9) == pytest.approx(0.729)
+    assert layerwise_lr_multiplier("transformer_layer_1/x/kernel", 12, 0.9) == pytest.approx(0.9**12)
+    assert layerwise_lr_multiplier("token_embedding/embeddings", 12, 0.9) == pytest.approx(0.9**14)
+    assert layerwise_lr_multiplier("pooled_dense/kernel", 12, 0.9) == pytest.approx(0.9)
     assert layerwise_lr_multiplier("token_embedding/embeddings", 12, 1.0) == 1.0
 
 
@@ -56,16 +61,16 @@ def test_real_backbone_paths_match_the_patterns():
     for path in paths:
         if path.split("/")[0] in ("token_embedding", "position_embedding", "segment_embedding",
                                   "embeddings_layer_norm"):
-            expected_bucket[path] = 0.125
+            expected_bucket[path] = 0.0625
         elif path.startswith("transformer_layer_0/"):
-            expected_bucket[path] = 0.25
+            expected_bucket[path] = 0.125
         elif path.startswith("transformer_layer_1/"):
+            expected_bucket[path] = 0.25
+        elif path.startswith("pooled_dense/"):
             expected_bucket[path] = 0.5
         else:
-            expected_bucket[path] = 1.0
-    assert sorted(set(expected_bucket.values())) == [0.125, 0.25, 0.5, 1.0]  # all four depths occur
-    assert expected_bucket["token_embedding/embeddings"] == 0.125
-    assert expected_bucket["pooled_dense/kernel"] == 1.0
+            raise AssertionError(f"unexpected keras-hub BERT variable {path}: it would train like a task head")
+    assert sorted(set(expected_bucket.values())) == [0.0625, 0.125, 0.25, 0.5]  # all four depths occur
     for path, expected in expected_bucket.items():
         assert layerwise_lr_multiplier(path, 2, 0.5) == expected, path
 
@@ -81,8 +86,8 @@ def test_zero_gradient_step_on_a_real_bert_applies_only_scaled_decay():
     variables = backbone.trainable_variables
     for v in variables:  # nonzero everywhere, so decay shows on biases and betas if it were applied
         v.assign(np.full(v.shape, 2.0, np.float32))
-    # lr at step 0 with warmup round(0.1 · 10) = 1: (0 + 1) / 1 -> peak 0.1
-    opt = create_optimizer(peak_learning_rate=0.1, total_steps=10, warmup_fraction=0.1, weight_decay=0.5,
+    # no warmup: lr at step 0 = 0.1 · (1 − 0 / 10) = 0.1
+    opt = create_optimizer(peak_learning_rate=0.1, total_steps=10, warmup_fraction=0.0, weight_decay=0.5,
                            layerwise_lr_decay=0.5, num_layers=2, clip_global_norm=1.0)
     opt.apply([tf.zeros(v.shape) for v in variables], variables)
     decayed, kept = 0, 0
@@ -92,7 +97,7 @@ def test_zero_gradient_step_on_a_real_bert_applies_only_scaled_decay():
             expected = 2.0
             kept += 1
         else:
-            # e.g. token embeddings: 2 · (1 − 0.1 · 0.125 · 0.5) = 2 · 0.99375 = 1.9875
+            # e.g. token embeddings: 2 · (1 − 0.1 · 0.0625 · 0.5) = 2 · 0.996875 = 1.99375
             expected = 2.0 * (1.0 - 0.1 * multiplier * 0.5)
             decayed += 1
         np.testing.assert_allclose(v.numpy(), expected, rtol=1e-6, err_msg=v.path)
@@ -100,14 +105,18 @@ def test_zero_gradient_step_on_a_real_bert_applies_only_scaled_decay():
     assert int(opt.iterations.numpy()) == 1
 
 
-def _adam_first_step(lr, grad, beta_2=0.999, epsilon=1e-6):
-    """Keras Adam's first update: lr·sqrt(1−β2)/(1−β1) · (1−β1)g / (sqrt((1−β2)g²) + ε)."""
+def _adam_first_step(lr, grad, bias_correction=False, beta_2=0.999, epsilon=1e-6):
+    """The first update of m/(√v + ε) from zero moments, times lr.
+
+    Original (no bias correction): lr·(1−β1)g / (sqrt((1−β2)g²) + ε) ≈ 3.16·lr·sign(g).
+    Keras Adam: lr·sqrt(1−β2)/(1−β1) · (1−β1)g / (sqrt((1−β2)g²) + ε) ≈ lr·sign(g).
+    """
     grad = np.asarray(grad, np.float64)
-    return lr * math.sqrt(1 - beta_2) * grad / (math.sqrt(1 - beta_2) * np.abs(grad) + epsilon)
+    scale = math.sqrt(1 - beta_2) / 0.1 if bias_correction else 1.0
+    return lr * scale * 0.1 * grad / (math.sqrt(1 - beta_2) * np.abs(grad) + epsilon)
 
 
-def test_one_adamw_step_by_hand_with_layer_multipliers():
-    """Variables at three depths; each moves by ≈ lr_l·sign(g) plus decoupled decay lr_l·wd·w0."""
+def _three_depths():
     embeddings_norm = keras.layers.LayerNormalization(name="embeddings_layer_norm")
     embeddings_norm.build((None, 2))
     layer0 = keras.layers.Dense(2, name="transformer_layer_0")
@@ -121,31 +130,54 @@ def test_one_adamw_step_by_hand_with_layer_multipliers():
     for v in variables:
         v.assign(np.full(v.shape, 2.0, np.float32))
     grads = [tf.fill(v.shape, sign) for v, sign in zip(variables, [1.0, 1.0, 1.0, -1.0, 1.0, -2.0])]
+    return variables, grads
 
-    # peak 0.01, warmup round(0.1·10) = 1 step -> lr(step 0) = 0.01; wd = 0.1; decay 0.5, 2 layers:
-    #   embeddings ×0.125 -> lr 0.00125, layer 0 ×0.25 -> 0.0025, head ×1 -> 0.01
-    opt = create_optimizer(peak_learning_rate=0.01, total_steps=10, warmup_fraction=0.1, weight_decay=0.1,
-                           layerwise_lr_decay=0.5, num_layers=2, clip_global_norm=None)
+
+@pytest.mark.parametrize("bias_correction", [False, True])
+def test_one_adamw_step_by_hand_with_layer_multipliers(bias_correction):
+    """Variables at three depths; each moves by its Adam step plus decoupled decay lr_l·wd·w0."""
+    variables, grads = _three_depths()
+    # peak 0.01, no warmup -> lr(step 0) = 0.01; wd = 0.1; decay 0.5, 2 layers:
+    #   embeddings ×0.0625 -> lr 0.000625, layer 0 ×0.125 -> 0.00125, head ×1 -> 0.01
+    opt = create_optimizer(peak_learning_rate=0.01, total_steps=10, warmup_fraction=0.0, weight_decay=0.1,
+                           layerwise_lr_decay=0.5, num_layers=2, clip_global_norm=None,
+                           adam_bias_correction=bias_correction)
     opt.apply(grads, variables)
 
-    step = lambda lr, g: float(_adam_first_step(lr, g))  # ≈ lr · sign(g)
+    step = lambda lr, g: float(_adam_first_step(lr, g, bias_correction))
     expected = {
-        # not decayed: 2 − 0.00125 = 1.99875
-        "embeddings_layer_norm/gamma": 2.0 - step(0.00125, 1.0),
-        "embeddings_layer_norm/beta": 2.0 - step(0.00125, 1.0),
-        # decayed: 2 − 2·0.1·0.0025 − 0.0025 = 2 − 0.0005 − 0.0025 = 1.997
-        "transformer_layer_0/kernel": 2.0 - 2.0 * 0.1 * 0.0025 - step(0.0025, 1.0),
-        # bias, g = −1: 2 + 0.0025 = 2.0025
-        "transformer_layer_0/bias": 2.0 - step(0.0025, -1.0),
-        # 2 − 2·0.1·0.01 − 0.01 = 2 − 0.002 − 0.01 = 1.988
+        # not decayed
+        "embeddings_layer_norm/gamma": 2.0 - step(0.000625, 1.0),
+        "embeddings_layer_norm/beta": 2.0 - step(0.000625, 1.0),
+        # decayed: 2 − 2·0.1·0.00125 − step
+        "transformer_layer_0/kernel": 2.0 - 2.0 * 0.1 * 0.00125 - step(0.00125, 1.0),
+        "transformer_layer_0/bias": 2.0 - step(0.00125, -1.0),
         "head_rte/kernel": 2.0 - 2.0 * 0.1 * 0.01 - step(0.01, 1.0),
-        # g = −2 moves as far as g = −1 on Adam's first step: 2 + 0.01 = 2.01
+        # g = −2 moves as far as g = −1 on Adam's first step
         "head_rte/bias": 2.0 - step(0.01, -2.0),
     }
-    assert expected["transformer_layer_0/kernel"] == pytest.approx(1.997, abs=1e-6)
-    assert expected["head_rte/kernel"] == pytest.approx(1.988, abs=1e-6)
+    if bias_correction:  # Keras: the first step is ≈ lr: 2 − 0.002 − 0.01 = 1.988
+        assert expected["head_rte/kernel"] == pytest.approx(1.988, abs=1e-6)
+    else:  # original: ≈ 3.1623·lr: 2 − 0.002 − 0.031623 = 1.966377 (ε shifts the 6th decimal)
+        assert expected["head_rte/kernel"] == pytest.approx(1.966377, abs=2e-6)
     for v in variables:
         np.testing.assert_allclose(v.numpy(), expected[v.path], rtol=0, atol=2e-6, err_msg=v.path)
+
+
+def test_second_step_without_bias_correction_by_hand():
+    """Two steps with g = 1 then g = 1 on a head bias (multiplier 1, no decay), lr 0.01 constant-ish.
+
+    step 0: m = 0.1, v = 0.001 -> moves 0.01·0.1/(0.0316228 + 1e-6);
+    step 1 (lr 0.01·(1 − 1/10) = 0.009): m = 0.19, v = 0.001999 -> moves 0.009·0.19/(0.0447102 + 1e-6).
+    """
+    bias = keras.Variable(np.zeros(1, np.float32), name="bias")  # "bias": not decayed; a head (multiplier 1)
+    opt = create_optimizer(peak_learning_rate=0.01, total_steps=10, warmup_fraction=0.0, weight_decay=0.0,
+                           layerwise_lr_decay=1.0, num_layers=0, clip_global_norm=None)
+    for _ in range(2):
+        opt.apply([tf.ones(1)], [bias])
+    first = 0.01 * 0.1 / (math.sqrt(0.001) + 1e-6)
+    second = 0.009 * 0.19 / (math.sqrt(0.001999) + 1e-6)
+    assert float(bias.numpy()[0]) == pytest.approx(-(first + second), rel=1e-5)
 
 
 def test_create_optimizer_settings():
@@ -155,13 +187,24 @@ def test_create_optimizer_settings():
     assert opt.weight_decay == pytest.approx(0.01)
     assert opt.beta_1 == pytest.approx(0.9) and opt.beta_2 == pytest.approx(0.999)
     assert opt.epsilon == pytest.approx(1e-6)
-    # warmup round(0.1 · 20) = 2 steps: step 0 -> 1/2, step 1 -> 1, step 11 -> (20 − 11) / 18 = 0.5
+    assert opt.bias_correction is False
+    # warmup int(0.1 · 20) = 2 steps: step 0 -> 0/2, step 1 -> 1/2, step 2 -> 1 − 2/20 = 0.9, 10 -> 0.5
     opt.build([keras.Variable(np.zeros(1, np.float32))])
     rates = []
-    for step in (0, 1, 11):
+    for step in (0, 1, 2, 10):
         opt.iterations.assign(step)
         rates.append(float(opt.learning_rate))
-    assert rates == pytest.approx([0.5, 1.0, 0.5])
+    assert rates == pytest.approx([0.0, 0.5, 0.9, 0.5])
+
+
+def test_schedule_follows_the_given_step_counter_not_iterations():
+    counter = keras.Variable(0, dtype="int64", trainable=False)
+    opt = create_optimizer(peak_learning_rate=1.0, total_steps=20, warmup_fraction=0.0, num_layers=0,
+                           schedule_step=counter)
+    opt.build([keras.Variable(np.zeros(1, np.float32))])
+    counter.assign(10)
+    assert int(opt.iterations.numpy()) == 0
+    assert float(opt.learning_rate) == pytest.approx(0.5)  # 1 − 10/20, from the counter
 
 
 # ---- global-norm clipping -------------------------------------------------------------------------

@@ -19,10 +19,13 @@ from bam_tf.trained_model import build_model
 from bam_tf.trainer import TrainingOptions, train
 
 
-@pytest.mark.parametrize("cpu_flags, expected", [("fpu sse avx512f amx_bf16 amx_tile", "mixed_bfloat16"),
-                                                 ("fpu avx512f avx512_bf16", "mixed_bfloat16"),
-                                                 ("fpu sse avx2", "float32")])
-def test_auto_precision_follows_the_cpu(monkeypatch, tmp_path, cpu_flags, expected):
+@pytest.mark.parametrize("cpu_flags, expected, why", [
+    ("fpu sse avx512f amx_bf16 amx_tile", "mixed_bfloat16", "bfloat16 in hardware (amx_bf16)"),
+    ("fpu avx512f avx512_bf16", "mixed_bfloat16", "bfloat16 in hardware (avx512_bf16)"),
+    ("fpu sse avx2", "float32", "without amx_bf16/avx512_bf16, where bfloat16 would be emulated"),
+    ("fpu sse avx2 xamx_bf16y", "float32", "without amx_bf16"),  # whole flags only
+])
+def test_auto_precision_follows_the_cpu(monkeypatch, tmp_path, cpu_flags, expected, why):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(f"processor : 0\nflags : {cpu_flags}\n")
     real_open = open
@@ -30,6 +33,9 @@ def test_auto_precision_follows_the_cpu(monkeypatch, tmp_path, cpu_flags, expect
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
     assert distribution.resolve_precision("auto", tf.distribute.get_strategy()) == expected
     assert distribution.resolve_precision("float32", tf.distribute.get_strategy()) == "float32"
+    chosen, reason = distribution.choose_precision("auto", tf.distribute.get_strategy())
+    assert chosen == expected and reason.startswith("auto: CPU without GPU") and why in reason
+    assert distribution.choose_precision("mixed_float16", None) == ("mixed_float16", "--precision=mixed_float16")
 
 
 @pytest.mark.parametrize("tf_config, chief", [
@@ -66,8 +72,10 @@ def test_mixed_float16_trains_with_loss_scaling_and_float32_targets():
         summary = train(model, examples, example_stream([16], 0.75, 4, 4, "mixed", 0), tf.distribute.get_strategy(),
                         TrainingOptions(verbose=False))
         assert model.backbone.compute_dtype == "float16"
-        assert int(model.optimizer.iterations.numpy()) == 4
-        assert summary.final_gold_weight == pytest.approx(1.0)
+        # the summed loss times the initial scale (2^15) may overflow float16 and skip early updates;
+        # the batch counter (λ, learning rate, resume) still counts all four batches
+        assert int(model.batches_done.numpy()) == 4 and 1 <= int(model.optimizer.iterations.numpy()) <= 4
+        assert summary.final_gold_weight == pytest.approx(3 / 4)
         assert np.isfinite(summary.last_losses["RTE"])
         assert model(examples and {"token_ids": tokens[None, :6], "segment_ids": np.zeros((1, 6), np.int32),
                                    "padding_mask": np.ones((1, 6), bool)})["RTE"].dtype == "float32"

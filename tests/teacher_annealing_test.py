@@ -18,14 +18,16 @@ def _np(x):
 
 
 @pytest.mark.parametrize("step, total, expected", [
-    (0, 11, 0.0),  # first update: pure teacher
-    (5, 11, 0.5),  # 5 / (11 - 1)
-    (2, 11, 0.2),  # 2 / 10
-    (10, 11, 1.0),  # last update (total - 1): pure gold
-    (15, 11, 1.0),  # past the end: clipped to 1
-    (0, 1, 0.0),  # a single step: 0 / max(0, 1) = 0
+    # the original's percent_done = global_step / num_train_steps
+    (0, 10, 0.0),  # first batch: pure teacher
+    (5, 10, 0.5),  # 5 / 10
+    (2, 10, 0.2),  # 2 / 10
+    (9, 10, 0.9),  # last batch: 9 / 10, still 10 % teacher
+    (15, 10, 1.0),  # past the end: clipped to 1
+    (0, 1, 0.0),  # a single step: 0 / 1
     (3, 1, 1.0),  # 3 / 1 clipped to 1
-    (1, 2, 1.0),  # two steps: 0 then 1
+    (1, 2, 0.5),  # two steps: 0 then 0.5
+    (0, 0, 0.0),  # no steps: 0 / max(0, 1)
 ])
 def test_annealed_gold_weight_by_hand(step, total, expected):
     value = ta.annealed_gold_weight(step, total)
@@ -34,15 +36,15 @@ def test_annealed_gold_weight_by_hand(step, total, expected):
 
 
 def test_annealed_gold_weight_is_linear_across_the_run():
-    lams = [float(ta.annealed_gold_weight(s, 5)) for s in range(5)]
-    assert lams == pytest.approx([0.0, 0.25, 0.5, 0.75, 1.0])  # s / 4
+    lams = [float(ta.annealed_gold_weight(s, 4)) for s in range(4)]
+    assert lams == pytest.approx([0.0, 0.25, 0.5, 0.75])  # s / 4
 
 
 def test_gold_weight_with_annealing_off_is_one_minus_distill_weight():
     for step in (0, 7, 100):
         assert float(ta.gold_weight(step, 11, False, 0.3)) == pytest.approx(0.7)  # 1 - 0.3
         assert float(ta.gold_weight(step, 11, False, 1.0)) == pytest.approx(0.0)  # λ held at 0
-    assert float(ta.gold_weight(5, 11, True, 0.3)) == pytest.approx(0.5)  # annealed ignores distill_weight
+    assert float(ta.gold_weight(5, 10, True, 0.3)) == pytest.approx(0.5)  # annealed ignores distill_weight
 
 
 # ---- classification targets ----------------------------------------------------------------

@@ -97,8 +97,44 @@ def test_load_foreign_files_name_the_path(tmp_path):
         load_teacher_outputs(str(other_npz))
     future = tmp_path / "future.npz"
     np.savez(future, format_version=np.int32(99))
-    with pytest.raises(TeacherOutputsError, match="future.npz: format version 99, expected 1"):
+    with pytest.raises(TeacherOutputsError, match="future.npz: format version 99, expected one of 1, 2"):
         load_teacher_outputs(str(future))
+
+
+def _save_format_1(path, teacher):
+    """A file as bam_tf wrote it before format 2 (STS-B scores on the 0–5 label scale)."""
+    np.savez(path, format_version=np.int32(1), task_name=np.str_(teacher.task_name),
+             example_ids=np.asarray(teacher.example_ids, dtype=str), outputs=teacher.outputs,
+             data_fingerprint=np.str_(teacher.data_fingerprint))
+
+
+def _stsb_data():
+    return TaskData(task=STSB, split="train", ids=["train-0", "train-1"], text_a=["a", "b"], text_b=["c", "d"],
+                    labels=np.array([1.5, 4.0], np.float32), official_index=["0", "1"], source="sts.tsv")
+
+
+def test_format_1_regression_outputs_on_the_old_scale_are_refused(tmp_path):
+    data = _stsb_data()
+    path = str(tmp_path / "STS-B.npz")
+    _save_format_1(path, TeacherOutputs("STS-B", np.asarray(data.ids), np.array([[1.4], [4.1]], np.float32),
+                                        data.fingerprint()))
+    loaded = load_teacher_outputs(path)
+    assert loaded.format_version == 1
+    with pytest.raises(TeacherOutputsError, match=r"STS-B.npz: format 1 holds STS-B scores on the label scale "
+                                                  r"0–5; students now train on scores scaled to \[0, 1\]"):
+        align_teacher_outputs(loaded, data, path)
+    # written now (format 2), the same task's outputs are accepted
+    save_teacher_outputs(path, TeacherOutputs("STS-B", np.asarray(data.ids), np.array([[0.28], [0.82]], np.float32),
+                                              data.fingerprint()))
+    np.testing.assert_allclose(align_teacher_outputs(load_teacher_outputs(path), data, path), [[0.28], [0.82]])
+
+
+def test_format_1_classification_logits_are_still_read(tmp_path):
+    data = _rte_data()
+    path = str(tmp_path / "RTE.npz")
+    _save_format_1(path, _outputs_for(data))
+    np.testing.assert_array_equal(align_teacher_outputs(load_teacher_outputs(path), data, path),
+                                  _outputs_for(data).outputs)
 
 
 def test_load_refuses_pickled_arrays(tmp_path):

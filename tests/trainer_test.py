@@ -78,8 +78,8 @@ def test_resumed_training_matches_an_uninterrupted_run(tmp_path):
     summary = _train(resumed, checkpoint_dir=str(tmp_path / "b"), checkpoint_every=3)
     assert summary.resumed_from_step == 6
     assert summary.examples_per_task == dict(zip(["RTE", "STS-B"], _stream().examples_per_task(2).tolist()))
-    assert summary.final_gold_weight == pytest.approx(1.0)
-    assert int(resumed.optimizer.iterations.numpy()) == STEPS
+    assert summary.final_gold_weight == pytest.approx((STEPS - 1) / STEPS)  # λ of the last batch
+    assert int(resumed.optimizer.iterations.numpy()) == int(resumed.batches_done.numpy()) == STEPS
     for a, b in zip(straight.weights, resumed.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6, err_msg=a.path)
 
@@ -95,8 +95,8 @@ def test_tensorboard_has_losses_lambda_learning_rate_draws_dev_scores_and_flags(
               for tag in tags if tag != "run_flags"}
     assert [step for step, _ in values["loss/total"]] == [2, 4, 6, 8, 10]
     assert all(np.isfinite(v) and v > 0 for _, v in values["loss/total"] + values["loss/RTE"] + values["loss/STS-B"])
-    assert values["lambda_gold_weight"][0][1] == pytest.approx(1 / 9)  # λ of step index 1 of 10
-    assert values["lambda_gold_weight"][-1][1] == pytest.approx(1.0)
+    assert values["lambda_gold_weight"][0][1] == pytest.approx(1 / 10)  # λ of batch index 1 of 10
+    assert values["lambda_gold_weight"][-1][1] == pytest.approx(9 / 10)
     learning_rates = [v for _, v in values["learning_rate"]]
     assert max(learning_rates) <= 1e-3 and learning_rates[-1] == pytest.approx(0.0, abs=1e-9)
     drawn = [v for _, v in values["examples_drawn/RTE"]]

@@ -286,10 +286,10 @@ def load_task_examples(glue_dir: str, tasks, examples_per_task: int, seed: int, 
             data = data.with_swapped_pairs()
         encoded = encode_task_data(data, encoder)
         if task.is_regression:
-            teacher = rng.uniform(0.0, 5.0, (len(data), 1))
+            teacher = rng.uniform(0.0, 1.0, (len(data), 1))  # the training scale of regression heads
         else:
             teacher = rng.standard_normal((len(data), task.num_outputs)) * 2.0
-        examples.append(TaskExamples(encoded, data.labels.astype(np.float32), task.num_outputs,
+        examples.append(TaskExamples(encoded, task.training_targets(data.labels), task.num_outputs,
                                      teacher.astype(np.float32)))
     return examples
 
@@ -381,24 +381,17 @@ class Benchmark:
         return wrap_for_precision(create_optimizer(
             peak_learning_rate=d.learning_rate, total_steps=self.total_steps, warmup_fraction=d.warmup_fraction,
             weight_decay=d.weight_decay, layerwise_lr_decay=d.layerwise_lr_decay, num_layers=num_layers,
-            clip_global_norm=d.clip_global_norm or None), self.precision)
+            clip_global_norm=d.clip_global_norm or None, adam_bias_correction=d.adam_bias_correction),
+            self.precision)
 
     def student(self, compile_model: bool = True):
-        """The model BamPipeline._train_and_save builds for the student."""
-        from bam_tf.backbone import load_backbone
-        from bam_tf.model import DistillationSettings, MultiTaskBert
-        from bam_tf.trained_model import build_model
+        """The model BamPipeline._train_and_save builds for the student (bam_tf.stage)."""
+        from bam_tf.stage import compiled_stage_model
 
-        d = self.defaults
         with self.strategy.scope():
-            loaded = load_backbone(self.args.backbone)
-            model = MultiTaskBert(loaded.backbone, self.tasks, DistillationSettings(
-                total_steps=self.total_steps, teacher_annealing=True, distill_weight=d.distill_weight,
-                temperature=d.temperature), head_dropout=d.head_dropout)
-            build_model(model)
-            if compile_model:
-                model.compile(optimizer=self.optimizer(loaded.backbone.num_layers))
-        return model
+            return compiled_stage_model(self.defaults, self.tasks, learning_rate=self.defaults.learning_rate,
+                                        total_steps=self.total_steps, precision=self.precision,
+                                        compile_model=compile_model)
 
     def jit_note(self, new_shapes: int) -> str:
         if not self.args.jit_compile:

@@ -53,7 +53,7 @@ def prediction_strings(task: GlueTask, outputs) -> list[str]:
     import numpy as np
 
     if task.is_regression:
-        return [f"{s:.3f}" for s in np.clip(outputs[:, 0], 0.0, 5.0)]
+        return [f"{s:.3f}" for s in np.clip(task.label_scale(outputs[:, 0]), *task.label_range)]
     return [task.labels[i] for i in outputs.argmax(axis=1)]
 
 

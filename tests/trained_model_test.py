@@ -1,0 +1,59 @@
+"""Tests for bam_tf.trained_model: a saved model folder loads back, and old-scale regression heads are refused."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from bam_tf.backbone import load_backbone
+from bam_tf.glue_tasks import get_task
+from bam_tf.model import MultiTaskBert
+from bam_tf.text_encoding import TextEncoder
+from bam_tf.trained_model import build_model, load_trained_model, save_trained_model
+
+SPEC = "random:layers=1,hidden=16,heads=2,intermediate=32"
+
+
+def _saved(tmp_path, task_names):
+    loaded = load_backbone(SPEC)
+    model = MultiTaskBert(loaded.backbone, [get_task(n) for n in task_names])
+    build_model(model)
+    directory = str(tmp_path / "model")
+    save_trained_model(directory, model, TextEncoder(loaded.tokenizer, 32), SPEC)
+    return directory, model
+
+
+def test_round_trip_keeps_the_heads(tmp_path):
+    directory, model = _saved(tmp_path, ["RTE", "STS-B"])
+    with open(os.path.join(directory, "model_config.json"), encoding="utf-8") as f:
+        assert json.load(f)["format_version"] == 2
+    again, encoder = load_trained_model(directory)
+    assert encoder.max_seq_length == 32
+    for name in ("RTE", "STS-B"):
+        for a, b in zip(again.heads[name].get_weights(), model.heads[name].get_weights()):
+            np.testing.assert_array_equal(a, b)
+
+
+def _drop_format_version(directory):
+    path = os.path.join(directory, "model_config.json")
+    with open(path, encoding="utf-8") as f:
+        config = json.load(f)
+    del config["format_version"]
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(config, f)
+
+
+def test_an_older_model_with_a_0_to_5_regression_head_is_refused(tmp_path):
+    directory, _ = _saved(tmp_path, ["RTE", "STS-B"])
+    _drop_format_version(directory)  # as bam_tf wrote it when STS-B trained on 0–5
+    with pytest.raises(ValueError, match=r"model: trained by an older bam_tf whose STS-B head predicts the 0–5 "
+                                         r"label scale; heads now train on scores scaled to \[0, 1\]"):
+        load_trained_model(directory)
+
+
+def test_an_older_classification_only_model_still_loads(tmp_path):
+    directory, _ = _saved(tmp_path, ["RTE"])
+    _drop_format_version(directory)
+    model, _ = load_trained_model(directory)
+    assert [t.name for t in model.tasks] == ["RTE"]
