@@ -11,6 +11,12 @@ import os
 from absl import flags
 
 MODES = ("all", "teachers", "predict", "student", "evaluate")
+# Flags that change nothing a run has written, so a model_dir may be revisited (and an experiment's
+# results file extended) with other values. Data location may move too: teacher outputs carry a
+# fingerprint of the data they were computed on.
+FLAGS_FREE_TO_CHANGE = frozenset({"mode", "log_every", "eval_batch_size", "checkpoint_every", "keep_checkpoints",
+                                  "eval_every", "glue_dir", "tfds_data_dir", "tfds_download",
+                                  "task_defs"})  # the definitions themselves are compared through task_defs.json
 
 
 def _field(default, help_text: str, choices: tuple[str, ...] | None = None):
@@ -25,10 +31,18 @@ class BamConfig:
     model_dir: str = _field("", "Directory for everything a run writes (required).")
     glue_dir: str = _field("", "GLUE data in the download_glue_data.py layout (default: $GLUE_DIR).")
     data_source: str = _field("tsv", "Read GLUE from TSV files in --glue_dir, or from tensorflow_datasets "
-                              "(already prepared; never downloaded).", ("tsv", "tfds"))
+                              "(glue/<config>; prepared beforehand, or downloaded with --tfds_download).",
+                              ("tsv", "tfds"))
+    tfds_download: bool = _field(False, "With --data_source=tfds: download and prepare a missing glue/<config> "
+                                 "dataset (needs the network; `make demo` without GLUE_DIR turns it on).")
     tfds_data_dir: str = _field("", "tensorflow_datasets data_dir for --data_source=tfds (default: TFDS's own).")
-    tasks: str = _field("CoLA,SST-2,MRPC,STS-B,QQP,MNLI,QNLI,RTE", "Comma-separated GLUE tasks to train. MNLI "
-                        "is also scored on dev-mismatched.")
+    tasks: str = _field("CoLA,SST-2,MRPC,STS-B,QQP,MNLI,QNLI,RTE", "Comma-separated GLUE tasks (or tasks of "
+                        "--task_defs) to train. MNLI is also scored on dev-mismatched.")
+    task_defs: str = _field("", "JSON or YAML (.yaml/.yml) file defining tasks of your own, then usable in --tasks: "
+                            "{tasks: [{name, files: {train, dev, test?}, text_a, text_b?, label, labels: [...] or "
+                            "regression: {min, max}, metrics: [...], id?, symmetric?}]}; files are TSV, CSV or JSON "
+                            "lines (paths relative to the definition file), columns are header names / JSON keys "
+                            "or 0-based indices. See BUILD.md, 'Adding a task'.")
     backbone: str = _field("all-MiniLM-L6-v2", "keras-hub preset name, local keras-hub preset dir, local "
                            "Hugging Face BERT folder, 'all-MiniLM-L6-v2' (from the pip package) or "
                            "'random:layers=2,hidden=32,heads=2,intermediate=64'.")
@@ -122,7 +136,7 @@ class BamConfig:
         changed = {f.name for f in dataclasses.fields(self) if getattr(self, f.name) != f.default}
         if not self.model_dir:
             problems.append("--model_dir is required")
-        if self.data_source == "tsv" and not self.glue_dir:
+        if self.data_source == "tsv" and not self.glue_dir and not self.task_defs:  # user tasks need no GLUE
             problems.append("--glue_dir (or $GLUE_DIR) is required with --data_source=tsv")
         if self.teacher_annealing and "distill_weight" in changed:
             problems.append("--distill_weight only applies with --noteacher_annealing")

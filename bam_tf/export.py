@@ -7,7 +7,8 @@ clients send raw text. The version defaults to 1 + the highest numeric version a
 existing version is never overwritten. The SavedModel is written to a hidden temporary folder inside
 <export_dir> and renamed into place at the end, so TF Serving never sees a half-written version.
 
-Signatures (task names in lower case, non-alphanumerics as "_": rte, sts_b, sst_2, mnli, ...):
+Signatures (task names in lower case, non-alphanumerics as "_": rte, sts_b, sst_2, mnli, ...; a user task
+of --task_defs gets its own the same way, e.g. paraphrase, with its own label strings and score range):
   <task>           sentence1 (and sentence2 for pair tasks): string [batch]
                    -> logits float32 [batch, K]; classification: probabilities float32 [batch, K] and
                       label string [batch] (the official GLUE label string); STS-B: score float32 [batch]
@@ -34,6 +35,8 @@ import shutil
 import sys
 import tempfile
 
+from bam_tf.glue_tasks import task_slug
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 EXPORT_METADATA = "bam_export.json"
@@ -46,7 +49,7 @@ class ExportError(ValueError):
 
 def signature_name(task_name: str) -> str:
     """"STS-B" -> "sts_b": the SavedModel signature (and output-name prefix) of a task."""
-    return re.sub(r"[^a-z0-9]", "_", task_name.lower())
+    return task_slug(task_name)
 
 
 def resolve_model_dir(model_dir: str) -> str:
@@ -232,8 +235,13 @@ def main(argv) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def console_main() -> None:
+    """The `bam-export` command (pyproject.toml); the same as python -m bam_tf.export."""
     from absl import app
 
     _define_flags()
     app.run(main)
+
+
+if __name__ == "__main__":
+    console_main()

@@ -1,10 +1,12 @@
-"""Reads GLUE TSV files (download_glue_data.py layout) into columnar TaskData."""
+"""Reads GLUE TSV files (download_glue_data.py layout), and the TSV/CSV/JSON-lines files of user tasks
+(bam_tf.task_defs), into columnar TaskData."""
 
 from __future__ import annotations
 
 import csv
 import dataclasses
 import hashlib
+import json
 import math
 import os
 from typing import Iterator
@@ -129,38 +131,139 @@ def _lines(path: str) -> Iterator[tuple[int, str]]:
         raise GlueDataError(path, f"cannot read file: {e.strerror or e}") from e
 
 
-def _rows(path: str, layout: SplitLayout, max_rows: int | None) -> Iterator[tuple[int, list[str]]]:
-    """Yields (line number, fields) for data rows, checking the column count of every row."""
-    pending_blank: int | None = None  # a blank line is only acceptable as the file's last line
-    saw_header = False
-    rows = 0
+def _fields(path: str, file_format: str) -> Iterator[tuple[int, list[str]]]:
+    """Yields (line number where the row starts, fields) of a TSV or CSV file; a blank line gives []."""
+    if file_format == "csv":
+        # Standard CSV quoting; a quoted field may span lines, so the reader sees the line ends again.
+        lines = (line + "\n" for _, line in _lines(path))
+        reader = csv.reader(lines, strict=True)
+        done = 0
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:
+                raise GlueDataError(path, f"cannot parse CSV: {e}", reader.line_num) from e
+            yield done + 1, fields
+            done = reader.line_num
     for line_no, line in _lines(path):
-        if max_rows is not None and rows >= max_rows:
-            return
         if not line:
-            pending_blank = pending_blank or line_no
+            yield line_no, []
             continue
-        if pending_blank is not None:
-            raise GlueDataError(path, f"expected {layout.num_columns} columns, found 0 (blank line)",
-                                pending_blank)
         if "\r" in line:
             # csv would reject it with a confusing hint about newline=''.
             raise GlueDataError(path, "carriage return inside a line (only CRLF line ends are accepted)",
                                 line_no)
         try:
             # quotechar=None: GLUE text contains unbalanced quotes that must be kept verbatim.
-            fields = next(csv.reader([line], delimiter="\t", quotechar=None))
+            yield line_no, next(csv.reader([line], delimiter="\t", quotechar=None))
         except csv.Error as e:
             raise GlueDataError(path, f"cannot parse line: {e}", line_no) from e
-        if len(fields) != layout.num_columns:
-            raise GlueDataError(path, f"expected {layout.num_columns} columns, found {len(fields)}", line_no)
-        if line_no == 1 and layout.has_header:
+
+
+def _rows(path: str, layout: SplitLayout, max_rows: int | None,
+          header: list[str] | None = None) -> Iterator[tuple[int, list[str]]]:
+    """Yields (line number, fields) for data rows, checking the column count of every row.
+
+    With layout.has_header the first line is the header; its fields go into `header` when given.
+    layout.num_columns None: every row must have as many columns as the first row.
+    """
+    num_columns = layout.num_columns
+    pending_blank: int | None = None  # a blank line is only acceptable as the file's last line
+    saw_header = False
+    rows = 0
+    for line_no, fields in _fields(path, layout.file_format):
+        if max_rows is not None and rows >= max_rows:
+            return
+        if not fields:
+            pending_blank = pending_blank or line_no
+            continue
+        if pending_blank is not None:
+            expected = f"expected {num_columns} columns, found 0" if num_columns else "found no columns"
+            raise GlueDataError(path, f"{expected} (blank line)", pending_blank)
+        if num_columns is None:
+            num_columns = len(fields)
+        elif len(fields) != num_columns:
+            first = " (as many as the first line)" if layout.num_columns is None else ""
+            raise GlueDataError(path, f"expected {num_columns} columns{first}, found {len(fields)}", line_no)
+        if not saw_header and rows == 0 and layout.has_header:
             saw_header = True
+            if header is not None:
+                header.extend(fields)
             continue
         rows += 1
         yield line_no, fields
     if rows == 0 and max_rows != 0:
         raise GlueDataError(path, "file has only a header row" if saw_header else "file is empty")
+
+
+def _columns(layout: SplitLayout) -> dict[str, int | str]:
+    """The columns a split reads, by role ("text_a", "text_b", "label", "id")."""
+    columns = {"text_a": layout.text_a_column, "text_b": layout.text_b_column, "label": layout.label_column,
+               "id": layout.id_column}
+    return {role: column for role, column in columns.items() if column is not None}
+
+
+def _table_records(path: str, layout: SplitLayout, max_rows: int | None) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yields (line number, {role: field}) of a TSV or CSV file; named columns are looked up in its header."""
+    columns = _columns(layout)
+    header: list[str] = []
+    indices: dict[str, int] | None = None
+    for line_no, fields in _rows(path, layout, max_rows, header):
+        if indices is None:
+            indices = {}
+            for role, column in columns.items():
+                if isinstance(column, str):
+                    if header.count(column) != 1:
+                        problem = "appears twice in" if column in header else "is not in"
+                        raise GlueDataError(path, f"column {column!r} ({role}) {problem} the header row; columns: "
+                                                  f"{', '.join(header)}", 1)
+                    column = header.index(column)
+                elif column >= len(fields):
+                    raise GlueDataError(path, f"column {column} ({role}) does not exist: the row has {len(fields)} "
+                                              "columns, numbered from 0", line_no)
+                indices[role] = column
+        yield line_no, {role: fields[i] for role, i in indices.items()}
+
+
+def _jsonl_records(path: str, layout: SplitLayout, max_rows: int | None) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yields (line number, {role: value as text}) of a JSON-lines file: one JSON object per line."""
+    columns = _columns(layout)
+    pending_blank: int | None = None
+    rows = 0
+    for line_no, line in _lines(path):
+        if max_rows is not None and rows >= max_rows:
+            return
+        if not line.strip():
+            pending_blank = pending_blank or line_no
+            continue
+        if pending_blank is not None:
+            raise GlueDataError(path, "blank line (only the file's last lines may be blank)", pending_blank)
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise GlueDataError(path, f"not valid JSON: {e.msg} (column {e.colno})", line_no) from None
+        if not isinstance(record, dict):
+            raise GlueDataError(path, f"expected a JSON object, found {type(record).__name__}", line_no)
+        values = {}
+        for role, key in columns.items():
+            if key not in record:
+                raise GlueDataError(path, f"no key {key!r} ({role}); keys: {', '.join(sorted(record)) or 'none'}",
+                                    line_no)
+            value = record[key]
+            if isinstance(value, str):
+                values[role] = value
+            elif role in ("label", "id") and isinstance(value, (int, float)) and not isinstance(value, bool):
+                values[role] = str(value)  # 1 -> "1" (a label string), 0.25 -> "0.25" (a score)
+            else:
+                expected = "a string or a number" if role in ("label", "id") else "a string"
+                raise GlueDataError(path, f"key {key!r} ({role}) holds {json.dumps(value)}; expected {expected}",
+                                    line_no)
+        rows += 1
+        yield line_no, values
+    if rows == 0 and max_rows != 0:
+        raise GlueDataError(path, "file is empty")
 
 
 def _parse_label(task: GlueTask, raw: str, path: str, line_no: int) -> int | float:
@@ -169,8 +272,9 @@ def _parse_label(task: GlueTask, raw: str, path: str, line_no: int) -> int | flo
             score = float(raw)
         except ValueError:
             raise GlueDataError(path, f"{task.name} score {raw!r} is not a number", line_no) from None
-        if not (math.isfinite(score) and 0.0 <= score <= 5.0):
-            raise GlueDataError(path, f"{task.name} score {raw!r} is outside [0, 5]", line_no)
+        low, high = task.label_range
+        if not (math.isfinite(score) and low <= score <= high):
+            raise GlueDataError(path, f"{task.name} score {raw!r} is outside [{low:g}, {high:g}]", line_no)
         return score
     try:
         return task.labels.index(raw)
@@ -180,7 +284,16 @@ def _parse_label(task: GlueTask, raw: str, path: str, line_no: int) -> int | flo
 
 
 def _split_path(glue_dir: str | os.PathLike, task: GlueTask, layout: SplitLayout, split: str) -> str:
+    if os.path.isabs(layout.filename):  # a user task names its files itself; glue_dir plays no part
+        path = layout.filename
+        if os.path.exists(path) and not os.path.isfile(path):
+            raise GlueDataError(path, "cannot read file: not a regular file")
+        if not os.path.isfile(path):
+            raise GlueDataError(path, f"missing {split} file for {task.name} (defined in {task.definition_file})")
+        return path
     glue_dir = os.fspath(glue_dir)
+    if not glue_dir:
+        raise GlueDataError("--glue_dir", f"not set, and {task.name} is a GLUE task (set --glue_dir or $GLUE_DIR)")
     if not os.path.isdir(glue_dir):
         raise GlueDataError(glue_dir, "GLUE data directory does not exist (set it with --glue_dir)")
     folder = os.path.join(glue_dir, task.directory)
@@ -200,27 +313,29 @@ def _split_path(glue_dir: str | os.PathLike, task: GlueTask, layout: SplitLayout
 
 def read_split(glue_dir: str | os.PathLike, task: GlueTask, split: str,
                max_examples: int | None = None) -> TaskData:
-    """Reads <glue_dir>/<task.directory>/<layout.filename>; max_examples keeps only the first rows."""
+    """Reads <glue_dir>/<task.directory>/<layout.filename> (a user task: its own file); max_examples keeps
+    only the first rows."""
     if split not in task.splits:
         raise ValueError(f"{task.name} has no {split!r} split; available: {', '.join(task.splits)}")
     if max_examples is not None and max_examples < 0:
         raise ValueError(f"max_examples must be >= 0, got {max_examples}")
     layout = task.splits[split]
     path = _split_path(glue_dir, task, layout, split)
+    records = (_jsonl_records if layout.file_format == "jsonl" else _table_records)(path, layout, max_examples)
 
     ids: list[str] = []
     text_a: list[str] = []
     text_b: list[str] = []
     labels: list[int | float] = []
     official_index: list[str] = []
-    for row, (line_no, fields) in enumerate(_rows(path, layout, max_examples)):
+    for row, (line_no, values) in enumerate(records):
         ids.append(f"{split}-{row}")
-        text_a.append(fields[layout.text_a_column])
+        text_a.append(values["text_a"])
         if layout.text_b_column is not None:
-            text_b.append(fields[layout.text_b_column])
+            text_b.append(values["text_b"])
         if layout.label_column is not None:
-            labels.append(_parse_label(task, fields[layout.label_column], path, line_no))
-        official_index.append(str(row) if layout.id_column is None else fields[layout.id_column])
+            labels.append(_parse_label(task, values["label"], path, line_no))
+        official_index.append(values.get("id", str(row)))
 
     label_array = None
     if layout.label_column is not None:

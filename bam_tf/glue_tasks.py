@@ -1,25 +1,40 @@
-"""The GLUE task registry: file layouts, labels, metrics and heads for every task we read or predict."""
+"""The GLUE task registry: file layouts, labels, metrics and heads for every task we read or predict.
+
+Tasks of a user's own (`--task_defs=FILE`, read by bam_tf.task_defs) are added with `register_tasks`;
+`get_task` and `parse_task_list` then find them like the GLUE tasks.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 
 
+FILE_FORMATS = ("tsv", "csv", "jsonl")
+
+
 @dataclasses.dataclass(frozen=True)
 class SplitLayout:
-    """Where the fields of one split's TSV live. Column indices are 0-based."""
+    """Where the fields of one split's file live.
 
-    filename: str  # relative to <glue_dir>/<task.directory>
-    num_columns: int  # exact count on every data row; catches silently shifted columns early
-    text_a_column: int
-    text_b_column: int | None
-    label_column: int | None  # None for unlabeled (test) files
-    id_column: int | None  # official index for submissions; None -> row number
+    A column is a 0-based index (TSV/CSV), or a name: a header-row column (TSV/CSV with has_header) or
+    a JSON key (jsonl). GLUE tasks use indices; user tasks (bam_tf.task_defs) may use either.
+    """
+
+    filename: str  # relative to <glue_dir>/<task.directory>, or an absolute path (user tasks)
+    # Exact count on every data row; catches silently shifted columns early. None: every row must have
+    # as many columns as the file's first row (its header, if any); not used for jsonl.
+    num_columns: int | None
+    text_a_column: int | str
+    text_b_column: int | str | None
+    label_column: int | str | None  # None for unlabeled (test) files
+    id_column: int | str | None  # official index for submissions; None -> row number
     has_header: bool
+    file_format: str = "tsv"  # one of FILE_FORMATS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +56,13 @@ class GlueTask:
     # Regression labels span [low, high]; heads train on (label − low) / (high − low) ∈ [0, 1], as the
     # original BAM code does for STS-B, so a squared error weighs like a classification loss.
     label_range: tuple[float, float] | None = None
+    # The file a user task was defined in (bam_tf.task_defs), or the model_config.json it was restored
+    # from; None for the GLUE tasks of this registry.
+    definition_file: str | None = None
+
+    @property
+    def is_user_task(self) -> bool:
+        return self.definition_file is not None
 
     @property
     def num_outputs(self) -> int:
@@ -185,12 +207,68 @@ _ALIASES = {_normalize(t.name): t.name for t in _ALL} | {
 }
 
 
+# Names a user task may not take: they would clash with the export's other signatures.
+_RESERVED = {"servingdefault": "serving_default", "tokenids": "token_ids"}
+_USER_TASKS: dict[str, GlueTask] = {}  # normalized name -> task, filled by register_tasks
+
+
+def name_clash(name: str) -> str | None:
+    """Why `name` cannot be a new task (it spells a GLUE task or a reserved name), or None."""
+    key = _normalize(name)
+    if key in _ALIASES:
+        return f"it is a spelling of the GLUE task {_ALIASES[key]}"
+    if key in _RESERVED:
+        return f"{_RESERVED[key]} is the name of another export signature"
+    return None
+
+
+def register_tasks(tasks: Iterable[GlueTask]) -> None:
+    """Make user tasks (bam_tf.task_defs) known to get_task and parse_task_list for this process.
+
+    Registering a task equal to one already registered is a no-op. A name that spells a GLUE task
+    (case and punctuation ignored) or a user task defined differently is a ValueError; nothing is
+    registered then.
+    """
+    tasks = list(tasks)
+    new: dict[str, GlueTask] = {}
+    for task in tasks:
+        where = f"{task.definition_file}: " if task.definition_file else ""
+        if not task.is_user_task:
+            raise ValueError(f"{task.name} is a GLUE registry task; only user tasks can be registered")
+        clash = name_clash(task.name)
+        if clash:
+            raise ValueError(f"{where}task name {task.name!r} is taken: {clash}")
+        key = _normalize(task.name)
+        existing = new.get(key) or _USER_TASKS.get(key)
+        if existing is not None and existing != task:
+            raise ValueError(f"{where}task {task.name!r} is already defined differently "
+                             f"(by {existing.definition_file}, as {existing.name!r})")
+        new[key] = task
+    _USER_TASKS.update(new)
+
+
+def unregister_tasks(names: Iterable[str]) -> None:
+    """Forget user tasks by name (names not registered are ignored); for tests and long-lived processes."""
+    for name in names:
+        _USER_TASKS.pop(_normalize(name), None)
+
+
+def user_tasks() -> dict[str, GlueTask]:
+    """The registered user tasks by name, in registration order."""
+    return {task.name: task for task in _USER_TASKS.values()}
+
+
 def get_task(name: str) -> GlueTask:
-    """Look up a task by name, ignoring case and punctuation ("sst-2", "SST2", "stsb")."""
-    canonical = _ALIASES.get(_normalize(name))
-    if canonical is None:
-        raise ValueError(f"Unknown GLUE task {name!r}; valid names: {', '.join(TASKS)}")
-    return TASKS[canonical]
+    """Look up a task by name, ignoring case and punctuation ("sst-2", "SST2", "stsb"); user tasks too."""
+    key = _normalize(name)
+    canonical = _ALIASES.get(key)
+    if canonical is not None:
+        return TASKS[canonical]
+    if key in _USER_TASKS:
+        return _USER_TASKS[key]
+    user = f"; user tasks: {', '.join(user_tasks())}" if _USER_TASKS else \
+        " (a task of your own needs --task_defs=FILE, see BUILD.md)"
+    raise ValueError(f"Unknown GLUE task {name!r}; valid names: {', '.join(TASKS)}{user}")
 
 
 def parse_task_list(text: str) -> list[GlueTask]:
@@ -206,3 +284,16 @@ def parse_task_list(text: str) -> list[GlueTask]:
     if not tasks:
         raise ValueError(f"No tasks given in {text!r}; valid names: {', '.join(TASKS)}")
     return tasks
+
+
+def dev_tasks(task: GlueTask) -> list[GlueTask]:
+    """The dev sets that score `task`'s head: its own, then every dev-only set read by that head
+    (MNLI: MNLI, MNLI-mm)."""
+    others = [t for t in (*TASKS.values(), *_USER_TASKS.values())
+              if t.head == task.name and t.name != task.name and "dev" in t.splits]
+    return [task] + others
+
+
+def task_slug(task_name: str) -> str:
+    """"STS-B" -> "sts_b": the lower-case name of a task in export signatures, output names and layers."""
+    return re.sub(r"[^a-z0-9]", "_", task_name.lower())

@@ -17,14 +17,13 @@ float16 loss scaling the optimizer skips updates with non-finite gradients witho
 """
 
 import dataclasses
-import re
 
 import keras
 import tensorflow as tf
 from keras import ops
 
 from bam_tf import teacher_annealing
-from bam_tf.glue_tasks import GlueTask
+from bam_tf.glue_tasks import GlueTask, task_slug
 
 
 LOSS_REDUCTIONS = ("sum", "mean")
@@ -39,7 +38,7 @@ class DistillationSettings:
 
 
 def head_layer_name(task_name: str) -> str:
-    return "head_" + re.sub(r"[^a-z0-9]+", "_", task_name.lower()).strip("_")
+    return "head_" + task_slug(task_name)
 
 
 def multitask_loss(outputs: dict, batch: dict, tasks: list[GlueTask], gold_weight, temperature: float):

@@ -5,6 +5,7 @@
   student/                  the multi-task student (+ dev_results.json)
   dev_results.json          teachers' and student's dev scores side by side
   flags.txt, config.json    the resolved flags (flags.txt works as a --flagfile)
+  task_defs.json            with --task_defs: the user tasks' definitions (a changed one is refused)
   tensorboard/<stage>/      summaries for `tensorboard --logdir <model_dir>`
   checkpoints/<stage>/      rolling checkpoints of the stage in progress (removed once it is saved)
 
@@ -22,15 +23,17 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from bam_tf import json_io, metrics
+from bam_tf import atomic_files, metrics
 from bam_tf.backbone import load_backbone
-from bam_tf.config import BamConfig
+from bam_tf.config import FLAGS_FREE_TO_CHANGE, BamConfig
 from bam_tf.distribution import choose_precision, create_strategy, is_chief
 from bam_tf.evaluation import evaluate_split, predict_head
 from bam_tf.glue_reader import TaskData, read_split
-from bam_tf.glue_tasks import GlueTask, get_task, parse_task_list
+from bam_tf.glue_tasks import GlueTask, dev_tasks, parse_task_list
 from bam_tf.input_pipeline import TaskExamples
 from bam_tf.length_bucketing import bucket_by_length
+from bam_tf.run_lock import exclusive_run_dir
+from bam_tf.task_defs import RUN_RECORD, record_changes, register_task_definitions, run_record
 from bam_tf.model import MultiTaskBert
 from bam_tf.stage import compiled_stage_model
 from bam_tf.task_sampler import example_stream, num_train_steps
@@ -40,16 +43,14 @@ from bam_tf.text_encoding import EncodedExamples, TextEncoder, encode_task_data
 from bam_tf.trained_model import is_trained_model_dir, load_trained_model, save_trained_model
 from bam_tf.trainer import TrainingOptions, train
 
-# Flags that change nothing already written, so a model_dir may be revisited with other values.
-# Data location may move too: teacher outputs carry a fingerprint of the data they were computed on.
-_FLAGS_FREE_TO_CHANGE = {"mode", "log_every", "eval_batch_size", "checkpoint_every", "keep_checkpoints",
-                         "eval_every", "glue_dir", "tfds_data_dir"}
 _STAGE_OUTPUTS = ("teachers", "teacher_outputs", "student", "checkpoints")
 
 
 class BamPipeline:
     def __init__(self, config: BamConfig, strategy: tf.distribute.Strategy | None = None, verbose: bool = True):
         self.config = config
+        if config.task_defs:  # the user's own tasks, which --tasks may name from here on
+            register_task_definitions(config.task_defs)
         self.tasks = parse_task_list(config.tasks)
         untrainable = [t.name for t in self.tasks if not t.trainable]
         if untrainable:
@@ -76,14 +77,20 @@ class BamPipeline:
 
     # ---- stages ----------------------------------------------------------------------------------
     def run(self) -> dict | None:
+        with exclusive_run_dir(self.model_dir):
+            return self._run()
+
+    def _run(self) -> dict | None:
         self._check_model_dir()
         keras.mixed_precision.set_global_policy(self.precision)
         logging.info("strategy %s with %d replica(s), precision %s (%s)", type(self.strategy).__name__,
                      self.strategy.num_replicas_in_sync, self.precision, self.precision_reason)
         mode = self.config.mode
         self._load_data_first(mode)
-        json_io.write_json(self.path("config.json"), self.config.to_dict())
-        json_io.write_text(self.path("flags.txt"), self.config.to_flagfile_text())
+        atomic_files.write_json(self.path("config.json"), self.config.to_dict())
+        atomic_files.write_text(self.path("flags.txt"), self.config.to_flagfile_text())
+        if any(task.is_user_task for task in self.tasks):
+            atomic_files.write_json(self.path(RUN_RECORD), run_record(self.tasks, self.config.task_defs))
         if mode in ("all", "teachers") and self.config.distill:
             self.train_teachers()
         if mode in ("all", "predict") and self.config.distill:
@@ -105,17 +112,28 @@ class BamPipeline:
             self._train_and_save([task], {task.name: None}, c.teacher_learning_rate, c.teacher_batch_size,
                                  c.teacher_epochs, self.teacher_dir(task), f"teacher {task.name}")
 
-    def write_teacher_outputs(self) -> None:
+    def write_teacher_outputs(self, teacher_dir: str | None = None, output_dir: str | None = None) -> None:
+        """Each task's teacher outputs on its training split, kept where they exist already.
+
+        The teacher of a task is this run's teachers/<TASK>, or the one trained model in `teacher_dir`
+        for every task (e.g. a multi-task model as Multi→Multi teacher); the files go to `output_dir`
+        (default: this run's teacher_outputs/).
+        """
+        loaded = {}  # model folder -> model; one at a time
         for task in self.tasks:
-            path = self.teacher_outputs_path(task)
+            path = (os.path.join(output_dir, f"{task.name}.npz") if output_dir
+                    else self.teacher_outputs_path(task))
             if os.path.exists(path):
                 logging.info("teacher outputs for %s exist, keeping %s", task.name, path)
                 continue
-            if not is_trained_model_dir(self.teacher_dir(task)):
-                raise FileNotFoundError(f"{self.teacher_dir(task)}: no trained teacher for {task.name} "
-                                        "(run --mode=teachers first)")
-            model, encoder = load_trained_model(self.teacher_dir(task))
-            self._check_same_encoding(encoder, self.teacher_dir(task))
+            source = teacher_dir or self.teacher_dir(task)
+            if not is_trained_model_dir(source):
+                raise FileNotFoundError(f"{source}: no trained teacher for {task.name} (run --mode=teachers first)")
+            if source not in loaded:
+                model, encoder = load_trained_model(source)
+                self._check_same_encoding(encoder, source)
+                loaded = {source: model}
+            model = loaded[source]
             data, encoded = self.split(task, "train")
             outputs = predict_head(model, encoded, task.name, self.config.eval_batch_size)
             save_teacher_outputs(path, TeacherOutputs(task.name, np.asarray(data.ids), outputs, data.fingerprint()))
@@ -140,16 +158,16 @@ class BamPipeline:
         if not is_trained_model_dir(student):
             raise FileNotFoundError(f"{student}: no trained student (run --mode=student first)")
         saved = os.path.join(student, "dev_results.json")
-        results = {"student": self._dev_results(student) if rescore or not os.path.exists(saved)
-                   else json_io.read_json(saved)}
+        results = {"student": self.dev_results(student) if rescore or not os.path.exists(saved)
+                   else atomic_files.read_json(saved)}
         teachers = {}
         for task in self.tasks:
             path = os.path.join(self.teacher_dir(task), "dev_results.json")
             if os.path.exists(path):
-                teachers.update(json_io.read_json(path)["tasks"])
+                teachers.update(atomic_files.read_json(path)["tasks"])
         if teachers:
             results["teachers"] = _with_average(teachers)
-        json_io.write_json(self.path("dev_results.json"), results)
+        atomic_files.write_json(self.path("dev_results.json"), results)
         print(metrics.format_results_table(results["student"]["tasks"], title="Student (dev)"))
         if teachers:
             print(metrics.format_results_table(teachers, title="Single-task teachers (dev)"))
@@ -165,9 +183,7 @@ class BamPipeline:
             examples.append(TaskExamples(encoded, task.training_targets(data.labels), task.num_outputs,
                                          teacher_outputs[task.name]))
         sizes = [len(e.encoded) for e in examples]
-        steps = num_train_steps(sizes, epochs, batch_size)
-        if c.max_train_steps:
-            steps = min(steps, c.max_train_steps)
+        steps = num_train_steps(sizes, epochs, batch_size, c.max_train_steps)
         stream = example_stream(sizes, c.task_weight_exponent, batch_size, steps, c.task_mixing, c.seed)
         stream = bucket_by_length(stream, [e.encoded.lengths for e in examples], c.length_bucketing_window, c.seed)
         keras.utils.set_random_seed(c.seed)
@@ -185,8 +201,8 @@ class BamPipeline:
         logging.info("%s: %d steps in %.0f s, examples per task %s", description, summary.steps, summary.seconds,
                      summary.examples_per_task)
         save_trained_model(out_dir, model, self.encoder, c.backbone)
-        json_io.write_json(os.path.join(out_dir, "training_summary.json"), dataclasses.asdict(summary))
-        json_io.write_json(os.path.join(out_dir, "dev_results.json"), _with_average(summary.final_dev_scores))
+        atomic_files.write_json(os.path.join(out_dir, "training_summary.json"), dataclasses.asdict(summary))
+        atomic_files.write_json(os.path.join(out_dir, "dev_results.json"), _with_average(summary.final_dev_scores))
         best_dir = os.path.join(checkpoint_dir, "best")
         if os.path.isdir(best_dir):  # per-task best checkpoints outlive the rolling ones
             shutil.rmtree(os.path.join(out_dir, "best"), ignore_errors=True)
@@ -196,16 +212,17 @@ class BamPipeline:
     def _dev_scores(self, model: MultiTaskBert) -> dict[str, dict[str, float]]:
         scores = {}
         for task in model.tasks:
-            for eval_task in [task] + ([get_task("MNLI-mm")] if task.name == "MNLI" else []):
+            for eval_task in dev_tasks(task):
                 data, encoded = self.split(eval_task, "dev")
                 scores[eval_task.name] = evaluate_split(model, data, encoded, self.config.eval_batch_size)
         return scores
 
-    def _dev_results(self, model_dir: str) -> dict:
+    def dev_results(self, model_dir: str) -> dict:
+        """Dev scores of the trained model in `model_dir` on this run's data, saved as its dev_results.json."""
         model, encoder = load_trained_model(model_dir)
         self._check_same_encoding(encoder, model_dir)
         results = _with_average(self._dev_scores(model))
-        json_io.write_json(os.path.join(model_dir, "dev_results.json"), results)
+        atomic_files.write_json(os.path.join(model_dir, "dev_results.json"), results)
         return results
 
     @property
@@ -223,7 +240,7 @@ class BamPipeline:
             limit = (c.max_train_examples if split == "train" else c.max_eval_examples) or None
             if c.data_source == "tfds":
                 from bam_tf.tfds_source import load_tfds_split  # tensorflow_datasets is slow to import
-                data = load_tfds_split(task, split, c.tfds_data_dir or None, limit)
+                data = load_tfds_split(task, split, c.tfds_data_dir or None, limit, download=c.tfds_download)
             else:
                 data = read_split(c.glue_dir, task, split, limit)
             if split == "train" and task.symmetric and c.swap_pair_order:
@@ -237,7 +254,7 @@ class BamPipeline:
         for task in self.tasks:
             if needs_train:
                 self.split(task, "train")
-            for eval_task in [task] + ([get_task("MNLI-mm")] if task.name == "MNLI" else []):
+            for eval_task in dev_tasks(task):
                 self.split(eval_task, "dev")
 
     def _check_same_encoding(self, encoder: TextEncoder, model_dir: str) -> None:
@@ -250,10 +267,15 @@ class BamPipeline:
         if os.path.exists(config_path):
             previous = BamConfig.from_json_file(config_path).to_dict()
             current = self.config.to_dict()
-            changed = sorted(k for k in current if k not in _FLAGS_FREE_TO_CHANGE and previous[k] != current[k])
+            changed = sorted(k for k in current if k not in FLAGS_FREE_TO_CHANGE and previous[k] != current[k])
             has_outputs = any(os.path.exists(self.path(name)) for name in _STAGE_OUTPUTS)
-            if changed and has_outputs:
-                details = ", ".join(f"--{k}: {previous[k]!r} → {current[k]!r}" for k in changed)
+            record = self.path(RUN_RECORD)  # user tasks: what they were defined as, not only the file's path
+            task_changes = record_changes(
+                atomic_files.read_json(record) if os.path.exists(record) else None,
+                run_record(self.tasks, self.config.task_defs) if self.config.task_defs else None)
+            if (changed or task_changes) and has_outputs:
+                details = ", ".join([f"--{k}: {previous[k]!r} → {current[k]!r}" for k in changed]
+                                    + [f"--task_defs {change}" for change in task_changes])
                 raise ValueError(f"{self.config.model_dir} holds a run with other flags ({details}); use a new "
                                  f"--model_dir, or --flagfile={self.path('flags.txt')} to continue that run")
 

@@ -28,9 +28,11 @@ def task_probabilities(sizes, exponent: float) -> np.ndarray:
     return weights / weights.sum()
 
 
-def num_train_steps(sizes, epochs: float, batch_size: int) -> int:
-    """Steps for `epochs` passes over all tasks' examples put together (as BAM counts an epoch)."""
-    return max(1, int(np.ceil(epochs * float(np.sum(sizes)) / batch_size)))
+def num_train_steps(sizes, epochs: float, batch_size: int, max_steps: int = 0) -> int:
+    """Steps for `epochs` passes over all tasks' examples put together (as BAM counts an epoch), at most
+    `max_steps` (--max_train_steps; 0: no cap)."""
+    steps = max(1, int(np.ceil(epochs * float(np.sum(sizes)) / batch_size)))
+    return min(steps, max_steps) if max_steps else steps
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,11 +6,10 @@ ids, width or values do not match its own training set, before any training star
 """
 
 import dataclasses
-import os
-import tempfile
 
 import numpy as np
 
+from bam_tf.atomic_files import atomic_open
 from bam_tf.glue_reader import TaskData
 
 # Format 2: regression outputs are on the training scale ([0, 1], see GlueTask.training_targets).
@@ -33,19 +32,11 @@ class TeacherOutputs:
 
 
 def save_teacher_outputs(path: str, teacher_outputs: TeacherOutputs) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, format_version=np.int32(_FORMAT_VERSION), task_name=np.str_(teacher_outputs.task_name),
-                     example_ids=np.asarray(teacher_outputs.example_ids, dtype=str),
-                     outputs=np.asarray(teacher_outputs.outputs, dtype=np.float32),
-                     data_fingerprint=np.str_(teacher_outputs.data_fingerprint))
-        os.replace(tmp_path, path)  # readers never see a half-written file
-    except BaseException:
-        os.unlink(tmp_path)
-        raise
+    with atomic_open(path, "wb") as f:  # readers never see a half-written file
+        np.savez(f, format_version=np.int32(_FORMAT_VERSION), task_name=np.str_(teacher_outputs.task_name),
+                 example_ids=np.asarray(teacher_outputs.example_ids, dtype=str),
+                 outputs=np.asarray(teacher_outputs.outputs, dtype=np.float32),
+                 data_fingerprint=np.str_(teacher_outputs.data_fingerprint))
 
 
 def load_teacher_outputs(path: str) -> TeacherOutputs:

@@ -1,8 +1,17 @@
-"""Loads GLUE splits from a prepared tensorflow_datasets directory instead of TSV files."""
+"""Loads GLUE splits from tensorflow_datasets (glue/<config>) instead of TSV files.
+
+A dataset that is not prepared in the data_dir is an error naming what to run, unless `download` is
+set: then TFDS downloads and prepares it first. Before that, one TCP connection to the download host
+(10 s time-out) tells an offline machine apart at once, instead of TFDS retrying for minutes.
+"""
 
 from __future__ import annotations
 
+import socket
+import urllib.parse
+
 import numpy as np
+from absl import logging
 
 from bam_tf.glue_reader import GlueDataError, TaskData
 from bam_tf.glue_tasks import GlueTask
@@ -25,8 +34,12 @@ _BATCH = 4096  # batching makes the numpy conversion an order of magnitude faste
 
 
 def load_tfds_split(task: GlueTask, split: str, data_dir: str | None = None,
-                    max_examples: int | None = None) -> TaskData:
-    """Reads one split of an already prepared TFDS GLUE dataset; never downloads."""
+                    max_examples: int | None = None, download: bool = False) -> TaskData:
+    """Reads one split of a TFDS GLUE dataset; downloads and prepares it first only if `download`."""
+    if task.is_user_task:
+        raise ValueError(f"{task.name} is a task of your own (defined in {task.definition_file}); "
+                         "--data_source=tfds reads only GLUE tasks from tensorflow_datasets. Use --data_source=tsv, "
+                         "which reads GLUE from --glue_dir and user tasks from their own files")
     if split not in task.tfds_splits:
         raise ValueError(f"{task.name} has no {split!r} split; available: {', '.join(task.tfds_splits)}")
     if max_examples is not None and max_examples < 0:
@@ -36,12 +49,15 @@ def load_tfds_split(task: GlueTask, split: str, data_dir: str | None = None,
     tfds_split = task.tfds_splits[split]
     source = f"tfds:{task.tfds_name}:{tfds_split}"
     where = data_dir or tfds.core.constants.DATA_DIR
+    if download:
+        _prepare(tfds, task.tfds_name, data_dir, where)
     try:
         ds = tfds.load(task.tfds_name, split=tfds_split, data_dir=data_dir, download=False)
     except (AssertionError, FileNotFoundError) as e:  # TFDS reports "not prepared" as AssertionError
         raise GlueDataError(
-            where, f"TFDS dataset {task.tfds_name} is not prepared in this data_dir; run "
-                   f"`tfds build {task.tfds_name} --data_dir={where}` or use --data_source=tsv") from e
+            where, f"TFDS dataset {task.tfds_name} is not prepared in this data_dir; add --tfds_download to "
+                   f"download it, run `tfds build {task.tfds_name} --data_dir={where}`, or use "
+                   "--data_source=tsv --glue_dir=<GLUE from download_glue_data.py>") from e
 
     a_name, b_name = _TEXT_FEATURES[task.tfds_name]
     needed = [n for n in (a_name, b_name, "label", "idx") if n is not None]
@@ -72,6 +88,36 @@ def load_tfds_split(task: GlueTask, split: str, data_dir: str | None = None,
         official_index=[str(int(i)) for i in merged["idx"][order]],
         source=source,
     )
+
+
+def _prepare(tfds, name: str, data_dir: str | None, where: str) -> None:
+    """Download and prepare `name` unless it is already prepared; a clear error when offline."""
+    builder = tfds.builder(name, data_dir=data_dir)
+    if builder.is_prepared():
+        return
+    url = getattr(builder.builder_config, "data_url", None)
+    if url and not host_reachable(url):
+        raise GlueDataError(where, f"cannot download TFDS dataset {name}: {urllib.parse.urlsplit(url).netloc} is "
+                                   "unreachable from this machine. Prepare it where the network is "
+                                   f"(`tfds build {name} --data_dir=DIR`, then copy DIR here and pass "
+                                   "--tfds_data_dir=DIR), or use --data_source=tsv --glue_dir=<GLUE from "
+                                   "download_glue_data.py>")
+    logging.info("downloading and preparing TFDS dataset %s into %s (once)", name, where)
+    try:
+        builder.download_and_prepare()
+    except Exception as error:  # network and archive errors come in many types; name the dataset
+        raise GlueDataError(where, f"downloading TFDS dataset {name} failed ({type(error).__name__}: "
+                                   f"{str(error).splitlines()[0][:300] if str(error) else ''})") from error
+
+
+def host_reachable(url: str, timeout_s: float = 10.0) -> bool:
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
 
 
 def _labels(task: GlueTask, raw: np.ndarray, where: str, source: str) -> np.ndarray | None:

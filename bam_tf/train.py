@@ -31,5 +31,10 @@ def main(argv):
     return exit_status_of(lambda: BamPipeline(config).run())
 
 
-if __name__ == "__main__":
+def console_main() -> None:
+    """The `bam-train` command (pyproject.toml); the same as python -m bam_tf.train."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    console_main()

@@ -3,7 +3,9 @@
   <dir>/backbone/          keras-hub preset of the fine-tuned backbone and its tokenizer (itself a valid
                            --backbone, e.g. for Multi→Multi teachers)
   <dir>/heads.npz          kernel and bias of each task head
-  <dir>/model_config.json  tasks, max_seq_length, head dropout, where the backbone came from
+  <dir>/model_config.json  tasks, max_seq_length, head dropout, where the backbone came from, and the
+                           definitions of user tasks (--task_defs; registered again on load, so the
+                           folder loads in any process without the definition file)
 
 Written to a temporary sibling folder and renamed into place, so a crash never leaves half a model.
 """
@@ -15,6 +17,7 @@ import shutil
 import keras_hub
 import numpy as np
 
+from bam_tf import task_defs
 from bam_tf.glue_tasks import get_task
 from bam_tf.model import MultiTaskBert
 from bam_tf.text_encoding import TextEncoder
@@ -42,7 +45,8 @@ def save_trained_model(directory: str, model: MultiTaskBert, encoder: TextEncode
         heads[f"{task.name}/kernel"], heads[f"{task.name}/bias"] = kernel, bias
     np.savez(os.path.join(tmp, "heads.npz"), **heads)
     config = {"format_version": _FORMAT_VERSION, "tasks": [t.name for t in model.tasks], "max_seq_length": encoder.max_seq_length,
-              "head_dropout": model.head_dropout.rate, "backbone_source": backbone_source}
+              "head_dropout": model.head_dropout.rate, "backbone_source": backbone_source,
+              "user_tasks": [task_defs.definition_of(t) for t in model.tasks if t.is_user_task]}
     with open(os.path.join(tmp, MODEL_CONFIG), "w", encoding="utf-8") as f:
         json.dump(config, f, indent=2)
     old = directory + ".old"
@@ -58,10 +62,11 @@ def load_trained_model(directory: str) -> tuple[MultiTaskBert, TextEncoder]:
         raise FileNotFoundError(f"{directory}: not a trained bam_tf model (no {MODEL_CONFIG})")
     with open(config_path, encoding="utf-8") as f:
         config = json.load(f)
+    task_defs.restore_tasks(config.get("user_tasks", []), config_path)
+    tasks = [get_task(name) for name in config["tasks"]]
     backbone_dir = os.path.join(directory, "backbone")
     backbone = keras_hub.models.BertBackbone.from_preset(backbone_dir)
     tokenizer = keras_hub.models.BertTokenizer.from_preset(backbone_dir)
-    tasks = [get_task(name) for name in config["tasks"]]
     old_scale = [t.name for t in tasks if t.is_regression and config.get("format_version", 1) < 2]
     if old_scale:
         raise ValueError(f"{directory}: trained by an older bam_tf whose {', '.join(old_scale)} head predicts "

@@ -9,6 +9,7 @@ rebuilt to start at the restored step.
 import dataclasses
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable
 
@@ -17,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from bam_tf import json_io, metrics
+from bam_tf import atomic_files, metrics
 from bam_tf.input_pipeline import TaskExamples, training_dataset
 from bam_tf.model import MultiTaskBert
 from bam_tf.task_sampler import ExampleStream
@@ -106,7 +107,10 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
     if writer and options.run_flags_text:
         with writer.as_default():
             tf.summary.text("run_flags", "```\n" + options.run_flags_text + "\n```", step=start_step)
-    progress = keras.utils.Progbar(num_steps, stateful_metrics=["loss", "λ"], verbose=1 if options.verbose else 0)
+    # A terminal gets Keras' live bar; a file or CI log gets only the plain line every log_every steps
+    # below (a redrawn bar is one ~30 KB "line" per stage there).
+    progress = keras.utils.Progbar(num_steps, stateful_metrics=["loss", "λ"],
+                                   verbose=1 if options.verbose and _is_terminal(sys.stdout) else 0)
     progress.update(start_step)
     window_sums = np.zeros(len(task_names))
     window_counts = np.zeros(len(task_names))
@@ -128,7 +132,11 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
         progress.update(done, [("loss", float(stats["loss"])), ("λ", gold_weight)])
         if done % options.log_every == 0 or done == num_steps:
             last_losses = {n: float(s / c) for n, s, c in zip(task_names, window_sums, window_counts) if c}
-            logging.info("%s step %d/%d λ=%.3f %s", options.description, done, num_steps, gold_weight,
+            elapsed = time.time() - started
+            rate = (done - start_step) * stream.batch_size / max(elapsed, 1e-9)
+            logging.info("%s step %d/%d loss=%.4f λ=%.3f %.1f examples/s ETA %s | %s", options.description, done,
+                         num_steps, float(window_sums.sum() / max(window_counts.sum(), 1)), gold_weight, rate,
+                         _duration((num_steps - done) * stream.batch_size / max(rate, 1e-9)),
                          " ".join(f"{name}={loss:.4f}" for name, loss in last_losses.items()))
             if writer:
                 _write_training_summaries(writer, done, float(stats["loss"]), last_losses, gold_weight,
@@ -147,6 +155,23 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
                            examples_per_task={n: int(c) for n, c in zip(task_names, drawn)},
                            final_gold_weight=float(model.gold_weight.numpy()), last_losses=last_losses,
                            best_steps=best.steps() if best else {}, final_dev_scores=final_scores)
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # replaced or closed streams
+        return False
+
+
+def _duration(seconds: float) -> str:
+    """12 s, 4 min 05 s, 1 h 02 min."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def _evaluate(options: TrainingOptions, writer, best: "_BestCheckpoints | None", step: int) -> dict:
@@ -196,7 +221,7 @@ class _BestCheckpoints:
         self.record_path = os.path.join(self.directory, "best.json") if self.directory else None
         self.record = {}
         if self.record_path and os.path.exists(self.record_path):
-            self.record = json_io.read_json(self.record_path)
+            self.record = atomic_files.read_json(self.record_path)
 
     def update(self, step: int, scores: dict[str, dict[str, float]]) -> None:
         for task, task_metrics in scores.items():
@@ -212,7 +237,7 @@ class _BestCheckpoints:
                 shutil.rmtree(target, ignore_errors=True)
                 os.replace(tmp, target)
         if self.record_path:
-            json_io.write_json(self.record_path, self.record)
+            atomic_files.write_json(self.record_path, self.record)
 
     def steps(self) -> dict[str, int]:
         return {task: entry["step"] for task, entry in self.record.items()}

@@ -1,16 +1,16 @@
-"""tools/benchmark.py: the FLOP model by hand, and a --smoke run end to end on real GLUE data."""
+"""bam_tf.benchmark: the FLOP model by hand, and a --smoke run of tools/benchmark.py end to end on real GLUE data."""
 
 import os
 import re
 import subprocess
 import sys
 
+from bam_tf import benchmark
 
-from support import GLUE_DIR, ROOT, load_tool
+from support import GLUE_DIR, ROOT
 from support import needs_glue as _needs_glue
 
 SCRIPT = os.path.join(ROOT, "tools", "benchmark.py")
-benchmark = load_tool("benchmark")
 needs_glue = _needs_glue(("CoLA", "MRPC"))
 
 

@@ -1,4 +1,4 @@
-"""tools/glue_submission.py on the real GLUE test files with a tiny untrained model.
+"""bam_tf.glue_submission and tools/glue_submission.py on the real GLUE test files with a tiny untrained model.
 
 The GLUE folder given to the tool links only RTE and STS-B of $GLUE_DIR, so which tasks are missing, and
 why, does not depend on what else $GLUE_DIR holds.
@@ -13,13 +13,13 @@ import zipfile
 import numpy as np
 import pytest
 
+from bam_tf import glue_submission as submission
 from bam_tf.glue_tasks import get_task
 
-from support import GLUE_DIR, ROOT, load_tool
+from support import GLUE_DIR, ROOT
 from support import needs_glue as _needs_glue
 
 SCRIPT = os.path.join(ROOT, "tools", "glue_submission.py")
-submission = load_tool("glue_submission")
 needs_glue = _needs_glue(("RTE", "STS-B"), split="test")
 HEADS = ["RTE", "STS-B", "QQP"]  # QQP has a head but (in the linked folder) no test file
 

@@ -134,3 +134,19 @@ def test_regression_targets_are_scaled_to_the_unit_interval_and_back():
     assert rte.label_range is None
     np.testing.assert_array_equal(rte.training_targets(np.array([0, 1, 1])), [0.0, 1.0, 1.0])
     assert all(t.label_range is None for t in TASKS.values() if not t.is_regression)
+
+
+def test_dev_tasks_of_a_head():
+    from bam_tf.glue_tasks import dev_tasks
+
+    assert [t.name for t in dev_tasks(get_task("MNLI"))] == ["MNLI", "MNLI-mm"]  # AX has no dev split
+    for name in ("CoLA", "SST-2", "MRPC", "STS-B", "QQP", "QNLI", "RTE", "WNLI"):
+        assert dev_tasks(get_task(name)) == [get_task(name)]
+
+
+def test_task_slug_is_the_export_signature_name():
+    from bam_tf.export import signature_name
+    from bam_tf.glue_tasks import task_slug
+
+    assert [task_slug(t) for t in ("STS-B", "SST-2", "MNLI-mm", "RTE")] == ["sts_b", "sst_2", "mnli_mm", "rte"]
+    assert all(signature_name(name) == task_slug(name) for name in TASKS)

@@ -9,6 +9,8 @@ import sys
 import numpy as np
 import pytest
 
+from bam_tf.run_lock import LOCK_FILE
+
 RTE_HEADER = "index\tsentence1\tsentence2\tlabel\n"
 TINY = ["--backbone=random:layers=1,hidden=16,heads=2,intermediate=32", "--max_seq_length=32",
         "--teacher_batch_size=4", "--train_batch_size=4", "--teacher_epochs=1", "--num_train_epochs=1",
@@ -46,7 +48,10 @@ def _fails_clearly(result, *fragments):
 
 
 def _written(model_dir):
-    return sorted(os.listdir(model_dir)) if os.path.isdir(model_dir) else []
+    """What a run wrote, apart from the lock it holds while it runs (bam_tf.run_lock)."""
+    if not os.path.isdir(model_dir):
+        return []
+    return sorted(name for name in os.listdir(model_dir) if name != LOCK_FILE)
 
 
 @pytest.mark.parametrize("case, edit, fragments", [

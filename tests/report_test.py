@@ -1,13 +1,11 @@
-"""tools/report.py on hand-made results files: the summary's counts, directions and significance wording."""
+"""bam_tf.experiments.report on hand-made results files: the summary's counts, directions and significance
+wording, and the λ the figure shows."""
 
-import importlib
 import json
-import os
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-report = importlib.import_module("report")
+import numpy as np
+
+from bam_tf.experiments import report
 
 
 def _write_results(path, scores):
@@ -96,3 +94,32 @@ def test_glue_direction_thresholds_on_the_larger_seed_std():
     assert report.glue_direction([0.60, 0.62], [0.70, 0.70]).word == "below"
     single_seed = report.glue_direction([0.71], [0.70])                         # no spread to compare with
     assert single_seed.word == "above" and single_seed.noise is None
+
+
+def test_lambda_and_total_steps_are_the_ones_training_uses(tmp_path):
+    np.testing.assert_allclose(report.annealed_lambda(4), [0.0, 0.25, 0.5, 0.75])  # step / T
+    # Without the run folder: the schedule, ⌈3 · (100 + 28) / 32⌉ = 12 steps, capped by --max_train_steps.
+    record = {"method": "bam", "seed": 0, "task": "RTE", "metrics": {"accuracy": 0.5}, "score": 0.5,
+              "flags": {"num_train_epochs": 3, "train_batch_size": 32, "max_train_steps": 5},
+              "train_examples": {"RTE": 100, "MRPC": 28}, "model_dir": str(tmp_path / "student")}
+    assert report.bam_total_steps(report.Results([record]))[0] == 5
+    record["flags"]["max_train_steps"] = 0
+    assert report.bam_total_steps(report.Results([record]))[0] == 12
+    # With it: the steps its training_summary.json records.
+    (tmp_path / "student").mkdir()
+    (tmp_path / "student" / "training_summary.json").write_text(json.dumps({"steps": 7}))
+    assert report.bam_total_steps(report.Results([record])) == (7, str(tmp_path / "student" / "training_summary.json"))
+    no_anneal = {**record, "method": "bam_no_anneal", "flags": {"distill_weight": 0.25}}
+    assert report.no_anneal_lambda(report.Results([no_anneal])) == 0.75
+
+
+def test_a_user_task_counts_in_the_average_without_being_registered(tmp_path):
+    """A results file of a run with --task_defs: the report process never saw the definition file."""
+    grid = _grid(single={"RTE": [0.60, 0.62], "paraphrase": [0.70, 0.72]},
+                 multi={"RTE": [0.58, 0.60], "paraphrase": [0.74, 0.76]},
+                 bam={"RTE": [0.61, 0.63], "paraphrase": [0.75, 0.77]}, seeds=[0, 1])
+    _write_results(tmp_path / "r.jsonl", grid)
+    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    # bam's average per seed: (0.61 + 0.75) / 2 = 0.68 and 0.70; single's 0.65 and 0.67 → +3.0 points
+    assert "GLUE average: +3.0 points; bam is higher on 2 of 2 seeds" in text
+    assert "paraphrase" in text.split("## Dev scores")[1]

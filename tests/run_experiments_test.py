@@ -1,7 +1,7 @@
-"""tools/run_experiments.py: plan, skip and resume logic with a fake backend (no training), and one real
-end-to-end smoke run (tiny random backbone, real GLUE slices) followed by tools/report.py."""
+"""bam_tf.experiments: plan, skip and resume logic with a fake backend (no training), the lock on the
+experiment dir, and one real end-to-end smoke run (tiny random backbone, real GLUE slices) of
+tools/run_experiments.py followed by tools/report.py."""
 
-import importlib
 import json
 import os
 import subprocess
@@ -10,17 +10,18 @@ import sys
 import numpy as np
 import pytest
 
+from bam_tf.config import BamConfig
+from bam_tf.experiments.experiment import Experiment, eval_task_names
+from bam_tf.experiments.methods import METHODS
+from bam_tf.experiments.results_file import ExperimentError, append_results, read_results
+from bam_tf.run_lock import RunDirBusyError, exclusive_run_dir
+from bam_tf.teacher_outputs import TeacherOutputs, load_teacher_outputs, save_teacher_outputs
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-run_experiments = importlib.import_module("run_experiments")
-
-from bam_tf.config import BamConfig  # noqa: E402
-from bam_tf.teacher_outputs import TeacherOutputs, load_teacher_outputs, save_teacher_outputs  # noqa: E402
-
 GLUE_DIR = os.environ.get("GLUE_DIR", "")
 TASKS = ["CoLA", "STS-B"]
 WIDTH = {"CoLA": 2, "STS-B": 1}
-ALL_METHODS = list(run_experiments.METHODS)
+ALL_METHODS = list(METHODS)
 
 
 class Killed(Exception):
@@ -68,12 +69,12 @@ class FakeBackend:
         else:
             raise AssertionError(config.mode)
 
-    def predict_outputs(self, config, model_dir, out_dir):
-        assert os.path.exists(os.path.join(model_dir, "model_config.json")), model_dir
-        self.calls.append(("predict_outputs", model_dir))
-        self._predict(config, config.tasks.split(","), out_dir, value=7.0)
+    def write_teacher_outputs(self, config, teacher_dir, output_dir):
+        assert os.path.exists(os.path.join(teacher_dir, "model_config.json")), teacher_dir
+        self.calls.append(("write_teacher_outputs", teacher_dir))
+        self._predict(config, config.tasks.split(","), output_dir, value=7.0)
 
-    def score_model(self, config, model_dir):
+    def dev_results(self, config, model_dir):
         raise AssertionError("not needed in these tests")
 
     def train_sizes(self, config):
@@ -98,7 +99,7 @@ class FakeBackend:
 def make_experiment(tmp_path, methods=("single", "multi", "bam"), seeds=(0,), backend=None, **flags):
     base = BamConfig(model_dir=str(tmp_path / "exp"), glue_dir="/glue", tasks=",".join(TASKS), **flags)
     lines = []
-    experiment = run_experiments.Experiment(base, list(methods), list(seeds), str(tmp_path / "exp"),
+    experiment = Experiment(base, list(methods), list(seeds), str(tmp_path / "exp"),
                                             str(tmp_path / "results.jsonl"), backend=backend or FakeBackend(),
                                             out=lines.append)
     experiment.printed = lines
@@ -106,7 +107,7 @@ def make_experiment(tmp_path, methods=("single", "multi", "bam"), seeds=(0,), ba
 
 
 def result_keys(path):
-    records, warning = run_experiments.read_results(str(path))
+    records, warning = read_results(str(path))
     return [(r["method"], r["seed"], r["task"]) for r in records], warning
 
 
@@ -132,7 +133,7 @@ def test_plan_skips_complete_pairs_reruns_incomplete_ones_and_tolerates_a_trunca
     assert warning is None  # the broken tail was dropped before appending
     assert sorted(keys) == sorted({(m, 0, t) for m in ("single", "multi", "bam") for t in TASKS})
     assert len(keys) == len(set(keys))  # nothing recorded twice
-    records = {(r["method"], r["task"]): r for r in run_experiments.read_results(str(results))[0]}
+    records = {(r["method"], r["task"]): r for r in read_results(str(results))[0]}
     assert records[("single", "CoLA")]["score"] == 0.123  # complete runs were not redone
     assert records[("multi", "CoLA")]["score"] == 0.789
     assert any("dropped a truncated last line" in text for text in experiment.printed)
@@ -165,10 +166,10 @@ def test_teachers_are_trained_once_and_shared_by_every_method(tmp_path):
             ensemble = outputs("bam_ensemble", seed, task)
             np.testing.assert_allclose(ensemble.outputs, 0.5)  # mean of seed 0's 0.0 and seed 1's 1.0
             np.testing.assert_allclose(outputs("multi_to_multi", seed, task).outputs, 7.0)
-    assert ("predict_outputs", os.path.join(experiment.run_dir("multi", 0), "student")) in backend.calls
+    assert ("write_teacher_outputs", os.path.join(experiment.run_dir("multi", 0), "student")) in backend.calls
 
     # Per-run flags: distillation settings and born-again single-task hyper-parameters.
-    records = run_experiments.read_results(str(tmp_path / "results.jsonl"))[0]
+    records = read_results(str(tmp_path / "results.jsonl"))[0]
     flags = {(r["method"], r["task"]): r["flags"] for r in records}
     assert flags[("multi", "CoLA")]["distill"] is False
     assert flags[("bam_no_anneal", "CoLA")]["teacher_annealing"] is False
@@ -206,36 +207,50 @@ def test_a_killed_run_is_finished_in_its_own_model_dir_without_retraining_teache
 
 def test_results_from_other_flags_are_refused(tmp_path):
     make_experiment(tmp_path).run()
-    with pytest.raises(run_experiments.ExperimentError, match="--learning_rate: 0.0001 → 0.0002"):
+    with pytest.raises(ExperimentError, match="--learning_rate: 0.0001 → 0.0002"):
         make_experiment(tmp_path, learning_rate=2e-4).plan()
     make_experiment(tmp_path, log_every=7).plan()  # flags that change no result are fine
 
 
 def test_results_file_reading_and_appending(tmp_path):
     path = str(tmp_path / "r.jsonl")
-    assert run_experiments.read_results(path) == ([], None)
-    run_experiments.append_results(path, [json.loads(line("single", 0, "CoLA"))])
+    assert read_results(path) == ([], None)
+    append_results(path, [json.loads(line("single", 0, "CoLA"))])
     with open(path, "a") as f:
         f.write('{"method": "sin')
-    records, warning = run_experiments.read_results(path)
+    records, warning = read_results(path)
     assert len(records) == 1 and "truncated last line" in warning
-    dropped = run_experiments.append_results(path, [json.loads(line("multi", 0, "CoLA"))])
+    dropped = append_results(path, [json.loads(line("multi", 0, "CoLA"))])
     assert "dropped" in dropped
-    records, warning = run_experiments.read_results(path)
+    records, warning = read_results(path)
     assert [r["method"] for r in records] == ["single", "multi"] and warning is None
     with open(path, "a") as f:
         f.write("not json\n" + line("bam", 0, "CoLA"))
-    with pytest.raises(run_experiments.ExperimentError, match=":3: not a JSON line"):
-        run_experiments.read_results(path)
+    with pytest.raises(ExperimentError, match=":3: not a JSON line"):
+        read_results(path)
 
 
 def test_bad_experiment_settings(tmp_path):
-    with pytest.raises(run_experiments.ExperimentError, match="unknown"):
+    with pytest.raises(ExperimentError, match="unknown"):
         make_experiment(tmp_path, methods=("single", "bam_typo"))
-    with pytest.raises(run_experiments.ExperimentError, match="repeats"):
+    with pytest.raises(ExperimentError, match="repeats"):
         make_experiment(tmp_path, seeds=(0, 0))
-    with pytest.raises(run_experiments.ExperimentError, match="single seed 0"):
+    with pytest.raises(ExperimentError, match="single seed 0"):
         make_experiment(tmp_path, teacher_batch_size=0)
+
+
+def test_a_second_runner_on_the_same_experiment_stops_at_once_naming_the_first(tmp_path):
+    experiment = make_experiment(tmp_path)
+    with exclusive_run_dir(experiment.experiment_dir):  # another runner holds the experiment
+        with pytest.raises(RunDirBusyError, match=f"pid {os.getpid()} "):
+            experiment.run()
+    assert experiment.backend.calls == [] and not (tmp_path / "results.jsonl").exists()
+    experiment.run()  # free again once the first one has gone
+    assert len(result_keys(tmp_path / "results.jsonl")[0]) == 6
+
+
+def test_mnli_is_also_recorded_on_dev_mismatched():
+    assert eval_task_names(["CoLA", "MNLI", "RTE"]) == ["CoLA", "MNLI", "MNLI-mm", "RTE"]
 
 
 def _script(name, *args, timeout=300):
@@ -257,6 +272,21 @@ def test_the_flagfiles_parse_and_runner_owned_flags_are_refused(tmp_path):
     assert result.returncode != 0 and "--seed (use --seeds)" in result.stderr
     result = _script("run_experiments.py", f"--flagfile={smoke}", "--lerning_rate=3", *where)
     assert result.returncode != 0 and "lerning_rate" in result.stderr
+    console = subprocess.run([os.path.join(os.path.dirname(sys.executable), "bam-experiments"),
+                              f"--flagfile={smoke}", *where], capture_output=True, text=True, timeout=300, cwd=ROOT,
+                             env={**os.environ, "GLUE_DIR": GLUE_DIR or "/none"})
+    assert console.returncode == 0, console.stderr
+    assert f"0 done, {7 * 2} to do" in console.stdout
+
+
+def test_the_runner_command_refuses_a_busy_experiment_dir(tmp_path):
+    smoke = os.path.join(ROOT, "configs", "experiments", "smoke.flags")
+    with exclusive_run_dir(str(tmp_path / "exp")):
+        result = _script("run_experiments.py", f"--flagfile={smoke}", f"--experiment_dir={tmp_path}/exp",
+                         f"--results_file={tmp_path}/r.jsonl")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{tmp_path}/exp is in use by another bam_tf process (pid {os.getpid()} " in result.stderr
+    assert not (tmp_path / "r.jsonl").exists() and not (tmp_path / "exp" / "single").exists()
 
 
 @pytest.mark.skipif(not os.path.isdir(os.path.join(GLUE_DIR, "CoLA")),
@@ -266,7 +296,7 @@ def test_smoke_experiment_end_to_end_then_report(tmp_path):
     where = [f"--experiment_dir={tmp_path}/exp", f"--results_file={tmp_path}/smoke.jsonl"]
     result = _script("run_experiments.py", f"--flagfile={smoke}", "--methods=single,multi,bam", *where)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    records, warning = run_experiments.read_results(str(tmp_path / "smoke.jsonl"))
+    records, warning = read_results(str(tmp_path / "smoke.jsonl"))
     assert warning is None
     assert sorted((r["method"], r["seed"], r["task"]) for r in records) == sorted(
         (m, s, t) for m in ("single", "multi", "bam") for s in (0, 1) for t in TASKS)
@@ -293,3 +323,25 @@ def test_smoke_experiment_end_to_end_then_report(tmp_path):
         assert needle in text, needle
     with open(tmp_path / "smoke.png", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_user_task_from_a_definition_file_is_planned_like_a_glue_task(tmp_path):
+    """The runner registers --task_defs before it reads --tasks (TensorFlow-free, as the dry run is)."""
+    from bam_tf.glue_tasks import unregister_tasks
+
+    definitions = tmp_path / "tasks.json"
+    for split in ("train", "dev"):
+        (tmp_path / f"{split}.csv").write_text("s1,s2,y\na,b,same\nc,d,different\n", encoding="utf-8")
+    definitions.write_text(json.dumps({"tasks": [{
+        "name": "paraphrase", "files": {"train": "train.csv", "dev": "dev.csv"}, "text_a": "s1", "text_b": "s2",
+        "label": "y", "labels": ["different", "same"], "metrics": ["f1", "accuracy"]}]}), encoding="utf-8")
+    try:
+        base = BamConfig(model_dir=str(tmp_path / "exp"), glue_dir="/glue", tasks="paraphrase,RTE",
+                         task_defs=str(definitions))
+        experiment = Experiment(base, ["single", "bam"], [0], str(tmp_path / "exp"), str(tmp_path / "r.jsonl"),
+                                backend=FakeBackend(), out=lambda text: None)
+        assert experiment.tasks == ["paraphrase", "RTE"]
+        assert [(str(item.key), item.done) for item in experiment.plan()[0]] == [("single seed 0", False),
+                                                                               ("bam seed 0", False)]
+    finally:
+        unregister_tasks(["paraphrase"])

@@ -1,4 +1,5 @@
-"""tools/serving_client.py: the REST and gRPC requests carry exactly the inputs a direct signature call gets.
+"""bam_tf.serving_client and tools/serving_client.py: the REST and gRPC requests carry exactly the inputs a
+direct signature call gets.
 
 The exported tiny model is loaded in-process and each payload is mapped to signature inputs the way TF
 Serving maps them (row format: stack each named input over the instances; columnar: one list per input).
@@ -19,12 +20,12 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  (tokenizer ops of the exported graph)
 
 from bam_tf import export
+from bam_tf import serving_client as client
 from bam_tf.glue_tasks import TASKS as REGISTRY
 
-from support import ROOT, load_tool
+from support import ROOT
 
 SCRIPT = os.path.join(ROOT, "tools", "serving_client.py")
-client = load_tool("serving_client")
 
 S1 = ["A man is playing a guitar.", "Ça coûte 10 € 👍🏽", "", "机器学习"]
 S2 = ["Someone plays music.", "naïve café", "", "東京"]
@@ -208,3 +209,14 @@ def test_send_grpc(signatures):
     expected = direct_outputs(signatures, "cola", sentence1=S1)
     assert response["label"] == [v.decode() for v in expected["label"]]
     np.testing.assert_allclose(response["probabilities"], expected["probabilities"], atol=1e-6)
+
+
+def test_an_unreachable_server_is_a_serving_error():
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    payload = client.build_request("rest_inputs", "cola", ["a"], None)
+    with pytest.raises(client.ServingError, match=f"cannot reach http://127.0.0.1:{port}"):
+        client.send_request("rest_inputs", payload, f"http://127.0.0.1:{port}", timeout=5)

@@ -42,6 +42,10 @@ def test_num_train_steps_by_hand():
     assert num_train_steps([10], 0.5, 4) == 2
     # never fewer than one step
     assert num_train_steps([1], 0.001, 128) == 1
+    # --max_train_steps caps it; 0 means no cap
+    assert num_train_steps([100, 28], 3, 32, max_steps=5) == 5
+    assert num_train_steps([100, 28], 3, 32, max_steps=50) == 12
+    assert num_train_steps([100, 28], 3, 32, max_steps=0) == 12
 
 
 # ---- example_stream ---------------------------------------------------------------------------

@@ -127,3 +127,49 @@ def test_split_the_task_does_not_have():
 def test_module_import_does_not_import_tfds():
     code = "import sys, bam_tf.tfds_source; assert 'tensorflow_datasets' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60, cwd=pathlib.Path(__file__).parents[1])
+
+
+def test_download_on_an_offline_machine_names_the_dataset_and_the_manual_way(tmp_path, monkeypatch):
+    from bam_tf import tfds_source
+
+    probed = []
+    monkeypatch.setattr(tfds_source, "host_reachable", lambda url, timeout_s=10.0: probed.append(url) or False)
+    data_dir = str(tmp_path / "empty")
+    started = time.monotonic()
+    with pytest.raises(GlueDataError) as e:
+        load_tfds_split(get_task("RTE"), "train", data_dir=data_dir, download=True)
+    assert time.monotonic() - started < 30
+    assert probed == ["https://dl.fbaipublicfiles.com/glue/data/RTE.zip"]
+    message = str(e.value)
+    assert message.startswith(f"{data_dir}: cannot download TFDS dataset glue/rte: dl.fbaipublicfiles.com is "
+                              "unreachable")
+    assert "tfds build glue/rte" in message and "--data_source=tsv" in message
+
+
+def test_download_prepares_a_missing_dataset_then_reads_it(tmp_path, monkeypatch):
+    """download=True calls the builder's download_and_prepare (mocked: no network) before loading."""
+    from bam_tf import tfds_source
+
+    monkeypatch.setattr(tfds_source, "host_reachable", lambda url, timeout_s=10.0: True)
+    prepared = []
+    with tfds.testing.mock_data(num_examples=3):  # mock_data patches the builder; patch on top of it
+        monkeypatch.setattr(tfds.core.DatasetBuilder, "is_prepared", lambda self: bool(prepared))
+        monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare",
+                            lambda self, *a, **k: prepared.append(self.name))
+        data = load_tfds_split(get_task("RTE"), "train", data_dir=str(tmp_path), download=True)
+    assert prepared == ["glue"] and len(data) == 3
+
+
+def test_an_unprepared_dataset_suggests_tfds_download(tmp_path):
+    with pytest.raises(GlueDataError, match="add --tfds_download to download it"):
+        load_tfds_split(get_task("RTE"), "train", data_dir=str(tmp_path / "none"))
+
+
+def test_host_reachable_is_false_for_a_closed_local_port():
+    from bam_tf.tfds_source import host_reachable
+
+    import socket
+    with socket.socket() as s:  # bind, then close: nothing listens on that port any more
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert host_reachable(f"http://127.0.0.1:{port}/x.zip", timeout_s=2.0) is False

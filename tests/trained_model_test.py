@@ -57,3 +57,37 @@ def test_an_older_classification_only_model_still_loads(tmp_path):
     _drop_format_version(directory)
     model, _ = load_trained_model(directory)
     assert [t.name for t in model.tasks] == ["RTE"]
+
+
+def test_a_user_task_model_loads_without_its_definition_file(tmp_path):
+    from bam_tf import task_defs
+    from bam_tf.glue_tasks import unregister_tasks
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "train.jsonl").write_text('{"t": "a", "y": "low"}\n')
+    definition = tmp_path / "d" / "tasks.yaml"
+    definition.write_text("tasks:\n  - {name: tone, files: {train: train.jsonl, dev: train.jsonl}, text_a: t, "
+                          "label: y, labels: [low, mid, high], metrics: [accuracy, mcc]}\n")
+    try:
+        task_defs.register_task_definitions(str(definition))
+        directory, model = _saved(tmp_path, ["tone", "RTE"])
+        unregister_tasks(["tone"])
+        os.remove(definition)  # a fresh process: only the model folder
+        again, _ = load_trained_model(directory)
+        tone = again.tasks[0]
+        assert (tone.name, tone.labels, tone.metrics, tone.is_pair) == ("tone", ("low", "mid", "high"),
+                                                                        ("accuracy", "mcc"), False)
+        assert tone.definition_file == os.path.join(directory, "model_config.json")
+        np.testing.assert_array_equal(again.heads["tone"].get_weights()[0], model.heads["tone"].get_weights()[0])
+
+        # The same name registered with another head (e.g. from today's --task_defs) is refused.
+        unregister_tasks(["tone"])
+        definition.write_text("tasks:\n  - {name: tone, files: {train: train.jsonl, dev: train.jsonl}, text_a: t, "
+                              "label: y, labels: [low, high], metrics: [accuracy]}\n")
+        task_defs.register_task_definitions(str(definition))
+        with pytest.raises(ValueError, match=r"model_config.json: this model's tone head was trained with labels "
+                                             r"\['low', 'mid', 'high'\] on single sentences, but .*tasks.yaml "
+                                             r"defines tone with labels \['low', 'high'\]"):
+            load_trained_model(directory)
+    finally:
+        unregister_tasks(["tone"])

@@ -155,3 +155,34 @@ def test_jit_compiled_step_matches_the_plain_step():
     _train(compiled, stream=_stream(3), static_length=16, jit_compile=True)
     for a, b in zip(plain.weights, compiled.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5, err_msg=a.path)
+
+
+def test_without_a_terminal_progress_is_one_plain_line_every_log_every_steps(capfd):
+    """pytest's captured stdout is not a terminal: no redrawn Keras bar, only the periodic log lines."""
+    import logging as std_logging
+
+    class Recorder(std_logging.Handler):
+        def __init__(self):
+            super().__init__(std_logging.INFO)
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    absl_logger, recorder = std_logging.getLogger("absl"), Recorder()
+    level = absl_logger.level
+    absl_logger.setLevel(std_logging.INFO)  # other tests may have left absl at WARNING
+    absl_logger.addHandler(recorder)
+    try:
+        _train(_model(), verbose=True, log_every=5, description="student")
+    finally:
+        absl_logger.removeHandler(recorder)
+        absl_logger.setLevel(level)
+    out, _ = capfd.readouterr()
+    assert "━" not in out and "\r" not in out and "\b" not in out
+    lines = [message for message in recorder.messages if message.startswith("student step ")]
+    assert [line.split()[2] for line in lines] == ["5/10", "10/10"]
+    first = lines[0]
+    for piece in ("loss=", "λ=0.400", "examples/s", "ETA ", "RTE=", "STS-B="):
+        assert piece in first, (piece, first)
+    assert lines[-1].split("ETA ")[1].startswith("0 s")

@@ -1,131 +1,34 @@
 """python tools/glue_submission.py --model_dir=<run dir or trained model> --glue_dir=... --output=submission.zip
 
 Predicts every GLUE task's TEST split with the matching head of a trained bam_tf model and writes the zip
-the GLUE server (gluebenchmark.com) takes: one `<official name>.tsv` per task (CoLA.tsv, SST-2.tsv,
-MRPC.tsv, STS-B.tsv, QQP.tsv, MNLI-m.tsv, MNLI-mm.tsv, QNLI.tsv, RTE.tsv, WNLI.tsv, AX.tsv), each with the
-header `index<TAB>prediction`, the test file's own index and the label string (STS-B: the score clipped to
-[0, 5]). MNLI-mm and AX are scored by the MNLI head. A run dir's student/ is used.
-
-Tasks the model has no head for, or whose test file is not in --glue_dir, are listed as missing in the
-summary, never skipped silently. Exit status 0 when at least one file was written. The zip is written
-to a temporary file next to --output and renamed into place.
+the GLUE server takes (bam_tf.glue_submission); tasks without a head or a test file are listed as missing.
+Exit status 0 when at least one file was written.
 """
 
-from __future__ import annotations
-
-import dataclasses
 import os
 import sys
-import zipfile
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app, flags
 
-from bam_tf.glue_tasks import TASKS, GlueTask, parse_task_list  # noqa: E402
+from bam_tf.glue_submission import submission_tasks, write_submission
+from bam_tf.glue_tasks import parse_task_list
 
-
-@dataclasses.dataclass
-class SubmissionSummary:
-    output: str | None  # None when nothing was written
-    written: dict[str, int]  # submission file name -> rows
-    missing: dict[str, str]  # task name -> why
-    partial: bool  # --max_examples cut the test files
-
-    def format(self) -> str:
-        lines = []
-        if self.output:
-            lines.append(f"wrote {self.output}: " + ", ".join(f"{f} ({n} rows)" for f, n in self.written.items()))
-        else:
-            lines.append("nothing written")
-        if self.missing:
-            lines.append("missing: " + ", ".join(f"{t} ({why})" for t, why in self.missing.items()))
-        if self.partial:
-            lines.append("warning: --max_examples cut the test files; this is not a complete GLUE submission")
-        return "\n".join(lines)
-
-
-def submission_tasks() -> list[GlueTask]:
-    """Every task the GLUE server scores, in registry order."""
-    return [t for t in TASKS.values() if "test" in t.splits]
-
-
-def prediction_strings(task: GlueTask, outputs) -> list[str]:
-    import numpy as np
-
-    if task.is_regression:
-        return [f"{s:.3f}" for s in np.clip(task.label_scale(outputs[:, 0]), *task.label_range)]
-    return [task.labels[i] for i in outputs.argmax(axis=1)]
-
-
-def submission_tsv(official_index: list[str], predictions: list[str]) -> str:
-    return "index\tprediction\n" + "".join(f"{i}\t{p}\n" for i, p in zip(official_index, predictions))
-
-
-def write_submission(model_dir: str, glue_dir: str, output: str, tasks: list[GlueTask] | None = None,
-                     batch_size: int = 128, max_examples: int | None = None) -> SubmissionSummary:
-    from bam_tf.evaluation import predict_head
-    from bam_tf.export import resolve_model_dir
-    from bam_tf.glue_reader import read_split
-    from bam_tf.text_encoding import encode_task_data
-    from bam_tf.trained_model import load_trained_model
-
-    if not os.path.isdir(glue_dir):
-        raise FileNotFoundError(f"{glue_dir}: GLUE data directory does not exist")
-    model, encoder = load_trained_model(resolve_model_dir(model_dir))
-    heads = {t.name for t in model.tasks}
-    written, missing, files = {}, {}, {}
-    for task in tasks or submission_tasks():
-        if "test" not in task.splits:
-            missing[task.name] = "no test split"
-            continue
-        if task.head not in heads:
-            missing[task.name] = "no head" if task.head == task.name else f"no {task.head} head"
-            continue
-        path = os.path.join(glue_dir, task.directory, task.splits["test"].filename)
-        if not os.path.isfile(path):
-            missing[task.name] = f"no test file {path}"
-            continue
-        data = read_split(glue_dir, task, "test", max_examples=max_examples)
-        outputs = predict_head(model, encode_task_data(data, encoder), task.head, batch_size)
-        files[task.submission_file] = submission_tsv(data.official_index, prediction_strings(task, outputs))
-        written[task.submission_file] = len(data)
-    if not files:
-        return SubmissionSummary(None, written, missing, max_examples is not None)
-    output = os.path.abspath(output)
-    os.makedirs(os.path.dirname(output), exist_ok=True)
-    tmp = f"{output}.tmp-{os.getpid()}"
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name, text in files.items():
-                archive.writestr(name, text.encode("utf-8"))
-        os.replace(tmp, output)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return SubmissionSummary(output, written, missing, max_examples is not None)
-
-
-def _define_flags() -> None:
-    from absl import flags
-
-    flags.DEFINE_string("model_dir", None, "Trained model folder, or a bam_tf run dir (its student/ is used).")
-    flags.DEFINE_string("glue_dir", os.environ.get("GLUE_DIR"), "GLUE data (download_glue_data.py layout); "
-                        "default $GLUE_DIR.")
-    flags.DEFINE_string("output", "submission.zip", "Zip to write.")
-    flags.DEFINE_string("tasks", None, "Comma-separated tasks to predict (default: every GLUE test task: "
-                        + ", ".join(t.name for t in submission_tasks()) + ").")
-    flags.DEFINE_integer("batch_size", 128, "Inference batch size.", lower_bound=1)
-    flags.DEFINE_integer("max_examples", None, "Only the first N test rows of each task (quick checks; the "
-                         "result is not a valid submission).", lower_bound=0)
-    flags.mark_flags_as_required(["model_dir"])
+flags.DEFINE_string("model_dir", None, "Trained model folder, or a bam_tf run dir (its student/ is used).")
+flags.DEFINE_string("glue_dir", os.environ.get("GLUE_DIR"), "GLUE data (download_glue_data.py layout); "
+                    "default $GLUE_DIR.")
+flags.DEFINE_string("output", "submission.zip", "Zip to write.")
+flags.DEFINE_string("tasks", None, "Comma-separated tasks to predict (default: every GLUE test task: "
+                    + ", ".join(t.name for t in submission_tasks()) + ").")
+flags.DEFINE_integer("batch_size", 128, "Inference batch size.", lower_bound=1)
+flags.DEFINE_integer("max_examples", None, "Only the first N test rows of each task (quick checks; the "
+                     "result is not a valid submission).", lower_bound=0)
+flags.mark_flags_as_required(["model_dir"])
+FLAGS = flags.FLAGS
 
 
 def main(argv) -> int:
-    from absl import app, flags
-
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag")
-    FLAGS = flags.FLAGS
     if not FLAGS.glue_dir:
         raise app.UsageError("--glue_dir (or $GLUE_DIR) is required")
     try:
@@ -140,7 +43,4 @@ def main(argv) -> int:
 
 
 if __name__ == "__main__":
-    from absl import app
-
-    _define_flags()
     app.run(main)

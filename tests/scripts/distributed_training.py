@@ -4,24 +4,20 @@
 """
 
 import argparse
-import os
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
+import keras
+import keras_hub
+import numpy as np
 
-import keras  # noqa: E402
-import keras_hub  # noqa: E402
-import numpy as np  # noqa: E402
-
-from bam_tf.distribution import create_strategy, is_chief  # noqa: E402
-from bam_tf.glue_tasks import get_task  # noqa: E402
-from bam_tf.input_pipeline import TaskExamples  # noqa: E402
-from bam_tf.model import DistillationSettings, MultiTaskBert  # noqa: E402
-from bam_tf.optimizer import BertAdamW  # noqa: E402
-from bam_tf.task_sampler import example_stream  # noqa: E402
-from bam_tf.text_encoding import EncodedExamples  # noqa: E402
-from bam_tf.trained_model import build_model  # noqa: E402
-from bam_tf.trainer import TrainingOptions, train  # noqa: E402
+from bam_tf.distribution import create_strategy, is_chief
+from bam_tf.glue_tasks import get_task
+from bam_tf.input_pipeline import TaskExamples
+from bam_tf.model import DistillationSettings, MultiTaskBert
+from bam_tf.optimizer import BertAdamW
+from bam_tf.task_sampler import example_stream
+from bam_tf.text_encoding import EncodedExamples
+from bam_tf.trained_model import build_model
+from bam_tf.trainer import TrainingOptions, train
 
 BATCH, STEPS = 8, 4
 

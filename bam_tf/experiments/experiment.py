@@ -1,0 +1,348 @@
+"""An experiment: every (method, seed) of a grid, run in turn, each finished one appended to the results file.
+
+What a grid runs, how it resumes and what a results line holds: bam_tf/experiments/runner_cli.py
+(`bam-experiments --help`). Training goes through a backend (`pipeline_backend.PipelineBackend`:
+BamPipeline in this process); only it imports TensorFlow, and only once something is to run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+
+from bam_tf import atomic_files, metrics
+from bam_tf.config import FLAGS_FREE_TO_CHANGE, BamConfig
+from bam_tf.experiments.methods import DISTILL_FROM_SINGLE, METHODS, method_configs
+from bam_tf.experiments.results_file import ExperimentError, append_results, latest_records, read_results
+from bam_tf.glue_tasks import dev_tasks, get_task, parse_task_list
+from bam_tf.run_lock import exclusive_run_dir
+from bam_tf.task_defs import register_task_definitions
+
+# Flags that do not change a run's result: a results line with other values of these still counts. The
+# model_dir follows --experiment_dir, which may move.
+FREE_FLAGS = FLAGS_FREE_TO_CHANGE | {"model_dir"}
+BAM_TF_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def eval_task_names(task_names: Iterable[str]) -> list[str]:
+    """Dev sets scored for these training tasks (MNLI is also scored on dev-mismatched)."""
+    return [eval_task.name for name in task_names for eval_task in dev_tasks(get_task(name))]
+
+
+def git_commit() -> dict:
+    """The commit of the bam_tf checkout, and whether it has uncommitted changes (None outside git)."""
+    def git(*args):
+        return subprocess.run(["git", "-C", BAM_TF_DIR, *args], capture_output=True, text=True, timeout=30)
+    try:
+        head = git("rev-parse", "HEAD")
+        if head.returncode != 0:
+            return {"git_commit": None, "git_dirty": None}
+        status = git("status", "--porcelain", "--untracked-files=no")
+        return {"git_commit": head.stdout.strip(), "git_dirty": bool(status.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"git_commit": None, "git_dirty": None}
+
+
+def is_trained(model_dir: str) -> bool:
+    from bam_tf.trained_model import is_trained_model_dir  # imports keras-hub: never on a --dry_run
+    return is_trained_model_dir(model_dir)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunKey:
+    method: str
+    seed: int
+
+    def __str__(self) -> str:
+        return f"{self.method} seed {self.seed}"
+
+
+@dataclasses.dataclass
+class PlanItem:
+    key: RunKey
+    done: bool
+    detail: str
+
+
+class Experiment:
+    def __init__(self, base: BamConfig, methods: list[str], seeds: list[int], experiment_dir: str,
+                 results_file: str, backend=None, out: Callable[[str], None] | None = None):
+        unknown = [m for m in methods if m not in METHODS]
+        if unknown or not methods:
+            raise ExperimentError(f"--methods: unknown {unknown or 'none given'}; choose from {', '.join(METHODS)}")
+        if len(set(methods)) != len(methods) or len(set(seeds)) != len(seeds) or not seeds:
+            raise ExperimentError("--methods and --seeds must be non-empty and without repeats")
+        if not experiment_dir or not results_file:
+            raise ExperimentError("--experiment_dir and --results_file are required")
+        self.base = base
+        self.methods = [m for m in METHODS if m in methods]
+        self.seeds = list(seeds)
+        self.experiment_dir = experiment_dir
+        self.results_file = results_file
+        self._backend = backend
+        if base.task_defs:  # the user's own tasks (TensorFlow-free), so --tasks may name them
+            register_task_definitions(base.task_defs)
+        self.tasks = [task.name for task in parse_task_list(base.tasks)]
+        self.out = out or (lambda text: print(text, flush=True))
+        self._provenance: dict | None = None
+        for key in self.keys():  # every run's flags must be valid before anything starts
+            for config in self.configs(key).values():
+                try:
+                    config.validate()
+                except ValueError as error:
+                    raise ExperimentError(f"{key}: {error}") from None
+
+    @property
+    def backend(self):
+        if self._backend is None:
+            from bam_tf.experiments.pipeline_backend import PipelineBackend  # imports TensorFlow
+            self._backend = PipelineBackend()
+        return self._backend
+
+    # ---- layout and per-run flags ---------------------------------------------------------------
+    def run_dir(self, method: str, seed: int) -> str:
+        return os.path.join(self.experiment_dir, method, f"seed{seed}")
+
+    def configs(self, key: RunKey) -> dict[str, BamConfig]:
+        """Training task → the flags of the run that trained its model (what its results line records)."""
+        return method_configs(self.base, key.method, key.seed, self.run_dir(key.method, key.seed), self.tasks)
+
+    def single_config(self, seed: int, mode: str = "teachers") -> BamConfig:
+        return dataclasses.replace(self.configs(RunKey("single", seed))[self.tasks[0]], mode=mode)
+
+    def keys(self) -> list[RunKey]:
+        """Seed by seed (a whole seed is done early), bam_ensemble last (it needs every seed's teachers)."""
+        keys = [RunKey(m, s) for s in self.seeds for m in self.methods if m != "bam_ensemble"]
+        if "bam_ensemble" in self.methods:
+            keys += [RunKey("bam_ensemble", s) for s in self.seeds]
+        return keys
+
+    def teacher_dir(self, seed: int, task: str) -> str:
+        return os.path.join(self.run_dir("single", seed), "teachers", task)
+
+    def teacher_outputs_dir(self, method: str, seed: int) -> str:
+        return os.path.join(self.run_dir(method, seed), "teacher_outputs")
+
+    # ---- plan ------------------------------------------------------------------------------------
+    def expected_tasks(self, key: RunKey) -> list[str]:
+        return eval_task_names(self.tasks)
+
+    def plan(self) -> tuple[list[PlanItem], str | None]:
+        records, warning = read_results(self.results_file)
+        latest = latest_records(records)
+        items = []
+        for key in self.keys():
+            configs = self.configs(key)
+            present = []
+            for task in self.expected_tasks(key):
+                record = latest.get((key.method, key.seed, task))
+                if record is None:
+                    continue
+                self._check_same_flags(key, task, record, configs[get_task(task).head])
+                present.append(task)
+            expected = self.expected_tasks(key)
+            if len(present) == len(expected):
+                items.append(PlanItem(key, True, "done"))
+                continue
+            details = []
+            if present:
+                details.append(f"{len(present)} of {len(expected)} task lines recorded")
+            dirs = {config.model_dir for config in configs.values()}
+            if any(os.path.exists(os.path.join(d, "config.json")) for d in dirs):
+                details.append(f"continues in {self.run_dir(key.method, key.seed)}")
+            items.append(PlanItem(key, False, "to do" + (f" ({'; '.join(details)})" if details else "")))
+        return items, warning
+
+    def _check_same_flags(self, key: RunKey, task: str, record: dict, config: BamConfig) -> None:
+        recorded = record.get("flags") or {}
+        current = config.to_dict()
+        changed = sorted(k for k in current if k in recorded and k not in FREE_FLAGS and recorded[k] != current[k])
+        if changed:
+            details = ", ".join(f"--{k}: {recorded[k]!r} → {current[k]!r}" for k in changed)
+            raise ExperimentError(f"{self.results_file} holds {key} ({task}) from a run with other flags ({details}); "
+                                  "use another --results_file and --experiment_dir for other settings")
+
+    def print_plan(self) -> list[PlanItem]:
+        items, warning = self.plan()
+        if warning:
+            self.out(f"warning: {warning}")
+        done = sum(item.done for item in items)
+        provenance = self.provenance()
+        commit = provenance["git_commit"]
+        commit_text = (commit[:12] + (" (with uncommitted changes)" if provenance["git_dirty"] else "")
+                       if commit else "unknown")
+        self.out(f"Experiment {self.experiment_dir} → {self.results_file}")
+        self.out(f"  tasks: {', '.join(self.tasks)}; methods: {', '.join(self.methods)}; "
+                 f"seeds: {', '.join(map(str, self.seeds))}; backbone: {self.base.backbone}")
+        self.out(f"  bam_tf commit: {commit_text}")
+        for item in items:
+            self.out(f"  {item.key.method:<18} seed {item.key.seed:<3} {item.detail}")
+        self.out(f"  {done} done, {len(items) - done} to do")
+        return items
+
+    def provenance(self) -> dict:
+        if self._provenance is None:
+            self._provenance = git_commit()
+        return self._provenance
+
+    # ---- running ---------------------------------------------------------------------------------
+    def run(self) -> list[PlanItem]:
+        """Every run still to do, in order. Holds --experiment_dir for the whole time: a second runner on
+        the same experiment stops at once (bam_tf.run_lock.RunDirBusyError) naming this one."""
+        with exclusive_run_dir(self.experiment_dir):
+            items = self.print_plan()
+            todo = [item for item in items if not item.done]
+            started = time.time()
+            for number, item in enumerate(todo, start=1):
+                extra = item.detail.removeprefix("to do").strip()
+                self.out(f"[{number}/{len(todo)}] {item.key}: starting" + (f" {extra}" if extra else ""))
+                self.run_one(item.key)
+                elapsed = time.time() - started
+                remaining = elapsed / number * (len(todo) - number)
+                self.out(f"[{number}/{len(todo)}] {item.key}: done; {elapsed / 60:.1f} min so far"
+                         + (f", roughly {remaining / 60:.0f} min to go" if number < len(todo) else ""))
+            self.out(f"all {len(items)} runs recorded in {self.results_file}")
+            return items
+
+    def run_one(self, key: RunKey) -> list[dict]:
+        started = time.time()
+        configs = self.configs(key)
+        resumed = any(os.path.exists(os.path.join(c.model_dir, "config.json")) for c in configs.values())
+        trained = self.execute(key)  # training task → (model dir, dev results, training summary)
+        wall_time = time.time() - started
+        previous = latest_records(read_results(self.results_file)[0])
+        lines = []
+        for task in self.expected_tasks(key):
+            train_task = get_task(task).head
+            model_dir, dev, summary = trained[train_task]
+            if (key.method, key.seed, task) in previous:
+                continue  # an earlier, interrupted write already recorded it
+            if task not in dev.get("tasks", {}):
+                raise ExperimentError(f"{model_dir}/dev_results.json has no {task} scores")
+            task_metrics = dev["tasks"][task]
+            config = configs[train_task]
+            sizes = self.backend.train_sizes(config)
+            if sizes and key.method == "single":  # each teacher trained on its own task only
+                sizes = {train_task: sizes[train_task]}
+            lines.append({
+                "method": key.method, "seed": key.seed, "task": task, "metrics": task_metrics,
+                "score": metrics.task_score(task_metrics), "wall_time_s": round(wall_time, 1), "resumed": resumed,
+                "training_steps": summary.get("steps"), "train_examples": sizes,
+                "model_dir": model_dir, "flags": config.to_dict(), **self.provenance(),
+                "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
+        if lines:
+            dropped = append_results(self.results_file, lines)
+            if dropped:
+                self.out(f"warning: {dropped}")
+        scores = ", ".join(f"{line['task']} {100 * line['score']:.1f}" for line in lines)
+        self.out(f"  {key}: {scores} ({wall_time:.0f} s)")
+        return lines
+
+    def execute(self, key: RunKey) -> dict[str, tuple[str, dict, dict]]:
+        """Train (or finish) whatever `key` needs; training task → (model dir, dev results, summary)."""
+        method, seed = key.method, key.seed
+        configs = self.configs(key)
+        if method == "single":
+            self.ensure_teachers(seed)
+            return {task: self._model_results(self.teacher_dir(seed, task)) for task in self.tasks}
+        if method == "born_again_single":
+            self.ensure_teacher_outputs(seed)
+            results = {}
+            for task, config in configs.items():
+                self._copy_teacher_outputs(self.teacher_outputs_dir("single", seed), config.model_dir, [task])
+                results[task] = self.ensure_student(config)
+            return results
+        config = configs[self.tasks[0]]
+        if method in ("bam", "bam_no_anneal"):
+            self.ensure_teacher_outputs(seed)
+            self._copy_teacher_outputs(self.teacher_outputs_dir("single", seed), config.model_dir, self.tasks)
+        elif method == "multi_to_multi":
+            multi = self.configs(RunKey("multi", seed))[self.tasks[0]]
+            self.out(f"  {key}: teacher = multi seed {seed}")
+            self.ensure_student(multi)
+            missing = self._missing_outputs(self.teacher_outputs_dir(method, seed))
+            if missing:
+                self.out(f"  {key}: writing multi seed {seed}'s outputs on the train splits of {', '.join(missing)}")
+                self.backend.write_teacher_outputs(config, os.path.join(multi.model_dir, "student"),
+                                                   self.teacher_outputs_dir(method, seed))
+        elif method == "bam_ensemble":
+            for teacher_seed in self.seeds:
+                self.ensure_teacher_outputs(teacher_seed)
+            self._write_ensemble_outputs(self.teacher_outputs_dir(method, seed))
+        result = self.ensure_student(config)
+        return {task: result for task in self.tasks}
+
+    def _missing_outputs(self, directory: str, tasks: list[str] | None = None) -> list[str]:
+        return [t for t in (tasks or self.tasks) if not os.path.exists(os.path.join(directory, f"{t}.npz"))]
+
+    def ensure_teachers(self, seed: int) -> None:
+        missing = [task for task in self.tasks if not is_trained(self.teacher_dir(seed, task))]
+        if missing:
+            # When a method distills from these teachers, their outputs are written right away, by the
+            # same pipeline (the training data is encoded once).
+            predict = bool(set(self.methods) & DISTILL_FROM_SINGLE)
+            self.out(f"  single-task teachers, seed {seed}: training {', '.join(missing)}"
+                     + (", then their outputs on the train splits" if predict else ""))
+            self.backend.run_pipeline(self.single_config(seed, "teachers"), also_predict=predict)
+        for task in self.tasks:
+            if not os.path.exists(os.path.join(self.teacher_dir(seed, task), "dev_results.json")):
+                self.backend.dev_results(self.single_config(seed), self.teacher_dir(seed, task))
+
+    def ensure_teacher_outputs(self, seed: int) -> None:
+        self.ensure_teachers(seed)
+        missing = self._missing_outputs(self.teacher_outputs_dir("single", seed))
+        if missing:
+            self.out(f"  single-task teachers, seed {seed}: outputs on the train splits of {', '.join(missing)}")
+            self.backend.run_pipeline(self.single_config(seed, "predict"))
+
+    def ensure_student(self, config: BamConfig) -> tuple[str, dict, dict]:
+        student = os.path.join(config.model_dir, "student")
+        if not is_trained(student):
+            self.backend.run_pipeline(dataclasses.replace(config, mode="student"))
+        if not os.path.exists(os.path.join(student, "dev_results.json")):
+            self.backend.dev_results(config, student)
+        return self._model_results(student)
+
+    @staticmethod
+    def _model_results(model_dir: str) -> tuple[str, dict, dict]:
+        dev = atomic_files.read_json(os.path.join(model_dir, "dev_results.json"))
+        summary_path = os.path.join(model_dir, "training_summary.json")
+        summary = atomic_files.read_json(summary_path) if os.path.exists(summary_path) else {}
+        return model_dir, dev, summary
+
+    def _copy_teacher_outputs(self, source_dir: str, run_dir: str, tasks: list[str]) -> None:
+        target_dir = os.path.join(run_dir, "teacher_outputs")
+        os.makedirs(target_dir, exist_ok=True)
+        for task in tasks:
+            target = os.path.join(target_dir, f"{task}.npz")
+            if not os.path.exists(target):
+                with open(os.path.join(source_dir, f"{task}.npz"), "rb") as source, \
+                        atomic_files.atomic_open(target, "wb") as copy:
+                    shutil.copyfileobj(source, copy)
+
+    def _write_ensemble_outputs(self, target_dir: str) -> None:
+        """Mean over seeds of the single teachers' outputs (logits; scores for STS-B), per task."""
+        import numpy as np
+
+        from bam_tf.teacher_outputs import TeacherOutputs, load_teacher_outputs, save_teacher_outputs
+        for task in self._missing_outputs(target_dir):
+            paths = [os.path.join(self.teacher_outputs_dir("single", s), f"{task}.npz") for s in self.seeds]
+            loaded = [load_teacher_outputs(path) for path in paths]
+            first = loaded[0]
+            ids = first.example_ids.tolist()
+            aligned = []
+            for path, outputs in zip(paths, loaded):
+                if outputs.data_fingerprint != first.data_fingerprint or outputs.task_name != first.task_name:
+                    raise ExperimentError(f"{path}: computed on other {task} data than {paths[0]}; cannot average")
+                if outputs.outputs.shape != first.outputs.shape or sorted(outputs.example_ids.tolist()) != sorted(ids):
+                    raise ExperimentError(f"{path}: example ids or shape differ from {paths[0]}; cannot average")
+                row = {example_id: i for i, example_id in enumerate(outputs.example_ids.tolist())}
+                aligned.append(outputs.outputs[[row[example_id] for example_id in ids]].astype(np.float64))
+            mean = np.mean(aligned, axis=0).astype(np.float32)
+            save_teacher_outputs(os.path.join(target_dir, f"{task}.npz"),
+                                 TeacherOutputs(task, first.example_ids, mean, first.data_fingerprint))

@@ -1,0 +1,49 @@
+"""The methods an experiment compares, as the flags of the runs that train them.
+
+What each method trains is told in bam_tf/experiments/runner_cli.py (`bam-experiments --help`). Every
+method shares the experiment's flags (no per-method tuning); only what defines the method changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from bam_tf.config import BamConfig
+
+METHODS = ("single", "multi", "bam", "bam_no_anneal", "multi_to_multi", "born_again_single", "bam_ensemble")
+NO_ANNEAL_DISTILL_WEIGHT = 0.5
+DISTILL_FROM_SINGLE = {"bam", "bam_no_anneal", "born_again_single", "bam_ensemble"}  # need single's outputs
+
+
+def method_configs(base: BamConfig, method: str, seed: int, run_dir: str, tasks: list[str]) -> dict[str, BamConfig]:
+    """Training task → the flags of the run that trains `method`'s model for it (seed `seed`, in `run_dir`).
+
+    Every method but born_again_single trains one run for all tasks, so all tasks map to one config.
+    """
+    def config(**changes) -> BamConfig:
+        values = dict(model_dir=run_dir, seed=seed, mode="student", distill=True, teacher_annealing=True,
+                      distill_weight=default("distill_weight"))
+        return dataclasses.replace(base, **{**values, **changes})
+
+    if method == "single":
+        one = config(mode="teachers")
+    elif method == "multi":  # distillation settings back at their defaults, as --nodistill demands
+        one = config(distill=False, temperature=default("temperature"))
+    elif method == "bam_no_anneal":
+        one = config(teacher_annealing=False, distill_weight=NO_ANNEAL_DISTILL_WEIGHT)
+    elif method in ("bam", "multi_to_multi", "bam_ensemble"):
+        one = config()
+    elif method == "born_again_single":
+        return {task: config(tasks=task, model_dir=os.path.join(run_dir, task),
+                             learning_rate=base.teacher_learning_rate, train_batch_size=base.teacher_batch_size,
+                             num_train_epochs=base.teacher_epochs)
+                for task in tasks}
+    else:
+        raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    return {task: one for task in tasks}
+
+
+def default(name: str):
+    """BamConfig's default value of flag `name`."""
+    return next(f.default for f in dataclasses.fields(BamConfig) if f.name == name)

@@ -1,0 +1,72 @@
+"""How an experiment trains: BamPipeline in this process, one pipeline and one fresh Keras session per call.
+
+The experiment runner (bam_tf.experiments.experiment) asks for whole pipeline runs, teacher outputs of a
+trained model and dev scores of a saved model; all of it is BamPipeline's own code. This is the only
+module of bam_tf.experiments that imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import keras
+
+from bam_tf.config import BamConfig
+from bam_tf.glue_reader import read_split
+from bam_tf.glue_tasks import parse_task_list
+from bam_tf.pipeline import BamPipeline
+
+
+class PipelineBackend:
+    def __init__(self, verbose: bool = True):
+        self.verbose = verbose
+        self._sizes: dict[tuple, int] = {}
+
+    def run_pipeline(self, config: BamConfig, also_predict: bool = False) -> None:
+        """BamPipeline(config).run(); `also_predict` then writes the teachers' outputs with the same
+        pipeline (its encoded data is reused) — for mode=teachers when a distillation method follows."""
+        keras.backend.clear_session()
+        try:
+            pipeline = BamPipeline(config, verbose=self.verbose)
+            pipeline.run()
+            if also_predict:
+                keras.backend.clear_session()
+                pipeline.write_teacher_outputs()
+        finally:
+            keras.backend.clear_session()
+
+    def write_teacher_outputs(self, config: BamConfig, teacher_dir: str, output_dir: str) -> None:
+        """The trained model in `teacher_dir` as teacher: its outputs on each of `config`'s train splits."""
+        with self._pipeline(config) as pipeline:
+            pipeline.write_teacher_outputs(teacher_dir, output_dir)
+
+    def dev_results(self, config: BamConfig, model_dir: str) -> None:
+        """Dev scores of a saved model whose run died before writing its dev_results.json."""
+        with self._pipeline(config) as pipeline:
+            pipeline.dev_results(model_dir)
+
+    def train_sizes(self, config: BamConfig) -> dict[str, int] | None:
+        """Training examples per task as the run uses them (cap, swapped pairs); None for tfds data."""
+        if config.data_source != "tsv":
+            return None
+        sizes = {}
+        for task in parse_task_list(config.tasks):
+            key = (os.path.abspath(config.glue_dir), task.name, config.max_train_examples, config.swap_pair_order)
+            if key not in self._sizes:
+                data = read_split(config.glue_dir, task, "train", config.max_train_examples or None)
+                self._sizes[key] = len(data) * (2 if task.symmetric and config.swap_pair_order else 1)
+            sizes[task.name] = self._sizes[key]
+        return sizes
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _pipeline(config: BamConfig):
+        """A quiet pipeline outside BamPipeline.run, under the precision that run would choose."""
+        keras.backend.clear_session()
+        try:
+            pipeline = BamPipeline(config, verbose=False)
+            keras.mixed_precision.set_global_policy(pipeline.precision)
+            yield pipeline
+        finally:
+            keras.backend.clear_session()

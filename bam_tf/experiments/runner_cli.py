@@ -1,0 +1,123 @@
+"""bam-experiments --flagfile=configs/experiments/<name>.flags [--dry_run]
+(the same as python tools/run_experiments.py --flagfile=...)
+
+Runs the grid of (method, seed) needed to test the BAM paper's claim — a Single→Multi student with
+teacher annealing beats its single-task teachers and plain multi-task training — and appends each
+finished run's dev scores to a JSON-lines results file (`tools/report.py` turns that into tables, tests
+and plots). The flagfile holds ordinary bam_tf flags (shared by every method: no per-method tuning) plus:
+
+  --methods=single,multi,bam,...   which methods (see below)
+  --seeds=0,1,2                    one run per method and seed (weights, dropout and data order follow it)
+  --experiment_dir=DIR             every run's --model_dir lives under it (DIR/<method>/seed<k>/)
+  --results_file=FILE.jsonl        one line per finished (method, seed, task)
+  --dry_run                        print the plan and stop
+
+Methods (each run is BamPipeline in this process with its own BamConfig):
+
+  single             one single-task model per task: the teachers, DIR/single/seed<k>/teachers/<TASK>
+  multi              multi-task model without distillation (--nodistill)
+  bam                Single→Multi, teacher annealing; teachers = the `single` models of the same seed
+  bam_no_anneal      as bam with --noteacher_annealing --distill_weight=0.5
+  multi_to_multi     teacher = the `multi` model of the same seed (its outputs on each train split)
+  born_again_single  per task, a single-task student of that task's teacher (same seed), annealed, with
+                     the single-task hyper-parameters (teacher_learning_rate/batch_size/epochs)
+  bam_ensemble       teacher outputs averaged (logits; STS-B scores) over every seed's `single` teachers
+
+A teacher is trained once per task and seed and reused by every method that needs it (methods that need
+teachers or the multi model train them if their own method is not in --methods, without recording them).
+Resuming: (method, seed) pairs whose lines are all in the results file are skipped (after checking they
+were made with the same flags); a half-done run continues from its checkpoint in its model_dir. A line is
+only complete once its newline is written (one write + fsync per finished run); a truncated last line
+left by a kill is reported and dropped. One runner at a time per --experiment_dir: a second one stops at
+once, naming the first.
+
+A results line: method, seed, task, metrics (the task's GLUE dev metrics), score (their mean, the GLUE task
+score), wall_time_s (seconds this invocation spent on the (method, seed), dependencies included; a run that
+`resumed` counts only its remaining part), training_steps and train_examples of the model's run, model_dir,
+flags (that run's full BamConfig), git_commit / git_dirty of bam_tf, finished_at.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from bam_tf.config import BamConfig, define_flags  # noqa: E402  (no TensorFlow: a --dry_run stays fast)
+from bam_tf.experiments.experiment import Experiment  # noqa: E402
+from bam_tf.experiments.methods import METHODS  # noqa: E402
+from bam_tf.experiments.results_file import ExperimentError  # noqa: E402
+
+# Per-run settings the runner owns; an experiment flagfile may not set them.
+RUNNER_OWNED_FLAGS = {"model_dir": "each run's model_dir is <experiment_dir>/<method>/seed<k>",
+                      "mode": "the runner runs the stages each method needs", "seed": "use --seeds",
+                      "distill": "set per method", "teacher_annealing": "set per method",
+                      "distill_weight": "set per method (bam_no_anneal: 0.5)"}
+
+
+def define_runner_flags(flag_values=None) -> None:
+    from absl import flags
+
+    flag_values = flag_values or flags.FLAGS
+    define_flags(flag_values)
+    flags.DEFINE_list("methods", "single,multi,bam", f"Methods to run, from: {', '.join(METHODS)}.",
+                      flag_values=flag_values)
+    flags.DEFINE_list("seeds", "0,1,2", "Seeds; every method runs once per seed.", flag_values=flag_values)
+    flags.DEFINE_string("experiment_dir", "", "Folder holding every run's model_dir (required).",
+                        flag_values=flag_values)
+    flags.DEFINE_string("results_file", "", "JSON-lines results file, appended to (required).",
+                        flag_values=flag_values)
+    flags.DEFINE_bool("dry_run", False, "Print the plan (done / to do) and stop.", flag_values=flag_values)
+
+
+def experiment_from_flags(flag_values, backend=None) -> Experiment:
+    owned = [name for name in RUNNER_OWNED_FLAGS if flag_values[name].present]
+    if owned:
+        raise ExperimentError("set by the runner, not in an experiment flagfile: "
+                              + "; ".join(f"--{name} ({RUNNER_OWNED_FLAGS[name]})" for name in owned))
+    values = {f.name: flag_values[f.name].value for f in dataclasses.fields(BamConfig)}
+    values["glue_dir"] = values["glue_dir"] or os.environ.get("GLUE_DIR", "")
+    values["model_dir"] = flag_values.experiment_dir
+    try:
+        seeds = [int(seed) for seed in flag_values.seeds]
+    except ValueError:
+        raise ExperimentError(f"--seeds must be integers, got {flag_values.seeds}") from None
+    base = BamConfig.from_dict(values)
+    return Experiment(base, [m.strip() for m in flag_values.methods], seeds, flag_values.experiment_dir,
+                      flag_values.results_file, backend=backend)
+
+
+def main(argv) -> int:
+    from absl import app, flags, logging
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag")
+    try:
+        experiment = experiment_from_flags(flags.FLAGS)
+    except ValueError as error:
+        raise app.UsageError(str(error))
+    if flags.FLAGS.dry_run:
+        try:
+            experiment.print_plan()
+        except ExperimentError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        return 0
+    logging.set_verbosity(logging.INFO)
+    from bam_tf.user_errors import exit_status_of
+    return exit_status_of(experiment.run)
+
+
+def console_main() -> None:
+    """The `bam-experiments` command (pyproject.toml); the same as python tools/run_experiments.py."""
+    from absl import app
+
+    define_runner_flags()
+    main_module = sys.modules["__main__"]
+    main_module.__doc__ = main_module.__doc__ or __doc__  # what absl's --help prints above the flags
+    app.run(main)
+
+
+if __name__ == "__main__":
+    console_main()

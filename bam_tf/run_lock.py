@@ -1,0 +1,55 @@
+"""One writer per run directory: a second process on a busy --model_dir stops at once, naming the first.
+
+The lock is `fcntl.flock` on `<dir>/.lock`, held for the whole run. The kernel drops it when the holder
+exits in any way, kill -9 included, so a lock never outlives its process: re-running after a crash
+simply takes it again (and resumes). The file also records who holds it (pid, host, start time,
+command) so the refusal can say which process to wait for. Multi-worker runs need no exception: only
+the chief writes the model dir; every other worker locks its own scratch folder.
+"""
+
+import contextlib
+import datetime
+import errno
+import fcntl
+import json
+import os
+import socket
+import sys
+
+LOCK_FILE = ".lock"
+
+
+class RunDirBusyError(RuntimeError):
+    pass
+
+
+@contextlib.contextmanager
+def exclusive_run_dir(directory: str):
+    """Hold `directory` for this process until the block ends; raise RunDirBusyError if another has it."""
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, LOCK_FILE)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise
+            raise RunDirBusyError(f"{directory} is in use by another bam_tf process ({_describe(fd)}); wait for "
+                                  "it to finish or stop it, or use another directory") from None
+        holder = {"pid": os.getpid(), "host": socket.gethostname(),
+                  "since": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+                  "command": " ".join(sys.argv)}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(holder) + "\n").encode("utf-8"), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _describe(fd: int) -> str:
+    try:
+        holder = json.loads(os.pread(fd, 65536, 0).decode("utf-8"))
+        return f"pid {holder['pid']} on {holder['host']}, since {holder['since']}: {holder['command']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "holder unknown"

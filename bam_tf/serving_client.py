@@ -1,0 +1,141 @@
+"""TensorFlow Serving requests for a model exported by `python -m bam_tf.export`: built, and sent.
+
+  rest_instances  JSON for POST http://HOST:8501/v1/models/<model_name>:predict, row format:
+                  {"signature_name": "rte", "instances": [{"sentence1": ..., "sentence2": ...}]}
+  rest_inputs     the same request in columnar format:
+                  {"signature_name": "rte", "inputs": {"sentence1": [...], "sentence2": [...]}}
+  grpc            a tensorflow_serving PredictRequest for PredictionService/Predict on HOST:8500
+
+A task names its signature (rte, sts_b, cola, ... or the GLUE name: RTE, STS-B); "all" uses
+serving_default (every head at once; single-sentence tasks ignore sentence2, which defaults to "").
+REST urls: http://HOST:8501 (the :predict path is added) or a full :predict URL; gRPC: HOST:8500.
+Command line: `python tools/serving_client.py`. TensorFlow is imported for gRPC only.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+from bam_tf.glue_tasks import get_task, task_slug
+
+FORMATS = ("rest_instances", "rest_inputs", "grpc")
+ALL_TASKS = ("all", "serving_default")
+
+
+signature_name = task_slug  # the export's rule (bam_tf.export.signature_name): "STS-B" -> "sts_b"
+
+
+def signature_inputs(task: str, sentence1: list[str], sentence2: list[str] | None) -> tuple[str, dict]:
+    """(signature name, {input name: list of strings}) for a task, checked against the registry."""
+    if not sentence1:
+        raise ValueError("give at least one --sentence1")
+    if sentence2 is not None and len(sentence2) != len(sentence1):
+        raise ValueError(f"{len(sentence1)} --sentence1 but {len(sentence2)} --sentence2; give one of each per row")
+    if task.lower() in ALL_TASKS:
+        return "serving_default", {"sentence1": list(sentence1),
+                                   "sentence2": list(sentence2) if sentence2 is not None else [""] * len(sentence1)}
+    glue_task = get_task(task)
+    if glue_task.is_pair:
+        if sentence2 is None:
+            raise ValueError(f"{glue_task.name} is a sentence-pair task: give --sentence2 as well")
+        return signature_name(glue_task.name), {"sentence1": list(sentence1), "sentence2": list(sentence2)}
+    if sentence2 is not None:
+        raise ValueError(f"{glue_task.name} is a single-sentence task: leave out --sentence2 (or use --task=all)")
+    return signature_name(glue_task.name), {"sentence1": list(sentence1)}
+
+
+def rest_instances_payload(signature: str, inputs: dict) -> dict:
+    """Row format: one object per example, keyed by input name."""
+    rows = len(next(iter(inputs.values())))
+    return {"signature_name": signature,
+            "instances": [{name: values[i] for name, values in inputs.items()} for i in range(rows)]}
+
+
+def rest_inputs_payload(signature: str, inputs: dict) -> dict:
+    """Columnar format: one list per input."""
+    return {"signature_name": signature, "inputs": {name: list(values) for name, values in inputs.items()}}
+
+
+def predict_url(url: str, model_name: str, model_version: int | None = None) -> str:
+    if url.rstrip("/").endswith(":predict"):
+        return url
+    version = f"/versions/{model_version}" if model_version is not None else ""
+    return f"{url.rstrip('/')}/v1/models/{model_name}{version}:predict"
+
+
+def grpc_request(signature: str, inputs: dict, model_name: str, model_version: int | None = None):
+    """A tensorflow_serving.apis.predict_pb2.PredictRequest with one DT_STRING [batch] tensor per input."""
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model_name
+    request.model_spec.signature_name = signature
+    if model_version is not None:
+        request.model_spec.version.value = model_version
+    for name, values in inputs.items():
+        array = np.array([v.encode("utf-8") for v in values], dtype=object)
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(array, dtype=tf.string, shape=[len(values)]))
+    return request
+
+
+def send_rest(url: str, payload: dict, timeout: float = 30.0) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(payload).encode("utf-8"), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read().decode("utf-8"))
+
+
+def send_grpc(target: str, request, timeout: float = 30.0) -> dict:
+    """Sends a PredictRequest; returns {output name: nested list} (strings decoded from UTF-8)."""
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    with grpc.insecure_channel(target) as channel:
+        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=timeout)
+    return {name: _jsonable(tf.make_ndarray(proto)) for name, proto in sorted(response.outputs.items())}
+
+
+def _jsonable(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if value.dtype == object:
+        return [_jsonable(v) for v in value] if value.ndim else value.item().decode("utf-8")
+    return value.tolist()
+
+
+def build_request(fmt: str, task: str, sentence1: list[str], sentence2: list[str] | None, model_name: str = "bam",
+                  model_version: int | None = None):
+    if fmt not in FORMATS:
+        raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    signature, inputs = signature_inputs(task, sentence1, sentence2)
+    if fmt == "rest_instances":
+        return rest_instances_payload(signature, inputs)
+    if fmt == "rest_inputs":
+        return rest_inputs_payload(signature, inputs)
+    return grpc_request(signature, inputs, model_name, model_version)
+
+
+class ServingError(RuntimeError):
+    """The server could not be reached or refused the request; the message says which and why."""
+
+
+def send_request(fmt: str, request, url: str, model_name: str = "bam", model_version: int | None = None,
+                 timeout: float = 30.0) -> dict:
+    """Send what build_request(fmt, ...) returned to the server at `url`; its answer as JSON-able values."""
+    try:
+        if fmt != "grpc":
+            return send_rest(predict_url(url, model_name, model_version), request, timeout)
+        return send_grpc(url, request, timeout)
+    except urllib.error.HTTPError as error:  # TF Serving explains in a JSON body: {"error": "..."}
+        raise ServingError(f"HTTP {error.code} from {error.url}: {error.read().decode('utf-8', 'replace')}") from None
+    except OSError as error:  # connection refused, timeout, unknown host
+        raise ServingError(f"cannot reach {url}: {error}") from None
+    except Exception as error:  # grpc.RpcError (grpc is only imported for --format=grpc)
+        if type(error).__module__.startswith("grpc"):
+            raise ServingError(f"gRPC {error.code().name}: {error.details()}") from None
+        raise

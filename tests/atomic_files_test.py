@@ -1,0 +1,51 @@
+"""bam_tf.atomic_files: a file or folder appears whole or not at all."""
+
+import os
+
+import pytest
+
+from bam_tf.atomic_files import atomic_directory, atomic_open, read_json, write_json, write_text
+
+
+def test_write_and_read_json_leave_no_temporary_files(tmp_path):
+    path = str(tmp_path / "deep" / "x.json")  # folders are created on the way
+    write_json(path, {"a": [1, 2]})
+    write_json(path, {"a": 3})  # overwrites
+    assert read_json(path) == {"a": 3}
+    assert os.listdir(tmp_path / "deep") == ["x.json"]
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_nothing_behind(tmp_path):
+    path = str(tmp_path / "x.txt")
+    write_text(path, "old")
+    with pytest.raises(RuntimeError):
+        with atomic_open(path) as f:
+            f.write("half of the new")
+            raise RuntimeError("killed mid-write")
+    assert open(path, encoding="utf-8").read() == "old"
+    assert os.listdir(tmp_path) == ["x.txt"]
+
+
+def test_binary_files_and_mode_check(tmp_path):
+    path = str(tmp_path / "x.bin")
+    with atomic_open(path, "wb") as f:
+        f.write(b"\x00\x01")
+    assert open(path, "rb").read() == b"\x00\x01"
+    with pytest.raises(ValueError, match="mode 'w' or 'wb'"):
+        with atomic_open(path, "a"):
+            pass
+
+
+def test_atomic_directory_replaces_the_old_folder_only_on_success(tmp_path):
+    target = str(tmp_path / "model")
+    with atomic_directory(target) as tmp:
+        open(os.path.join(tmp, "weights"), "w").write("v1")
+    with pytest.raises(RuntimeError):
+        with atomic_directory(target) as tmp:
+            open(os.path.join(tmp, "weights"), "w").write("v2, half")
+            raise RuntimeError("crash")
+    assert open(os.path.join(target, "weights")).read() == "v1"
+    with atomic_directory(target) as tmp:
+        open(os.path.join(tmp, "weights"), "w").write("v2")
+    assert open(os.path.join(target, "weights")).read() == "v2"
+    assert os.listdir(tmp_path) == ["model"]

@@ -1,0 +1,72 @@
+"""One writer per run directory (bam_tf.run_lock): a second process stops at once, a killed one frees it."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bam_tf.run_lock import LOCK_FILE, RunDirBusyError, exclusive_run_dir
+
+HOLDER = r"""
+import sys, time
+from bam_tf.run_lock import exclusive_run_dir
+with exclusive_run_dir(sys.argv[1]):
+    print("holding", flush=True)
+    time.sleep(120)
+"""
+
+
+def _start_holder(directory):
+    process = subprocess.Popen([sys.executable, "-c", HOLDER, directory], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "holding"
+    return process
+
+
+def test_a_second_holder_is_refused_and_the_first_is_named(tmp_path):
+    directory = str(tmp_path / "run")
+    with exclusive_run_dir(directory):
+        with open(os.path.join(directory, LOCK_FILE), encoding="utf-8") as f:
+            holder = json.load(f)
+        assert holder["pid"] == os.getpid() and holder["host"] and holder["since"]
+        with pytest.raises(RunDirBusyError, match=rf"run is in use by another bam_tf process \(pid {os.getpid()} on "):
+            with exclusive_run_dir(directory):
+                pass
+    with exclusive_run_dir(directory):  # released at the end of the block
+        pass
+
+
+def test_kill_9_releases_the_lock(tmp_path):
+    directory = str(tmp_path / "run")
+    process = _start_holder(directory)
+    try:
+        with pytest.raises(RunDirBusyError, match=f"pid {process.pid} on "):
+            with exclusive_run_dir(directory):
+                pass
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    with exclusive_run_dir(directory):  # the stale file is there, but nobody holds the lock
+        with open(os.path.join(directory, LOCK_FILE), encoding="utf-8") as f:
+            assert json.load(f)["pid"] == os.getpid()
+
+
+def test_the_cli_stops_at_once_on_a_busy_model_dir(tmp_path):
+    model_dir = str(tmp_path / "run")
+    process = _start_holder(model_dir)
+    try:
+        started = time.time()
+        result = subprocess.run([sys.executable, "-m", "bam_tf.train", f"--model_dir={model_dir}", "--tasks=RTE",
+                                 f"--glue_dir={tmp_path}", "--backbone=random:layers=1,hidden=16,heads=2,intermediate=32"],
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 1, result.stderr[-3000:]
+        assert "Traceback" not in result.stderr
+        assert f"{model_dir} is in use by another bam_tf process (pid {process.pid} on " in result.stderr
+        assert time.time() - started < 120  # stopped before reading data or training anything
+        assert sorted(os.listdir(model_dir)) == [LOCK_FILE]  # and wrote nothing
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
