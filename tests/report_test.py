@@ -123,3 +123,17 @@ def test_a_user_task_counts_in_the_average_without_being_registered(tmp_path):
     # bam's average per seed: (0.61 + 0.75) / 2 = 0.68 and 0.70; single's 0.65 and 0.67 → +3.0 points
     assert "GLUE average: +3.0 points; bam is higher on 2 of 2 seeds" in text
     assert "paraphrase" in text.split("## Dev scores")[1]
+
+
+def test_the_report_names_the_commit_and_wall_time_of_every_run(tmp_path):
+    with open(tmp_path / "r.jsonl", "w") as f:
+        for method, seed, commit, wall, dirty in [("single", 0, "a" * 40, 1800.0, False),
+                                                  ("multi", 0, "b" * 40, 3000.0, True)]:
+            for task in ("RTE", "CoLA"):
+                f.write(json.dumps({"method": method, "seed": seed, "task": task, "metrics": {"accuracy": 0.5},
+                                    "score": 0.5, "flags": {}, "git_commit": commit, "git_dirty": dirty,
+                                    "wall_time_s": wall, "finished_at": "2026-12-01T19:00:00+00:00"}) + "\n")
+    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    runs = text.split("## Runs")[1].split("## Figure")[0]
+    assert f"| single | 0 | `{'a' * 12}` | 30.0 min | 2026-12-01T19:00:00+00:00 |" in runs
+    assert f"| multi | 0 | `{'b' * 12} +changes` | 50.0 min |" in runs

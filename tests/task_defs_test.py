@@ -366,8 +366,13 @@ def test_jsonl_errors_name_file_and_line(tmp_path, content, line, message):
     path = _write(tmp_path, "dev.jsonl", content)
     _write(tmp_path, "train.csv", "s1,s2,y\na,b,no\n")
     task = _one_task(tmp_path, {"train": "train.csv", "dev": "dev.jsonl"}, **CSV_COLUMNS)
+    _expect_read_error(task, "dev", path, line, message)
+
+
+def _expect_read_error(task, split, path, line, message):
+    """Reading `split` fails with "<path>:<line>: …message…" (or "<path>: …" without a line)."""
     with pytest.raises(GlueDataError) as e:
-        read_split("", task, "dev")
+        read_split("", task, split)
     where = f"{path}:{line}: " if line else f"{path}: "
     assert str(e.value).startswith(where) and message in str(e.value), str(e.value)
 
@@ -389,10 +394,7 @@ def test_jsonl_numbers_are_label_strings_and_ids(tmp_path):
 def test_headerless_files_by_column_index(tmp_path, fmt, content, line, message):
     path = _write(tmp_path, f"train.{fmt}", content)
     task = _one_task(tmp_path, {"train": f"train.{fmt}", "dev": f"train.{fmt}"}, text_a=0, label=1)
-    with pytest.raises(GlueDataError) as e:
-        read_split("", task, "train")
-    where = f"{path}:{line}: " if line else f"{path}: "
-    assert str(e.value).startswith(where) and message in str(e.value), str(e.value)
+    _expect_read_error(task, "train", path, line, message)
 
 
 def test_header_only_file_and_regression_range(tmp_path):

@@ -114,6 +114,23 @@ def score_tables(results: Results) -> list[str]:
     return lines
 
 
+def runs_section(results: Results) -> list[str]:
+    """One row per (method, seed): the bam_tf commit it ran from, its wall time and when it finished."""
+    lines = ["## Runs", "", "Wall time: the seconds the runner spent on that (method, seed), teachers it had to "
+             "train included; a resumed run counts only the part after the resume.", "",
+             "| method | seed | bam_tf commit | wall time | finished |", "|---|---:|---|---:|---|"]
+    for method in results.methods:
+        for seed in results.seeds(method):
+            record = next(results.latest[(method, seed, t)] for t in results.tasks
+                          if (method, seed, t) in results.latest)
+            commit = (record.get("git_commit") or "unknown")[:12] + (" +changes" if record.get("git_dirty") else "")
+            wall = record.get("wall_time_s")
+            wall_text = f"{wall / 60:.1f} min" + (" (resumed)" if record.get("resumed") else "") \
+                if isinstance(wall, (int, float)) else "-"
+            lines.append(f"| {method} | {seed} | `{commit}` | {wall_text} | {record.get('finished_at', '-')} |")
+    return lines
+
+
 @dataclasses.dataclass
 class Comparison:
     """One-sided tests of `better` > `other` on every task both have, Holm-adjusted across those tasks."""
@@ -393,6 +410,7 @@ def build_report(results_file: str, output: str, alpha: float, command: str | No
     lines += ["", "## Significance"]
     for better, other in COMPARISONS:
         lines += comparison_section(results, better, other, alpha)
+    lines += [""] + runs_section(results)
     lines += ["", "## Figure", "", f"![per-task dev scores and λ]({os.path.basename(png)})", "",
               "Left: per task, a bar per method at the mean over seeds, one dot per seed. Right: λ, the weight "
               "of the gold label in the bam student's target λ·gold + (1 − λ)·teacher, over training (λ = step / T)."
