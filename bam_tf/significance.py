@@ -14,6 +14,7 @@ ranks puts all of A above all of B), e.g. 1/20 = 0.05 for 3 vs 3 seeds. `min_att
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -51,14 +52,36 @@ def mann_whitney_u(x: Sequence[float], y: Sequence[float], alternative: str = "g
         raise ValueError(f"unknown alternative {alternative!r}")
     pooled = np.concatenate([x, y])
     has_ties = len(np.unique(pooled)) < len(pooled)
-    if not has_ties:
-        method, scipy_method = "exact", "exact"
-    elif math.comb(len(pooled), len(x)) <= _MAX_EXACT_SPLITS:
-        method, scipy_method = "exact permutation (ties)", stats.PermutationMethod(n_resamples=np.inf)
-    else:
-        method, scipy_method = "asymptotic", "asymptotic"
+    if has_ties and math.comb(len(pooled), len(x)) <= _MAX_EXACT_SPLITS:
+        # Enumerated here rather than by scipy's PermutationMethod, which refuses samples of one value
+        # (a grid with one seed per method so far).
+        statistic, p_value = _exact_permutation_u(x, y, alternative)
+        return MannWhitneyResult(statistic, p_value, "exact permutation (ties)", len(x), len(y))
+    method, scipy_method = ("exact", "exact") if not has_ties else ("asymptotic", "asymptotic")
     result = stats.mannwhitneyu(x, y, alternative=alternative, method=scipy_method)
     return MannWhitneyResult(float(result.statistic), float(min(1.0, result.pvalue)), method, len(x), len(y))
+
+
+def _u_statistic(x: np.ndarray, y: np.ndarray) -> float:
+    """Pairs (x_i, y_j) with x_i > y_j, ties counting ½."""
+    return float((x[:, None] > y[None, :]).sum() + 0.5 * (x[:, None] == y[None, :]).sum())
+
+
+def _exact_permutation_u(x: np.ndarray, y: np.ndarray, alternative: str) -> tuple[float, float]:
+    """U and its p-value over every split of the pooled values into groups of len(x) and len(y)."""
+    pooled = np.concatenate([x, y])
+    observed = _u_statistic(x, y)
+    null = []
+    for chosen in itertools.combinations(range(len(pooled)), len(x)):
+        mask = np.zeros(len(pooled), bool)
+        mask[list(chosen)] = True
+        null.append(_u_statistic(pooled[mask], pooled[~mask]))
+    null = np.asarray(null)
+    tolerance = 1e-9  # U takes half-integer values; compare them safely
+    greater = float(np.mean(null >= observed - tolerance))
+    less = float(np.mean(null <= observed + tolerance))
+    p_value = {"greater": greater, "less": less, "two-sided": min(1.0, 2 * min(greater, less))}[alternative]
+    return observed, p_value
 
 
 def holm_bonferroni(p_values: Sequence[float]) -> list[float]:

@@ -133,3 +133,12 @@ def test_three_seeds_cannot_be_significant_over_five_tasks():
     assert significance.seeds_needed(5) == 5
     assert significance.seeds_needed(1) == 3
     assert math.comb(10, 5) == 252
+
+
+def test_one_value_per_sample_with_a_tie_is_tested_exactly():
+    """One seed per method so far: 2 splits of [0.6, 0.6]; U = 0.5 either way, so p = 1 (and no error)."""
+    result = significance.mann_whitney_u([0.6], [0.6], alternative="greater")
+    assert result.u == 0.5 and result.p_value == 1.0 and result.method == "exact permutation (ties)"
+    # [0.7] vs [0.6, 0.6]: U = 2 (beats both); splits put 0.7 in x once out of 3 → p = 1/3
+    result = significance.mann_whitney_u([0.7], [0.6, 0.6], alternative="greater")
+    assert result.u == 2.0 and result.p_value == pytest.approx(1 / 3)
