@@ -17,9 +17,11 @@ def _write_results(path, scores):
                                     "score": value, "flags": {"backbone": "tiny"}}) + "\n")
 
 
-def _grid(single, multi, bam, seeds):
+def _grid(single, multi, bam, seeds, bam_no_anneal=None):
     grid = {}
-    for method, per_task in (("single", single), ("multi", multi), ("bam", bam)):
+    methods = (("single", single), ("multi", multi), ("bam", bam)) + ((("bam_no_anneal", bam_no_anneal),)
+                                                                       if bam_no_anneal else ())
+    for method, per_task in methods:
         for i, seed in enumerate(seeds):
             grid[(method, seed)] = {task: values[i] for task, values in per_task.items()}
     return grid
@@ -137,3 +139,52 @@ def test_the_report_names_the_commit_and_wall_time_of_every_run(tmp_path):
     runs = text.split("## Runs")[1].split("## Figure")[0]
     assert f"| single | 0 | `{'a' * 12}` | 30.0 min | 2026-12-01T19:00:00+00:00 |" in runs
     assert f"| multi | 0 | `{'b' * 12} +changes` | 50.0 min |" in runs
+
+
+def test_the_annealing_ablation_gets_its_own_verdict(tmp_path):
+    # Five seeds: bam above bam_no_anneal on every seed (+3.0) → p = 1/252, significant; claims reproduced.
+    seeds = [0, 1, 2, 3, 4]
+    grid = _grid(single={"RTE": [0.50, 0.51, 0.52, 0.53, 0.54]}, multi={"RTE": [0.50, 0.51, 0.52, 0.53, 0.54]},
+                 bam={"RTE": [0.60, 0.61, 0.62, 0.63, 0.64]}, seeds=seeds,
+                 bam_no_anneal={"RTE": [0.57, 0.58, 0.59, 0.60, 0.61]})
+    _write_results(tmp_path / "r.jsonl", grid)
+    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    summary = text.split("## Summary")[1].split("## Dev scores")[0]
+    assert "**bam vs bam_no_anneal**: bam's mean task score is higher on 1 of 1 tasks (RTE +3.0)." in summary
+    assert ("Teacher annealing: bam's GLUE average is above bam_no_anneal (fixed λ) (+3.0 points): annealing "
+            "helped, as the paper reports.") in summary
+    # The ablation does not enter the headline verdict, which is about single and multi only.
+    assert "above both single-task teachers and plain multi-task training, by more than the seed-to-seed spread" in summary
+    assert "### bam vs bam_no_anneal" in text.split("## Significance")[1]
+
+
+def test_annealing_within_the_spread_is_not_called_a_win(tmp_path):
+    grid = _grid(single={"RTE": [0.50, 0.52]}, multi={"RTE": [0.50, 0.52]}, bam={"RTE": [0.60, 0.64]},
+                 seeds=[0, 1], bam_no_anneal={"RTE": [0.61, 0.62]})
+    _write_results(tmp_path / "r.jsonl", grid)
+    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    # +0.5 points against a seed std of 2.8 (bam: 0.60, 0.64).
+    assert ("Teacher annealing: bam's GLUE average is level with bam_no_anneal (fixed λ) (+0.5 points, no more "
+            "than the seed-to-seed std of 2.8): no difference beyond the seed spread") in text
+
+
+def test_one_seed_is_not_said_to_beat_a_spread(tmp_path):
+    grid = _grid(single={"RTE": [0.50]}, multi={"RTE": [0.51]}, bam={"RTE": [0.60]}, seeds=[0])
+    _write_results(tmp_path / "r.jsonl", grid)
+    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    assert "one seed per method: there is no seed-to-seed spread to weigh the differences against" in text
+    assert "by more than the seed-to-seed spread" not in text
+    assert "bam vs bam_no_anneal" not in text.split("## Significance")[0]   # no ablation in this grid
+
+
+def test_the_cost_of_a_seed_leaves_out_resumed_runs(tmp_path):
+    with open(tmp_path / "r.jsonl", "w") as f:
+        for method, seed, wall, resumed in [("single", 0, 1800.0, False), ("single", 1, 2400.0, False),
+                                            ("single", 2, 2000.0, False), ("multi", 0, 3600.0, False),
+                                            ("multi", 1, 600.0, True)]:
+            f.write(json.dumps({"method": method, "seed": seed, "task": "RTE", "metrics": {"accuracy": 0.5},
+                                "score": 0.5, "flags": {}, "wall_time_s": wall, "resumed": resumed}) + "\n")
+    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    # single: median of 30, 40, 33.3 min = 33.3; multi: 60 (the resumed 10 min is only its last part).
+    assert "single 33.3 min, multi 60.0 min; all 2 methods 1.6 h." in text
+    assert "| multi | 1 | `unknown` | 10.0 min (resumed) |" in text

@@ -29,7 +29,11 @@ from bam_tf.experiments.results_file import ExperimentError, latest_records, rea
 from bam_tf.task_sampler import num_train_steps
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the figure's λ comes from bam_tf.teacher_annealing (Keras)
-COMPARISONS = (("bam", "single"), ("bam", "multi"))
+# The paper's two headline claims (bam beats its single-task teachers and plain multi-task training), then its
+# ablation: teacher annealing beats a fixed λ = distill_weight (bam_no_anneal).
+CLAIMS = (("bam", "single"), ("bam", "multi"))
+ANNEALING = ("bam", "bam_no_anneal")
+COMPARISONS = CLAIMS + (ANNEALING,)
 
 
 def _mean_std(values: list[float]) -> tuple[float, float | None]:
@@ -128,7 +132,27 @@ def runs_section(results: Results) -> list[str]:
             wall_text = f"{wall / 60:.1f} min" + (" (resumed)" if record.get("resumed") else "") \
                 if isinstance(wall, (int, float)) else "-"
             lines.append(f"| {method} | {seed} | `{commit}` | {wall_text} | {record.get('finished_at', '-')} |")
+    costs = seed_costs(results)
+    if costs:
+        lines += ["", "What a seed costs (median wall time of the runs that were not resumed): "
+                  + ", ".join(f"{method} {minutes:.1f} min" for method, minutes in costs.items())
+                  + (f"; all {len(costs)} methods {sum(costs.values()) / 60:.1f} h." if len(costs) > 1 else ".")]
     return lines
+
+
+def seed_costs(results: Results) -> dict[str, float]:
+    """Median minutes per (method, seed) over whole runs: a resumed run's wall time misses its first part."""
+    costs = {}
+    for method in results.methods:
+        walls = []
+        for seed in results.seeds(method):
+            record = next(results.latest[(method, seed, t)] for t in results.tasks
+                          if (method, seed, t) in results.latest)
+            if isinstance(record.get("wall_time_s"), (int, float)) and not record.get("resumed"):
+                walls.append(record["wall_time_s"] / 60)
+        if walls:
+            costs[method] = float(np.median(walls))
+    return costs
 
 
 @dataclasses.dataclass
@@ -224,22 +248,40 @@ def glue_direction(better: list[float], other: list[float]) -> Direction:
     return Direction(difference, noise, "above" if difference > 0 else "below")
 
 
+def _direction_text(other: str, d: Direction) -> str:
+    if d.word == "level":
+        return (f"level with {other} ({100 * d.difference:+.1f} points, no more than the seed-to-seed "
+                f"std of {100 * d.noise:.1f})")
+    return f"{d.word} {other} ({100 * d.difference:+.1f} points)"
+
+
 def direction_verdict(directions: dict[str, Direction], any_significant: bool) -> str:
+    """The paper's headline claim (bam above single and above multi), read off the GLUE averages."""
     words = {d.word for d in directions.values()}
+    caveat = ("." if any_significant else " — but see the significance section: the evidence is the direction "
+              "of the means, not a significant test.")
     if words == {"above"}:
-        return ("Direction: bam's GLUE average is above both single-task teachers and plain multi-task training, "
-                "by more than the seed-to-seed spread, as the paper reports"
-                + ("." if any_significant else " — but see the significance section: the evidence is the direction "
-                   "of the means, not a significant test."))
-    parts = []
-    for other, d in directions.items():
-        if d.word == "level":
-            parts.append(f"level with {other} ({100 * d.difference:+.1f} points, no more than the seed-to-seed "
-                         f"std of {100 * d.noise:.1f})")
-        else:
-            parts.append(f"{d.word} {other} ({100 * d.difference:+.1f} points)")
+        one_seed = any(d.noise is None for d in directions.values())
+        spread = (" (one seed per method: there is no seed-to-seed spread to weigh the differences against)"
+                  if one_seed else ", by more than the seed-to-seed spread")
+        return ("Direction: bam's GLUE average is above both single-task teachers and plain multi-task training"
+                + spread + ", as the paper reports" + caveat)
+    parts = [_direction_text(other, d) for other, d in directions.items()]
     reproduced = "only part of the paper's claim" if "above" in words else "neither part of the paper's claim"
     return f"Direction: bam's GLUE average is {' and '.join(parts)}: these runs reproduce {reproduced}."
+
+
+def annealing_verdict(d: Direction, significant: bool) -> str:
+    """The paper's ablation: annealing λ from 0 to 1 beats a fixed mix of gold and teacher."""
+    if d.word == "above":
+        outcome = "annealing helped, as the paper reports" + ("" if significant else " (direction only, not significant)")
+    elif d.word == "below":
+        outcome = "annealing did not help: the paper's ablation is not reproduced"
+    else:
+        outcome = "no difference beyond the seed spread: the paper's ablation is not reproduced"
+    one_seed = " (one seed per method: no spread to weigh it against)" if d.noise is None else ""
+    return (f"Teacher annealing: bam's GLUE average is {_direction_text('bam_no_anneal (fixed λ)', d)}{one_seed}: "
+            f"{outcome}.")
 
 
 def summary_section(results: Results, alpha: float) -> list[str]:
@@ -250,9 +292,11 @@ def summary_section(results: Results, alpha: float) -> list[str]:
         lines += ["**Incomplete grid**: the methods hold different seeds ("
                   + "; ".join(f"{m}: {seeds}" for m, seeds in seed_sets.items())
                   + "), so means below mix different seed sets; the seed-by-seed counts compare like with like.", ""]
-    directions, any_significant = {}, False
+    directions, any_significant, annealing = {}, False, None
     for better, other in COMPARISONS:
         comparison = compare(results, better, other, alpha)
+        if comparison is None and (better, other) == ANNEALING:
+            continue  # an experiment without the ablation
         if comparison is None:
             lines.append(f"- **{better} vs {other}**: not compared (no shared results).")
             continue
@@ -271,13 +315,19 @@ def summary_section(results: Results, alpha: float) -> list[str]:
             text += (f" GLUE average: {100 * directions[other].difference:+.1f} points; {better} is higher on {wins} "
                      f"of {len(paired)} seeds compared seed by seed.")
         significant = comparison.significant_tasks
-        any_significant = any_significant or bool(significant)
+        if (better, other) == ANNEALING:
+            if other in directions:
+                annealing = (directions.pop(other), bool(significant))
+        else:
+            any_significant = any_significant or bool(significant)
         text += (f" Significant after Holm at α = {alpha}: {', '.join(significant)}." if significant else
                  f" No task difference is significant after Holm at α = {alpha}.")
         lines.append(text)
     lines.append("")
-    if len(directions) == len(COMPARISONS):
+    if len(directions) == len(CLAIMS):
         lines.append(direction_verdict(directions, any_significant))
+    if annealing:
+        lines += ["", annealing_verdict(*annealing)]
     return lines
 
 
