@@ -279,9 +279,10 @@ def annealing_verdict(d: Direction, significant: bool) -> str:
         outcome = "annealing did not help: the paper's ablation is not reproduced"
     else:
         outcome = "no difference beyond the seed spread: the paper's ablation is not reproduced"
-    one_seed = " (one seed per method: no spread to weigh it against)" if d.noise is None else ""
-    return (f"Teacher annealing: bam's GLUE average is {_direction_text('bam_no_anneal (fixed λ)', d)}{one_seed}: "
-            f"{outcome}.")
+    where = _direction_text("bam_no_anneal (fixed λ)", d)
+    if d.noise is None:
+        where = where[:-1] + "; one seed per method: no spread to weigh it against)"
+    return f"Teacher annealing: bam's GLUE average is {where}: {outcome}."
 
 
 def summary_section(results: Results, alpha: float) -> list[str]:
