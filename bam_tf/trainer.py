@@ -73,6 +73,9 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
         manager = tf.train.CheckpointManager(checkpoint, options.checkpoint_dir, options.keep_checkpoints)
         _restore_latest(checkpoint, manager)
     start_step = int(model.batches_done.numpy())  # batches, not applied updates (see MultiTaskBert)
+    # λ weighs gold against teacher targets: without any teacher (teachers, `multi`) it changes nothing,
+    # so it is neither shown nor logged there.
+    distilling = any(e.teacher_outputs is not None for e in examples)
     if start_step:
         logging.info("%s: resuming at step %d of %d from %s", options.description, start_step, num_steps,
                      manager.latest_checkpoint)
@@ -109,7 +112,7 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
             tf.summary.text("run_flags", "```\n" + options.run_flags_text + "\n```", step=start_step)
     # A terminal gets Keras' live bar; a file or CI log gets only the plain line every log_every steps
     # below (a redrawn bar is one ~30 KB "line" per stage there).
-    progress = keras.utils.Progbar(num_steps, stateful_metrics=["loss", "λ"],
+    progress = keras.utils.Progbar(num_steps, stateful_metrics=["loss", "λ"] if distilling else ["loss"],
                                    verbose=1 if options.verbose and _is_terminal(sys.stdout) else 0)
     progress.update(start_step)
     window_sums = np.zeros(len(task_names))
@@ -129,17 +132,19 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
         window_counts += stats["task_counts"]
         drawn += stats["task_counts"]
         gold_weight = float(model.gold_weight.numpy())
-        progress.update(done, [("loss", float(stats["loss"])), ("λ", gold_weight)])
+        progress.update(done, [("loss", float(stats["loss"]))] + ([("λ", gold_weight)] if distilling else []))
         if done % options.log_every == 0 or done == num_steps:
             last_losses = {n: float(s / c) for n, s, c in zip(task_names, window_sums, window_counts) if c}
             elapsed = time.time() - started
             rate = (done - start_step) * stream.batch_size / max(elapsed, 1e-9)
-            logging.info("%s step %d/%d loss=%.4f λ=%.3f %.1f examples/s ETA %s | %s", options.description, done,
-                         num_steps, float(window_sums.sum() / max(window_counts.sum(), 1)), gold_weight, rate,
+            logging.info("%s step %d/%d loss=%.4f%s %.1f examples/s ETA %s | %s", options.description, done,
+                         num_steps, float(window_sums.sum() / max(window_counts.sum(), 1)),
+                         f" λ={gold_weight:.3f}" if distilling else "", rate,
                          _duration((num_steps - done) * stream.batch_size / max(rate, 1e-9)),
                          " ".join(f"{name}={loss:.4f}" for name, loss in last_losses.items()))
             if writer:
-                _write_training_summaries(writer, done, float(stats["loss"]), last_losses, gold_weight,
+                _write_training_summaries(writer, done, float(stats["loss"]), last_losses,
+                                          gold_weight if distilling else None,
                                           float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
                                           dict(zip(task_names, drawn)))
             window_sums[:] = 0
@@ -248,7 +253,8 @@ def _write_training_summaries(writer, step, loss, task_losses, gold_weight, lear
         tf.summary.scalar("loss/total", loss)
         for task, value in task_losses.items():
             tf.summary.scalar(f"loss/{task}", value)
-        tf.summary.scalar("lambda_gold_weight", gold_weight)
+        if gold_weight is not None:
+            tf.summary.scalar("lambda_gold_weight", gold_weight)
         tf.summary.scalar("learning_rate", learning_rate)
         for task, count in drawn.items():
             tf.summary.scalar(f"examples_drawn/{task}", count)

@@ -1,5 +1,6 @@
 """The training loop: TensorBoard summaries, exact resume, best checkpoints, NaN stop, corrupted checkpoints."""
 
+import dataclasses
 import glob
 import os
 
@@ -173,8 +174,10 @@ def test_without_a_terminal_progress_is_one_plain_line_every_log_every_steps(cap
     level = absl_logger.level
     absl_logger.setLevel(std_logging.INFO)  # other tests may have left absl at WARNING
     absl_logger.addHandler(recorder)
+    no_teacher = [dataclasses.replace(e, teacher_outputs=None) for e in _examples()]
     try:
         _train(_model(), verbose=True, log_every=5, description="student")
+        _train(_model(), examples=no_teacher, log_every=10, description="teacher")
     finally:
         absl_logger.removeHandler(recorder)
         absl_logger.setLevel(level)
@@ -186,3 +189,6 @@ def test_without_a_terminal_progress_is_one_plain_line_every_log_every_steps(cap
     for piece in ("loss=", "λ=0.400", "examples/s", "ETA ", "RTE=", "STS-B="):
         assert piece in first, (piece, first)
     assert lines[-1].split("ETA ")[1].startswith("0 s")
+    # Without a teacher λ weighs nothing, so it is not logged.
+    [teacher_line] = [message for message in recorder.messages if message.startswith("teacher step ")]
+    assert "loss=" in teacher_line and "λ" not in teacher_line, teacher_line
