@@ -131,7 +131,7 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
         window_sums += stats["task_loss_sums"]
         window_counts += stats["task_counts"]
         drawn += stats["task_counts"]
-        gold_weight = float(model.gold_weight.numpy())
+        gold_weight = float(model.gold_weight.numpy()) if distilling else None
         progress.update(done, [("loss", float(stats["loss"]))] + ([("λ", gold_weight)] if distilling else []))
         if done % options.log_every == 0 or done == num_steps:
             last_losses = {n: float(s / c) for n, s, c in zip(task_names, window_sums, window_counts) if c}
@@ -143,8 +143,7 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
                          _duration((num_steps - done) * stream.batch_size / max(rate, 1e-9)),
                          " ".join(f"{name}={loss:.4f}" for name, loss in last_losses.items()))
             if writer:
-                _write_training_summaries(writer, done, float(stats["loss"]), last_losses,
-                                          gold_weight if distilling else None,
+                _write_training_summaries(writer, done, float(stats["loss"]), last_losses, gold_weight,
                                           float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
                                           dict(zip(task_names, drawn)))
             window_sums[:] = 0

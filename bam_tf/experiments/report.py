@@ -125,8 +125,7 @@ def runs_section(results: Results) -> list[str]:
              "| method | seed | bam_tf commit | wall time | finished |", "|---|---:|---|---:|---|"]
     for method in results.methods:
         for seed in results.seeds(method):
-            record = next(results.latest[(method, seed, t)] for t in results.tasks
-                          if (method, seed, t) in results.latest)
+            record = _run_record(results, method, seed)
             commit = (record.get("git_commit") or "unknown")[:12] + (" +changes" if record.get("git_dirty") else "")
             wall = record.get("wall_time_s")
             wall_text = f"{wall / 60:.1f} min" + (" (resumed)" if record.get("resumed") else "") \
@@ -140,14 +139,18 @@ def runs_section(results: Results) -> list[str]:
     return lines
 
 
+def _run_record(results: Results, method: str, seed: int) -> dict:
+    """The first task's line of a (method, seed): commit, wall time and resume flag are per run."""
+    return next(results.latest[(method, seed, t)] for t in results.tasks if (method, seed, t) in results.latest)
+
+
 def seed_costs(results: Results) -> dict[str, float]:
     """Median minutes per (method, seed) over whole runs: a resumed run's wall time misses its first part."""
     costs = {}
     for method in results.methods:
         walls = []
         for seed in results.seeds(method):
-            record = next(results.latest[(method, seed, t)] for t in results.tasks
-                          if (method, seed, t) in results.latest)
+            record = _run_record(results, method, seed)
             if isinstance(record.get("wall_time_s"), (int, float)) and not record.get("resumed"):
                 walls.append(record["wall_time_s"] / 60)
         if walls:
@@ -293,43 +296,53 @@ def summary_section(results: Results, alpha: float) -> list[str]:
         lines += ["**Incomplete grid**: the methods hold different seeds ("
                   + "; ".join(f"{m}: {seeds}" for m, seeds in seed_sets.items())
                   + "), so means below mix different seed sets; the seed-by-seed counts compare like with like.", ""]
-    directions, any_significant, annealing = {}, False, None
-    for better, other in COMPARISONS:
-        comparison = compare(results, better, other, alpha)
-        if comparison is None and (better, other) == ANNEALING:
-            continue  # an experiment without the ablation
-        if comparison is None:
+    directions, any_significant = {}, False
+    for better, other in CLAIMS:
+        line = comparison_line(results, better, other, alpha)
+        if line is None:
             lines.append(f"- **{better} vs {other}**: not compared (no shared results).")
             continue
-        diffs = {task: float(np.mean(x) - np.mean(y)) for task, x, y, _ in comparison.rows}
-        ahead = comparison.tasks_ahead
-        behind = [task for task in diffs if task not in ahead]
-        text = (f"- **{better} vs {other}**: {better}'s mean task score is higher on {len(ahead)} of {len(diffs)} "
-                f"tasks ({', '.join(f'{t} {100 * diffs[t]:+.1f}' for t in ahead) or 'none'})"
-                + (f" and not higher on {', '.join(f'{t} {100 * diffs[t]:+.1f}' for t in behind)}" if behind else "")
-                + ".")
-        x_avg, y_avg = results.glue_averages(better), results.glue_averages(other)
-        if x_avg and y_avg:
-            directions[other] = glue_direction(list(x_avg.values()), list(y_avg.values()))
-            paired = sorted(set(x_avg) & set(y_avg))
-            wins = sum(x_avg[s] > y_avg[s] for s in paired)
-            text += (f" GLUE average: {100 * directions[other].difference:+.1f} points; {better} is higher on {wins} "
-                     f"of {len(paired)} seeds compared seed by seed.")
-        significant = comparison.significant_tasks
-        if (better, other) == ANNEALING:
-            if other in directions:
-                annealing = (directions.pop(other), bool(significant))
-        else:
-            any_significant = any_significant or bool(significant)
-        text += (f" Significant after Holm at α = {alpha}: {', '.join(significant)}." if significant else
-                 f" No task difference is significant after Holm at α = {alpha}.")
+        text, direction, significant = line
         lines.append(text)
+        any_significant = any_significant or significant
+        if direction:
+            directions[other] = direction
+    annealing = comparison_line(results, *ANNEALING, alpha)  # None: an experiment without the ablation
+    if annealing:
+        lines.append(annealing[0])
     lines.append("")
     if len(directions) == len(CLAIMS):
         lines.append(direction_verdict(directions, any_significant))
-    if annealing:
-        lines += ["", annealing_verdict(*annealing)]
+    if annealing and annealing[1]:
+        lines += ["", annealing_verdict(annealing[1], annealing[2])]
     return lines
+
+
+def comparison_line(results: Results, better: str, other: str, alpha: float):
+    """The summary's line on `better` vs `other`, the GLUE-average direction (None without averages) and
+    whether any task is significant after Holm; None when the two share no result."""
+    comparison = compare(results, better, other, alpha)
+    if comparison is None:
+        return None
+    diffs = {task: float(np.mean(x) - np.mean(y)) for task, x, y, _ in comparison.rows}
+    ahead = comparison.tasks_ahead
+    behind = [task for task in diffs if task not in ahead]
+    text = (f"- **{better} vs {other}**: {better}'s mean task score is higher on {len(ahead)} of {len(diffs)} "
+            f"tasks ({', '.join(f'{t} {100 * diffs[t]:+.1f}' for t in ahead) or 'none'})"
+            + (f" and not higher on {', '.join(f'{t} {100 * diffs[t]:+.1f}' for t in behind)}" if behind else "")
+            + ".")
+    direction = None
+    x_avg, y_avg = results.glue_averages(better), results.glue_averages(other)
+    if x_avg and y_avg:
+        direction = glue_direction(list(x_avg.values()), list(y_avg.values()))
+        paired = sorted(set(x_avg) & set(y_avg))
+        wins = sum(x_avg[s] > y_avg[s] for s in paired)
+        text += (f" GLUE average: {100 * direction.difference:+.1f} points; {better} is higher on {wins} "
+                 f"of {len(paired)} seeds compared seed by seed.")
+    significant = comparison.significant_tasks
+    text += (f" Significant after Holm at α = {alpha}: {', '.join(significant)}." if significant else
+             f" No task difference is significant after Holm at α = {alpha}.")
+    return text, direction, bool(significant)
 
 
 # ---- λ over training ---------------------------------------------------------------------------------
