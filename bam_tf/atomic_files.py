@@ -48,6 +48,11 @@ def atomic_directory(path: str):
         shutil.rmtree(old, ignore_errors=True)
 
 
+def copy_file(source: str, target: str) -> None:
+    with open(source, "rb") as original, atomic_open(target, "wb") as copy:
+        shutil.copyfileobj(original, copy)
+
+
 def write_text(path: str, text: str) -> None:
     with atomic_open(path) as f:
         f.write(text)

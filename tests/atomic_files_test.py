@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from bam_tf.atomic_files import atomic_directory, atomic_open, read_json, write_json, write_text
+from bam_tf.atomic_files import atomic_directory, atomic_open, copy_file, read_json, write_json, write_text
 
 
 def test_write_and_read_json_leave_no_temporary_files(tmp_path):
@@ -49,3 +49,14 @@ def test_atomic_directory_replaces_the_old_folder_only_on_success(tmp_path):
         open(os.path.join(tmp, "weights"), "w").write("v2")
     assert open(os.path.join(target, "weights")).read() == "v2"
     assert os.listdir(tmp_path) == ["model"]
+
+
+def test_copy_file_makes_the_folder_and_copies_every_byte(tmp_path):
+    source = tmp_path / "a.npz"
+    source.write_bytes(bytes(range(256)) * 100)
+    copy_file(str(source), str(tmp_path / "store" / "seed1" / "a.npz"))
+    assert (tmp_path / "store" / "seed1" / "a.npz").read_bytes() == source.read_bytes()
+    assert os.listdir(tmp_path / "store" / "seed1") == ["a.npz"]
+    with pytest.raises(FileNotFoundError):
+        copy_file(str(tmp_path / "missing.npz"), str(tmp_path / "store" / "b.npz"))
+    assert not (tmp_path / "store" / "b.npz").exists()

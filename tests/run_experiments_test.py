@@ -96,12 +96,12 @@ class FakeBackend:
                 json.dump(value, f)
 
 
-def make_experiment(tmp_path, methods=("single", "multi", "bam"), seeds=(0,), backend=None, **flags):
+def make_experiment(tmp_path, methods=("single", "multi", "bam"), seeds=(0,), backend=None, store="", **flags):
     base = BamConfig(model_dir=str(tmp_path / "exp"), glue_dir="/glue", tasks=",".join(TASKS), **flags)
     lines = []
     experiment = Experiment(base, list(methods), list(seeds), str(tmp_path / "exp"),
-                                            str(tmp_path / "results.jsonl"), backend=backend or FakeBackend(),
-                                            out=lines.append)
+                            str(tmp_path / "results.jsonl"), backend=backend or FakeBackend(),
+                            out=lines.append, teacher_outputs_store=store)
     experiment.printed = lines
     return experiment
 
@@ -205,6 +205,79 @@ def test_a_killed_run_is_finished_in_its_own_model_dir_without_retraining_teache
     assert len(keys) == len(set(keys)) == 6
 
 
+def test_the_teacher_outputs_store_lets_bam_continue_without_the_experiment_dir_or_its_teachers(tmp_path):
+    store = str(tmp_path / "store")
+    killer = FakeBackend(kill_at=("student", os.path.join("bam", "seed1")))
+    with pytest.raises(Killed):
+        make_experiment(tmp_path, methods=("single", "bam"), seeds=(1,), backend=killer, store=store).run()
+    # The single run kept its teachers' outputs in the store, with the teachers' flags, as soon as it had them.
+    assert sorted(os.listdir(os.path.join(store, "seed1"))) == ["CoLA.npz", "STS-B.npz", "teacher_flags.json"]
+    kept = json.load(open(os.path.join(store, "seed1", "teacher_flags.json")))
+    assert kept["seed"] == 1 and kept["tasks"] == "CoLA,STS-B"
+    written = {t: load_teacher_outputs(os.path.join(tmp_path, "exp", "single", "seed1", "teacher_outputs",
+                                                    f"{t}.npz")) for t in TASKS}
+    # Another machine: the results file and the store came along, the experiment dir (every model) did not.
+    os.rename(tmp_path / "exp", tmp_path / "lost")
+    experiment = make_experiment(tmp_path, methods=("single", "bam"), seeds=(1,), store=store)
+    items, _ = experiment.plan()
+    assert [(str(i.key), i.detail) for i in items] == [
+        ("single seed 1", "done"), ("bam seed 1", f"to do (teacher outputs from {store}/seed1)")]
+    experiment.run()
+    assert experiment.backend.trained == [("student", experiment.run_dir("bam", 1))]  # no teacher again
+    for task in TASKS:
+        copied = load_teacher_outputs(os.path.join(experiment.run_dir("bam", 1), "teacher_outputs", f"{task}.npz"))
+        np.testing.assert_array_equal(copied.outputs, written[task].outputs)
+        assert copied.data_fingerprint == written[task].data_fingerprint
+    assert any(f"outputs of CoLA, STS-B from {store}/seed1" in text for text in experiment.printed)
+    keys, _ = result_keys(tmp_path / "results.jsonl")
+    assert sorted(keys) == sorted((m, 1, t) for m in ("single", "bam") for t in TASKS)
+
+
+def test_outputs_written_before_the_store_was_given_are_kept_by_the_next_run_that_needs_them(tmp_path):
+    killer = FakeBackend(kill_at=("student", os.path.join("bam", "seed0")))
+    with pytest.raises(Killed):
+        make_experiment(tmp_path, methods=("single", "bam"), backend=killer).run()
+    store = tmp_path / "store"
+    experiment = make_experiment(tmp_path, methods=("single", "bam"), store=str(store))
+    experiment.run()
+    assert experiment.backend.trained == [("student", experiment.run_dir("bam", 0))]
+    assert sorted(os.listdir(store / "seed0")) == ["CoLA.npz", "STS-B.npz", "teacher_flags.json"]
+    assert (store / "seed0" / "CoLA.npz").read_bytes() == (
+        tmp_path / "exp" / "single" / "seed0" / "teacher_outputs" / "CoLA.npz").read_bytes()
+
+
+def test_the_teacher_outputs_store_refuses_outputs_of_other_teachers(tmp_path):
+    store = tmp_path / "store"
+    make_experiment(tmp_path, methods=("single", "bam"), seeds=(0,), store=str(store)).run()
+    assert (store / "seed0" / "CoLA.npz").exists()
+    os.rename(tmp_path / "exp", tmp_path / "lost")
+    os.remove(tmp_path / "results.jsonl")
+    other = make_experiment(tmp_path, methods=("bam",), seeds=(0,), store=str(store), teacher_learning_rate=1e-5)
+    with pytest.raises(ExperimentError, match=r"teacher_flags.json: .*--teacher_learning_rate: 5e-05 → 1e-05"):
+        other.run()
+    os.remove(store / "seed0" / "teacher_flags.json")
+    same = make_experiment(tmp_path, methods=("bam",), seeds=(0,), store=str(store))
+    with pytest.raises(ExperimentError, match="teacher_flags.json is missing"):
+        same.run()
+
+
+def test_the_runner_flags_reach_the_experiment(tmp_path):
+    from absl import flags
+
+    from bam_tf.experiments.runner_cli import define_runner_flags, experiment_from_flags
+    flag_values = flags.FlagValues()
+    define_runner_flags(flag_values)
+    flag_values([
+        "bam-experiments", "--tasks=CoLA,STS-B", "--methods=single,bam", "--seeds=3", "--glue_dir=/glue",
+        f"--experiment_dir={tmp_path}/exp", f"--results_file={tmp_path}/r.jsonl",
+        f"--teacher_outputs_store={tmp_path}/store"])
+    experiment = experiment_from_flags(flag_values, backend=FakeBackend())
+    assert experiment.methods == ["single", "bam"] and experiment.seeds == [3]
+    assert experiment.store.seed_dir(3) == f"{tmp_path}/store/seed3"
+    flag_values["teacher_outputs_store"].value = ""
+    assert experiment_from_flags(flag_values, backend=FakeBackend()).store is None
+
+
 def test_results_from_other_flags_are_refused(tmp_path):
     make_experiment(tmp_path).run()
     with pytest.raises(ExperimentError, match="--learning_rate: 0.0001 → 0.0002"):
@@ -268,6 +341,10 @@ def test_the_flagfiles_parse_and_runner_owned_flags_are_refused(tmp_path):
     result = _script("run_experiments.py", f"--flagfile={cpu_mini_glue}", *where)
     assert result.returncode == 0, result.stderr
     assert "0 done, 9 to do" in result.stdout
+    faithful = os.path.join(ROOT, "configs", "experiments", "cpu_mini_glue_faithful.flags")
+    result = _script("run_experiments.py", f"--flagfile={faithful}", *where)
+    assert result.returncode == 0, result.stderr
+    assert "0 done, 20 to do" in result.stdout
     result = _script("run_experiments.py", f"--flagfile={smoke}", "--seed=3", *where)
     assert result.returncode != 0 and "--seed (use --seeds)" in result.stderr
     result = _script("run_experiments.py", f"--flagfile={smoke}", "--lerning_rate=3", *where)

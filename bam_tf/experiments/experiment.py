@@ -10,22 +10,19 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterable
 
 from bam_tf import atomic_files, metrics
-from bam_tf.config import FLAGS_FREE_TO_CHANGE, BamConfig
-from bam_tf.experiments.methods import DISTILL_FROM_SINGLE, METHODS, method_configs
+from bam_tf.config import BamConfig
+from bam_tf.experiments.methods import DISTILL_FROM_SINGLE, METHODS, changed_flags, method_configs
 from bam_tf.experiments.results_file import ExperimentError, append_results, latest_records, read_results
+from bam_tf.experiments.teacher_outputs_store import TeacherOutputsStore
 from bam_tf.glue_tasks import dev_tasks, get_task, parse_task_list
 from bam_tf.run_lock import exclusive_run_dir
 from bam_tf.task_defs import register_task_definitions
 
-# Flags that do not change a run's result: a results line with other values of these still counts. The
-# model_dir follows --experiment_dir, which may move.
-FREE_FLAGS = FLAGS_FREE_TO_CHANGE | {"model_dir"}
 BAM_TF_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -71,7 +68,8 @@ class PlanItem:
 
 class Experiment:
     def __init__(self, base: BamConfig, methods: list[str], seeds: list[int], experiment_dir: str,
-                 results_file: str, backend=None, out: Callable[[str], None] | None = None):
+                 results_file: str, backend=None, out: Callable[[str], None] | None = None,
+                 teacher_outputs_store: str = ""):
         unknown = [m for m in methods if m not in METHODS]
         if unknown or not methods:
             raise ExperimentError(f"--methods: unknown {unknown or 'none given'}; choose from {', '.join(METHODS)}")
@@ -85,6 +83,7 @@ class Experiment:
         self.experiment_dir = experiment_dir
         self.results_file = results_file
         self._backend = backend
+        self.store = TeacherOutputsStore(teacher_outputs_store) if teacher_outputs_store else None
         if base.task_defs:  # the user's own tasks (TensorFlow-free), so --tasks may name them
             register_task_definitions(base.task_defs)
         self.tasks = [task.name for task in parse_task_list(base.tasks)]
@@ -155,15 +154,16 @@ class Experiment:
             dirs = {config.model_dir for config in configs.values()}
             if any(os.path.exists(os.path.join(d, "config.json")) for d in dirs):
                 details.append(f"continues in {self.run_dir(key.method, key.seed)}")
+            if key.method in DISTILL_FROM_SINGLE - {"bam_ensemble"} and self._outputs_only_in_store(key.seed):
+                details.append(f"teacher outputs from {self.store.seed_dir(key.seed)}")
             items.append(PlanItem(key, False, "to do" + (f" ({'; '.join(details)})" if details else "")))
         return items, warning
 
     def _check_same_flags(self, key: RunKey, task: str, record: dict, config: BamConfig) -> None:
         recorded = record.get("flags") or {}
         current = config.to_dict()
-        changed = sorted(k for k in current if k in recorded and k not in FREE_FLAGS and recorded[k] != current[k])
-        if changed:
-            details = ", ".join(f"--{k}: {recorded[k]!r} → {current[k]!r}" for k in changed)
+        details = changed_flags(recorded, current)
+        if details:
             raise ExperimentError(f"{self.results_file} holds {key} ({task}) from a run with other flags ({details}); "
                                   "use another --results_file and --experiment_dir for other settings")
 
@@ -289,16 +289,42 @@ class Experiment:
             self.out(f"  single-task teachers, seed {seed}: training {', '.join(missing)}"
                      + (", then their outputs on the train splits" if predict else ""))
             self.backend.run_pipeline(self.single_config(seed, "teachers"), also_predict=predict)
+            self._keep_in_store(seed)
         for task in self.tasks:
             if not os.path.exists(os.path.join(self.teacher_dir(seed, task), "dev_results.json")):
                 self.backend.dev_results(self.single_config(seed), self.teacher_dir(seed, task))
 
     def ensure_teacher_outputs(self, seed: int) -> None:
-        self.ensure_teachers(seed)
-        missing = self._missing_outputs(self.teacher_outputs_dir("single", seed))
-        if missing:
-            self.out(f"  single-task teachers, seed {seed}: outputs on the train splits of {', '.join(missing)}")
-            self.backend.run_pipeline(self.single_config(seed, "predict"))
+        """Seed `seed`'s teacher outputs in its `single` run dir: from --teacher_outputs_store if it has them
+        (the teachers themselves are then not needed), else written by the teachers (trained if need be)."""
+        outputs_dir = self.teacher_outputs_dir("single", seed)
+        if self.store:
+            fetched = self.store.fetch(seed, self._teacher_flags(seed), outputs_dir, self.tasks)
+            if fetched:
+                self.out(f"  single-task teachers, seed {seed}: outputs of {', '.join(fetched)} "
+                         f"from {self.store.seed_dir(seed)}")
+        if self._missing_outputs(outputs_dir):
+            self.ensure_teachers(seed)
+            missing = self._missing_outputs(outputs_dir)
+            if missing:
+                self.out(f"  single-task teachers, seed {seed}: outputs on the train splits of {', '.join(missing)}")
+                self.backend.run_pipeline(self.single_config(seed, "predict"))
+        self._keep_in_store(seed)  # also outputs written before the store was given
+
+    def _outputs_only_in_store(self, seed: int) -> bool:
+        return bool(self.store and self._missing_outputs(self.teacher_outputs_dir("single", seed))
+                    and not self._missing_outputs(self.store.seed_dir(seed)))
+
+    def _teacher_flags(self, seed: int) -> dict:
+        return self.single_config(seed).to_dict()
+
+    def _keep_in_store(self, seed: int) -> None:
+        if self.store:
+            kept = self.store.keep(seed, self._teacher_flags(seed), self.teacher_outputs_dir("single", seed),
+                                   self.tasks)
+            if kept:
+                self.out(f"  single-task teachers, seed {seed}: outputs of {', '.join(kept)} kept in "
+                         f"{self.store.seed_dir(seed)}")
 
     def ensure_student(self, config: BamConfig) -> tuple[str, dict, dict]:
         student = os.path.join(config.model_dir, "student")
@@ -321,9 +347,7 @@ class Experiment:
         for task in tasks:
             target = os.path.join(target_dir, f"{task}.npz")
             if not os.path.exists(target):
-                with open(os.path.join(source_dir, f"{task}.npz"), "rb") as source, \
-                        atomic_files.atomic_open(target, "wb") as copy:
-                    shutil.copyfileobj(source, copy)
+                atomic_files.copy_file(os.path.join(source_dir, f"{task}.npz"), target)
 
     def _write_ensemble_outputs(self, target_dir: str) -> None:
         """Mean over seeds of the single teachers' outputs (logits; scores for STS-B), per task."""

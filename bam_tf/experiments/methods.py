@@ -9,11 +9,14 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from bam_tf.config import BamConfig
+from bam_tf.config import FLAGS_FREE_TO_CHANGE, BamConfig
 
 METHODS = ("single", "multi", "bam", "bam_no_anneal", "multi_to_multi", "born_again_single", "bam_ensemble")
 NO_ANNEAL_DISTILL_WEIGHT = 0.5
 DISTILL_FROM_SINGLE = {"bam", "bam_no_anneal", "born_again_single", "bam_ensemble"}  # need single's outputs
+# Flags that do not change a run's result: a results line with other values of these still counts. The
+# model_dir follows --experiment_dir, which may move.
+FREE_FLAGS = FLAGS_FREE_TO_CHANGE | {"model_dir"}
 
 
 def method_configs(base: BamConfig, method: str, seed: int, run_dir: str, tasks: list[str]) -> dict[str, BamConfig]:
@@ -47,3 +50,11 @@ def method_configs(base: BamConfig, method: str, seed: int, run_dir: str, tasks:
 def default(name: str):
     """BamConfig's default value of flag `name`."""
     return next(f.default for f in dataclasses.fields(BamConfig) if f.name == name)
+
+
+def changed_flags(recorded: dict, current: dict) -> str:
+    """'--name: recorded → current, ...' for the flags, set in both, whose change changes a result ('' if none).
+
+    A flag only one side has is skipped: a results line or a store from before a flag existed still counts."""
+    changed = sorted(k for k in current if k in recorded and k not in FREE_FLAGS and recorded[k] != current[k])
+    return ", ".join(f"--{k}: {recorded[k]!r} → {current[k]!r}" for k in changed)

@@ -10,6 +10,8 @@ and plots). The flagfile holds ordinary bam_tf flags (shared by every method: no
   --seeds=0,1,2                    one run per method and seed (weights, dropout and data order follow it)
   --experiment_dir=DIR             every run's --model_dir lives under it (DIR/<method>/seed<k>/)
   --results_file=FILE.jsonl        one line per finished (method, seed, task)
+  --teacher_outputs_store=DIR      optional: keeps each seed's teacher outputs (small; commit it) so a
+                                   grid continues elsewhere without retraining that seed's teachers
   --dry_run                        print the plan and stop
 
 Methods (each run is BamPipeline in this process with its own BamConfig):
@@ -29,7 +31,11 @@ Resuming: (method, seed) pairs whose lines are all in the results file are skipp
 were made with the same flags); a half-done run continues from its checkpoint in its model_dir. A line is
 only complete once its newline is written (one write + fsync per finished run); a truncated last line
 left by a kill is reported and dropped. One runner at a time per --experiment_dir: a second one stops at
-once, naming the first.
+once, naming the first. The experiment dir holds every model (hundreds of MB a seed); where it does not
+survive (another machine, a fresh checkout), finished runs are still skipped through the results file, and
+with --teacher_outputs_store (e.g. results/<name>_teacher_outputs, committed beside the results file) the
+bam runs of a seed whose `single` run finished take its teachers' outputs from there: DIR/seed<k>/<TASK>.npz
+and teacher_flags.json (outputs of teachers trained with other flags are refused).
 
 A results line: method, seed, task, metrics (the task's GLUE dev metrics), score (their mean, the GLUE task
 score), wall_time_s (seconds this invocation spent on the (method, seed), dependencies included; a run that
@@ -60,7 +66,7 @@ RUNNER_OWNED_FLAGS = {"model_dir": "each run's model_dir is <experiment_dir>/<me
 def define_runner_flags(flag_values=None) -> None:
     from absl import flags
 
-    flag_values = flag_values or flags.FLAGS
+    flag_values = flags.FLAGS if flag_values is None else flag_values  # an empty FlagValues is falsy
     define_flags(flag_values)
     flags.DEFINE_list("methods", "single,multi,bam", f"Methods to run, from: {', '.join(METHODS)}.",
                       flag_values=flag_values)
@@ -68,6 +74,11 @@ def define_runner_flags(flag_values=None) -> None:
     flags.DEFINE_string("experiment_dir", "", "Folder holding every run's model_dir (required).",
                         flag_values=flag_values)
     flags.DEFINE_string("results_file", "", "JSON-lines results file, appended to (required).",
+                        flag_values=flag_values)
+    flags.DEFINE_string("teacher_outputs_store", "",
+                        "Folder keeping each seed's single-task teacher outputs on the train splits "
+                        "(<dir>/seed<k>/<TASK>.npz): written once the teachers' outputs exist, read when the "
+                        "experiment dir lacks them, so those teachers need not be trained again. Optional.",
                         flag_values=flag_values)
     flags.DEFINE_bool("dry_run", False, "Print the plan (done / to do) and stop.", flag_values=flag_values)
 
@@ -86,7 +97,8 @@ def experiment_from_flags(flag_values, backend=None) -> Experiment:
         raise ExperimentError(f"--seeds must be integers, got {flag_values.seeds}") from None
     base = BamConfig.from_dict(values)
     return Experiment(base, [m.strip() for m in flag_values.methods], seeds, flag_values.experiment_dir,
-                      flag_values.results_file, backend=backend)
+                      flag_values.results_file, backend=backend,
+                      teacher_outputs_store=flag_values.teacher_outputs_store)
 
 
 def main(argv) -> int:

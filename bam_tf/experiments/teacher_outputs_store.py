@@ -1,0 +1,69 @@
+"""A small folder that keeps each seed's single-task teachers' outputs on the train splits, outside the
+experiment dir: DIR/seed<k>/<TASK>.npz (some hundred KB a seed) and DIR/seed<k>/teacher_flags.json.
+
+The experiment dir holds every model (hundreds of MB a seed) and may not survive a move to another
+machine; the store is small enough to commit beside the results file. A bam run whose seed's outputs are
+in the store needs neither the teachers nor their training (half an hour a seed on a 2-core CPU). The
+outputs carry the fingerprint of their training data (a student refuses others); teacher_flags.json
+refuses outputs of teachers trained with other flags.
+"""
+
+from __future__ import annotations
+
+import os
+
+from bam_tf import atomic_files
+from bam_tf.experiments.methods import changed_flags
+from bam_tf.experiments.results_file import ExperimentError
+
+FLAGS_FILE = "teacher_flags.json"
+
+
+class TeacherOutputsStore:
+    def __init__(self, directory: str):
+        self.directory = directory
+
+    def seed_dir(self, seed: int) -> str:
+        return os.path.join(self.directory, f"seed{seed}")
+
+    def fetch(self, seed: int, teacher_flags: dict, target_dir: str, tasks: list[str]) -> list[str]:
+        """Copies the stored outputs of `tasks` that `target_dir` lacks into it; returns those tasks."""
+        source_dir = self.seed_dir(seed)
+        wanted = [t for t in tasks if _has(source_dir, t) and not _has(target_dir, t)]
+        if wanted:
+            self._check_flags(seed, teacher_flags)
+            for task in wanted:
+                atomic_files.copy_file(_path(source_dir, task), _path(target_dir, task))
+        return wanted
+
+    def keep(self, seed: int, teacher_flags: dict, source_dir: str, tasks: list[str]) -> list[str]:
+        """Copies the outputs of `tasks` in `source_dir` that the store lacks into it; returns those tasks."""
+        target_dir = self.seed_dir(seed)
+        new = [t for t in tasks if _has(source_dir, t) and not _has(target_dir, t)]
+        if new:
+            flags_path = os.path.join(target_dir, FLAGS_FILE)
+            if os.path.exists(flags_path):
+                self._check_flags(seed, teacher_flags)
+            else:
+                atomic_files.write_json(flags_path, teacher_flags)
+            for task in new:
+                atomic_files.copy_file(_path(source_dir, task), _path(target_dir, task))
+        return new
+
+    def _check_flags(self, seed: int, teacher_flags: dict) -> None:
+        flags_path = os.path.join(self.seed_dir(seed), FLAGS_FILE)
+        if not os.path.exists(flags_path):
+            raise ExperimentError(f"{flags_path} is missing: cannot tell which teachers wrote "
+                                  f"{self.seed_dir(seed)}/*.npz")
+        details = changed_flags(atomic_files.read_json(flags_path), teacher_flags)
+        if details:
+            raise ExperimentError(f"{flags_path}: these teacher outputs come from teachers with other flags "
+                                  f"({details}); use another --teacher_outputs_store for other settings")
+
+
+def _path(directory: str, task: str) -> str:
+    return os.path.join(directory, f"{task}.npz")
+
+
+def _has(directory: str, task: str) -> bool:
+    return os.path.exists(_path(directory, task))
