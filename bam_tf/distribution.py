@@ -53,14 +53,32 @@ def is_chief() -> bool:
     return task.get("type") == "worker" and int(task.get("index", 0)) == 0
 
 
-def cpu_bf16_flags() -> list[str]:
-    """The /proc/cpuinfo flags that give a CPU bfloat16 matmuls in hardware (none: bf16 is emulated)."""
+def _cpuinfo() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
-            flags = set(f.read().split())
+            return f.read()
     except OSError:
-        return []
+        return ""
+
+
+def cpu_bf16_flags() -> list[str]:
+    """The /proc/cpuinfo flags that give a CPU bfloat16 matmuls in hardware (none: bf16 is emulated)."""
+    flags = set(_cpuinfo().split())
     return [flag for flag in ("amx_bf16", "avx512_bf16") if flag in flags]
+
+
+def device_description(strategy: tf.distribute.Strategy) -> str:
+    """What computes, in words, for a run's records: CPUs differ in speed and in their bfloat16 kernels
+    (AMX, AVX512-BF16 or none), so a grid spread over machines says which ran what."""
+    if isinstance(strategy, tf.distribute.TPUStrategy):
+        return f"TPU, {strategy.num_replicas_in_sync} cores"
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)
+        return f"{len(gpus)} × GPU {name}"
+    model = next((line.split(":", 1)[1].strip() for line in _cpuinfo().splitlines()
+                  if line.startswith("model name")), "(model unknown)")
+    return f"CPU {model}, {os.cpu_count()} cores, bfloat16 in hardware: {', '.join(cpu_bf16_flags()) or 'none'}"
 
 
 def cpu_supports_bf16() -> bool:

@@ -26,7 +26,7 @@ from absl import logging
 from bam_tf import atomic_files, metrics
 from bam_tf.backbone import load_backbone
 from bam_tf.config import FLAGS_FREE_TO_CHANGE, BamConfig
-from bam_tf.distribution import choose_precision, create_strategy, is_chief
+from bam_tf.distribution import choose_precision, create_strategy, device_description, is_chief
 from bam_tf.evaluation import evaluate_split, predict_head
 from bam_tf.glue_reader import TaskData, read_split
 from bam_tf.glue_tasks import GlueTask, dev_tasks, parse_task_list
@@ -201,7 +201,9 @@ class BamPipeline:
         logging.info("%s: %d steps in %.0f s, examples per task %s", description, summary.steps, summary.seconds,
                      summary.examples_per_task)
         save_trained_model(out_dir, model, self.encoder, c.backbone)
-        atomic_files.write_json(os.path.join(out_dir, "training_summary.json"), dataclasses.asdict(summary))
+        atomic_files.write_json(os.path.join(out_dir, "training_summary.json"),
+                                {**dataclasses.asdict(summary), "precision": self.precision,
+                                 "device": device_description(self.strategy)})
         atomic_files.write_json(os.path.join(out_dir, "dev_results.json"), _with_average(summary.final_dev_scores))
         best_dir = os.path.join(checkpoint_dir, "best")
         if os.path.isdir(best_dir):  # per-task best checkpoints outlive the rolling ones

@@ -69,6 +69,9 @@ def test_student_annealed_to_gold_and_saw_every_task(finished_run):
     assert set(summary["examples_per_task"]) == set(TASKS)
     assert all(count > 0 for count in summary["examples_per_task"].values())
     assert sum(summary["examples_per_task"].values()) == summary["steps"] * 16
+    # How it computed, for records that span machines (bam_tf.experiments results lines copy these).
+    assert summary["precision"] in ("float32", "mixed_bfloat16", "mixed_float16")
+    assert any(kind in summary["device"] for kind in ("CPU ", "GPU ", "TPU"))
 
 
 @needs_glue

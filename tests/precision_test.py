@@ -38,6 +38,20 @@ def test_auto_precision_follows_the_cpu(monkeypatch, tmp_path, cpu_flags, expect
     assert distribution.choose_precision("mixed_float16", None) == ("mixed_float16", "--precision=mixed_float16")
 
 
+def test_the_device_is_described_by_cpu_model_and_bf16_flags(monkeypatch, tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor : 0\nmodel name\t: AMD EPYC 9R14\nflags : fpu avx512f avx512_bf16\n")
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda path, *a, **k: real_open(cpuinfo if path == "/proc/cpuinfo" else path, *a, **k))
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert distribution.device_description(tf.distribute.get_strategy()) == (
+        "CPU AMD EPYC 9R14, 2 cores, bfloat16 in hardware: avx512_bf16")
+    cpuinfo.write_text("processor : 0\nflags : fpu avx2\n")
+    assert distribution.device_description(tf.distribute.get_strategy()) == (
+        "CPU (model unknown), 2 cores, bfloat16 in hardware: none")
+
+
 @pytest.mark.parametrize("tf_config, chief", [
     (None, True),
     ({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 0}}, True),

@@ -137,8 +137,34 @@ def test_the_report_names_the_commit_and_wall_time_of_every_run(tmp_path):
                                     "wall_time_s": wall, "finished_at": "2026-12-01T19:00:00+00:00"}) + "\n")
     text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
     runs = text.split("## Runs")[1].split("## Figure")[0]
-    assert f"| single | 0 | `{'a' * 12}` | 30.0 min | 2026-12-01T19:00:00+00:00 |" in runs
+    assert f"| single | 0 | `{'a' * 12}` | 30.0 min | not recorded | 2026-12-01T19:00:00+00:00 |" in runs
     assert f"| multi | 0 | `{'b' * 12} +changes` | 50.0 min |" in runs
+
+
+def test_the_report_names_each_runs_precision_and_warns_when_they_differ(tmp_path):
+    avx512 = "CPU AMD EPYC, 2 cores, bfloat16 in hardware: avx512_bf16"
+    runs = [("single", 0, "mixed_bfloat16", avx512), ("bam", 0, "mixed_bfloat16", avx512),
+            ("single", 1, None, None), ("bam", 1, "float32", "CPU Intel Xeon, 2 cores, bfloat16 in hardware: none")]
+
+    def write(rows):
+        with open(tmp_path / "r.jsonl", "w") as f:
+            for method, seed, precision, device in rows:
+                record = {"method": method, "seed": seed, "task": "RTE", "metrics": {"accuracy": 0.5},
+                          "score": 0.5, "flags": {}}
+                if precision:
+                    record.update(precision=precision, device=device)
+                f.write(json.dumps(record) + "\n")
+        return report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+
+    text = write(runs)
+    table = text.split("## Runs")[1]
+    assert f"| bam | 0 | `unknown` | - | mixed_bfloat16, {avx512} |" in table
+    assert "| single | 1 | `unknown` | - | not recorded |" in table
+    summary = text.split("## Summary")[1].split("## Dev scores")[0]
+    assert ("**Mixed precision**: the runs did not all compute in one precision (float32: bam 1; "
+            "mixed_bfloat16: single 0, bam 0)") in summary
+    # One known precision (and lines that lack it): nothing to warn about.
+    assert "Mixed precision" not in write(runs[:3])
 
 
 def test_the_annealing_ablation_gets_its_own_verdict(tmp_path):

@@ -90,7 +90,7 @@ class FakeBackend:
     def _write_model(directory, tasks, score):
         os.makedirs(directory, exist_ok=True)
         scores = {t: ({"mcc": score} if t == "CoLA" else {"pearson": score, "spearman": score}) for t in tasks}
-        for name, value in [("dev_results.json", {"tasks": scores}), ("training_summary.json", {"steps": 12}),
+        for name, value in [("dev_results.json", {"tasks": scores}), ("training_summary.json", {"steps": 12, "precision": "float32", "device": "CPU fake"}),
                             ("model_config.json", {"tasks": tasks})]:
             with open(os.path.join(directory, name), "w") as f:
                 json.dump(value, f)
@@ -172,6 +172,7 @@ def test_teachers_are_trained_once_and_shared_by_every_method(tmp_path):
     records = read_results(str(tmp_path / "results.jsonl"))[0]
     flags = {(r["method"], r["task"]): r["flags"] for r in records}
     assert flags[("multi", "CoLA")]["distill"] is False
+    assert {(r["precision"], r["device"]) for r in records} == {("float32", "CPU fake")}  # from training_summary.json
     assert flags[("bam_no_anneal", "CoLA")]["teacher_annealing"] is False
     assert flags[("bam_no_anneal", "CoLA")]["distill_weight"] == 0.5
     born = flags[("born_again_single", "STS-B")]

@@ -233,6 +233,7 @@ class Experiment:
                 "method": key.method, "seed": key.seed, "task": task, "metrics": task_metrics,
                 "score": metrics.task_score(task_metrics), "wall_time_s": round(wall_time, 1), "resumed": resumed,
                 "training_steps": summary.get("steps"), "train_examples": sizes,
+                "precision": summary.get("precision"), "device": summary.get("device"),
                 "model_dir": model_dir, "flags": config.to_dict(), **self.provenance(),
                 "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
         if lines:

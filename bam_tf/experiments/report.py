@@ -121,8 +121,10 @@ def score_tables(results: Results) -> list[str]:
 def runs_section(results: Results) -> list[str]:
     """One row per (method, seed): the bam_tf commit it ran from, its wall time and when it finished."""
     lines = ["## Runs", "", "Wall time: the seconds the runner spent on that (method, seed), teachers it had to "
-             "train included; a resumed run counts only the part after the resume.", "",
-             "| method | seed | bam_tf commit | wall time | finished |", "|---|---:|---|---:|---|"]
+             "train included; a resumed run counts only the part after the resume. Precision: what `--precision` "
+             "resolved to on the device that ran it (\"not recorded\": a line from before bam_tf recorded them).", "",
+             "| method | seed | bam_tf commit | wall time | precision, device | finished |",
+             "|---|---:|---|---:|---|---|"]
     for method in results.methods:
         for seed in results.seeds(method):
             record = _run_record(results, method, seed)
@@ -130,13 +132,35 @@ def runs_section(results: Results) -> list[str]:
             wall = record.get("wall_time_s")
             wall_text = f"{wall / 60:.1f} min" + (" (resumed)" if record.get("resumed") else "") \
                 if isinstance(wall, (int, float)) else "-"
-            lines.append(f"| {method} | {seed} | `{commit}` | {wall_text} | {record.get('finished_at', '-')} |")
+            lines.append(f"| {method} | {seed} | `{commit}` | {wall_text} | {_precision_and_device(record)} | "
+                         f"{record.get('finished_at', '-')} |")
     costs = seed_costs(results)
     if costs:
         lines += ["", "What a seed costs (median wall time of the runs that were not resumed): "
                   + ", ".join(f"{method} {minutes:.1f} min" for method, minutes in costs.items())
                   + (f"; all {len(costs)} methods {sum(costs.values()) / 60:.1f} h." if len(costs) > 1 else ".")]
     return lines
+
+
+def _precision_and_device(record: dict) -> str:
+    if not record.get("precision") and not record.get("device"):
+        return "not recorded"
+    return f"{record.get('precision') or '?'}, {record.get('device') or '?'}"
+
+
+def precision_warning(results: Results) -> str | None:
+    """Runs that computed in different precisions are not one experiment: say so where it is read."""
+    runs_by_precision: dict[str, list[str]] = {}
+    for method in results.methods:
+        for seed in results.seeds(method):
+            precision = _run_record(results, method, seed).get("precision")
+            if precision:
+                runs_by_precision.setdefault(precision, []).append(f"{method} {seed}")
+    if len(runs_by_precision) < 2:
+        return None
+    return ("**Mixed precision**: the runs did not all compute in one precision ("
+            + "; ".join(f"{precision}: {', '.join(runs)}" for precision, runs in sorted(runs_by_precision.items()))
+            + "); a difference between methods may partly be one between precisions (Runs section).")
 
 
 def _run_record(results: Results, method: str, seed: int) -> dict:
@@ -296,6 +320,9 @@ def summary_section(results: Results, alpha: float) -> list[str]:
         lines += ["**Incomplete grid**: the methods hold different seeds ("
                   + "; ".join(f"{m}: {seeds}" for m, seeds in seed_sets.items())
                   + "), so means below mix different seed sets; the seed-by-seed counts compare like with like.", ""]
+    warning = precision_warning(results)
+    if warning:
+        lines += [warning, ""]
     directions, any_significant = {}, False
     for better, other in CLAIMS:
         line = comparison_line(results, better, other, alpha)

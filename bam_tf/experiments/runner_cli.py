@@ -39,7 +39,8 @@ and teacher_flags.json (outputs of teachers trained with other flags are refused
 
 A results line: method, seed, task, metrics (the task's GLUE dev metrics), score (their mean, the GLUE task
 score), wall_time_s (seconds this invocation spent on the (method, seed), dependencies included; a run that
-`resumed` counts only its remaining part), training_steps and train_examples of the model's run, model_dir,
+`resumed` counts only its remaining part), training_steps and train_examples of the model's run, its
+precision (what --precision resolved to) and device (e.g. the CPU model and its bfloat16 flags), model_dir,
 flags (that run's full BamConfig), git_commit / git_dirty of bam_tf, finished_at.
 """
 
