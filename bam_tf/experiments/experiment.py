@@ -18,7 +18,7 @@ from bam_tf import atomic_files, metrics
 from bam_tf.config import BamConfig
 from bam_tf.experiments.methods import DISTILL_FROM_SINGLE, METHODS, changed_flags, method_configs
 from bam_tf.experiments.results_file import ExperimentError, append_results, latest_records, read_results
-from bam_tf.experiments.teacher_outputs_store import TeacherOutputsStore
+from bam_tf.experiments.teacher_outputs_store import TeacherOutputsStore, copy_outputs, missing_outputs
 from bam_tf.glue_tasks import dev_tasks, get_task, parse_task_list
 from bam_tf.run_lock import exclusive_run_dir
 from bam_tf.task_defs import register_task_definitions
@@ -278,8 +278,8 @@ class Experiment:
         result = self.ensure_student(config)
         return {task: result for task in self.tasks}
 
-    def _missing_outputs(self, directory: str, tasks: list[str] | None = None) -> list[str]:
-        return [t for t in (tasks or self.tasks) if not os.path.exists(os.path.join(directory, f"{t}.npz"))]
+    def _missing_outputs(self, directory: str) -> list[str]:
+        return missing_outputs(directory, self.tasks)
 
     def ensure_teachers(self, seed: int) -> None:
         missing = [task for task in self.tasks if not is_trained(self.teacher_dir(seed, task))]
@@ -343,12 +343,7 @@ class Experiment:
         return model_dir, dev, summary
 
     def _copy_teacher_outputs(self, source_dir: str, run_dir: str, tasks: list[str]) -> None:
-        target_dir = os.path.join(run_dir, "teacher_outputs")
-        os.makedirs(target_dir, exist_ok=True)
-        for task in tasks:
-            target = os.path.join(target_dir, f"{task}.npz")
-            if not os.path.exists(target):
-                atomic_files.copy_file(os.path.join(source_dir, f"{task}.npz"), target)
+        copy_outputs(source_dir, os.path.join(run_dir, "teacher_outputs"), tasks)
 
     def _write_ensemble_outputs(self, target_dir: str) -> None:
         """Mean over seeds of the single teachers' outputs (logits; scores for STS-B), per task."""
