@@ -6,7 +6,13 @@
   (2) `keras_hub.models.BertTextClassifier` (same backbone, 2 classes, no preprocessor) trained with
       `model.fit` on the very same batches (same token ids and padding per batch; labels clipped to {0, 1});
   (3) the BAM student with every batch padded to max_seq_length 128 and no length bucketing;
-  (4) teacher-prediction writing: `bam_tf.evaluation.predict_head` over every training example.
+  (4) teacher-prediction writing: `bam_tf.evaluation.predict_head` over every training example;
+  (5) the student on the faithful grid's own stream (configs/experiments/cpu_mini_glue_faithful.flags:
+      each task's first 8551 rows, mixed batches of 128, bucketed): (5a) each batch padded to its longest
+      example as bam_tf trained before length groups, (5b) with length groups (the pipeline's default),
+      (5c) length groups + XLA; the same batches in each, spread evenly over the stream, run twice, the
+      second pass timed (the first traces, and for (5c) compiles);
+  (6) the teachers' steps on the same data (one task per batch of 32, bucketed), timed the same way.
 
 Every variant starts from a fresh model with the same seed, under the same precision policy and batch
 size. Training variants run --warmup_steps + --steps steps and only the last --steps are timed (tracing
@@ -23,8 +29,10 @@ Results are printed and written as Markdown to --output (atomically). --smoke ru
 backbone on two small tasks in well under a minute, to check the tool itself works. The command line is
 `python tools/benchmark.py` (its --help lists every setting of BenchmarkSettings).
 
-Targets: (1)/(2) ≥ 0.95 (the custom multi-task step costs no more than plain Keras `fit`) and
-(1)/(3) ≥ 2.5 (per-batch padding + length bucketing pay off on GLUE's length distribution).
+Targets: (1)/(2) ≥ 0.95 (the custom multi-task step costs no more than plain Keras `fit`),
+(1)/(3) ≥ 2.5 (per-batch padding + length bucketing pay off on GLUE's length distribution),
+(5b)/(5a) ≥ 1.7 in examples/s (length groups) and (5b)/(6) ≥ 0.85 in real tokens/s (a student token
+costs about what a teacher token costs).
 """
 
 from __future__ import annotations
@@ -52,10 +60,12 @@ FEATURES = ("token_ids", "segment_ids", "padding_mask")
 # Settings --smoke changes, unless given on the command line.
 SMOKE = {"backbone": "random:layers=2,hidden=32", "tasks": "CoLA,MRPC", "steps": 3, "warmup_steps": 2,
          "examples_per_task": 48, "predict_batch_size": 32, "peak_matmul_size": 256, "peak_matmuls": 4,
-         "peak_repeats": 3}
+         "peak_repeats": 3, "mixed_train_examples": 48, "mixed_batch_size": 32, "mixed_steps": 2}
 DEFAULTS = {"backbone": "all-MiniLM-L6-v2", "tasks": DEFAULT_TASKS, "steps": 40, "warmup_steps": 5,
             "examples_per_task": 2000, "predict_batch_size": 256, "peak_matmul_size": 2048, "peak_matmuls": 10,
-            "peak_repeats": 5}
+            "peak_repeats": 5, "mixed_train_examples": 8551, "mixed_batch_size": 128, "mixed_steps": 12}
+TARGET_GROUPS = 1.7  # (5b)/(5a), examples/s
+TARGET_STUDENT_VS_TEACHERS = 0.85  # (5b)/(6), real tokens/s
 
 
 @dataclasses.dataclass
@@ -79,6 +89,14 @@ class BenchmarkSettings:
     peak_matmul_size: int = DEFAULTS["peak_matmul_size"]
     peak_matmuls: int = DEFAULTS["peak_matmuls"]
     peak_repeats: int = DEFAULTS["peak_repeats"]
+    # the faithful config's student stream (configs/experiments/cpu_mini_glue_faithful.flags)
+    mixed_train_examples: int = DEFAULTS["mixed_train_examples"]
+    mixed_batch_size: int = DEFAULTS["mixed_batch_size"]
+    mixed_steps: int = DEFAULTS["mixed_steps"]
+    mixed_epochs: float = 4.0
+    teacher_batch_size: int = 32
+    length_group_size: int = 16
+    jit_compile_mixed: bool = True  # measure (5c), length groups + XLA
     smoke: bool = False
     quiet: bool = False
 
@@ -96,7 +114,7 @@ class BenchmarkSettings:
         if not self.glue_dir or not os.path.isdir(self.glue_dir):
             problems.append(f"--glue_dir (or $GLUE_DIR) must name the GLUE data folder, got {self.glue_dir!r}")
         for name in ("steps", "warmup_steps", "batch_size", "predict_batch_size", "peak_matmul_size", "peak_matmuls",
-                     "peak_repeats"):
+                     "peak_repeats", "mixed_train_examples", "mixed_batch_size", "mixed_steps", "teacher_batch_size"):
             if getattr(self, name) < 1:
                 problems.append(f"--{name} must be at least 1")
         if self.examples_per_task < 0 or self.length_bucketing_window < 0:
@@ -189,20 +207,28 @@ class Report:
         return next(p for p in self.peaks if p.dtype == dtype)
 
     def ratios(self) -> list[tuple[str, float, float, str]]:
-        """(name, ratio of ex/s, ratio of real tok/s, target text)."""
+        """(name, ratio of ex/s, ratio of real tok/s, target text naming its unit), for the variants present."""
+        keys = {v.key for v in self.variants}
         rows = []
-        for a, b, target in (("(1)", "(2)", f"≥ {TARGET_VS_KERAS}"), ("(1)", "(3)", f"≥ {TARGET_VS_STATIC}"),
-                             ("(4)", "(1)", "")):
-            va, vb = self.variant(a), self.variant(b)
-            rows.append((f"{a}/{b}", va.examples_per_s / vb.examples_per_s,
-                         va.real_tokens_per_s / vb.real_tokens_per_s, target))
+        for a, b, target in RATIOS:
+            if a in keys and b in keys:
+                va, vb = self.variant(a), self.variant(b)
+                rows.append((f"{a}/{b}", va.examples_per_s / vb.examples_per_s,
+                             va.real_tokens_per_s / vb.real_tokens_per_s, target))
         return rows
 
 
-def _verdict(ratio: float, target: str) -> str:
+# (numerator, denominator, target: "≥ x (ex/s)", "≥ x (real tok/s)" or "")
+RATIOS = (("(1)", "(2)", f"≥ {TARGET_VS_KERAS} (ex/s)"), ("(1)", "(3)", f"≥ {TARGET_VS_STATIC} (ex/s)"),
+          ("(4)", "(1)", ""), ("(5b)", "(5a)", f"≥ {TARGET_GROUPS} (ex/s)"), ("(5c)", "(5b)", ""),
+          ("(5b)", "(6)", f"≥ {TARGET_STUDENT_VS_TEACHERS} (real tok/s)"))
+
+
+def _verdict(ex_ratio: float, tok_ratio: float, target: str) -> str:
     if not target:
         return ""
-    return "met" if ratio >= float(target.split()[-1]) else "NOT met"
+    ratio = tok_ratio if "tok/s" in target else ex_ratio
+    return "met" if ratio >= float(target.split()[1]) else "NOT met"
 
 
 def _variant_rows(report: Report) -> tuple[list[str], list[list[str]]]:
@@ -232,7 +258,7 @@ def format_console(report: Report) -> str:
     line = lambda cells: "  ".join(c.ljust(w) if k == 0 else c.rjust(w) for k, (c, w) in enumerate(zip(cells, widths)))
     out = [line(header), line(["-" * w for w in widths])] + [line(r) for r in rows] + [""]
     for name, ex_ratio, tok_ratio, target in report.ratios():
-        verdict = f"  target {target}: {_verdict(ex_ratio, target)}" if target else ""
+        verdict = f"  target {target}: {_verdict(ex_ratio, tok_ratio, target)}" if target else ""
         out.append(f"{name} = {ex_ratio:.3f} (ex/s; real tok/s: {tok_ratio:.3f}){verdict}")
     out.append("")
     out.extend(_efficiency_lines(report))
@@ -245,8 +271,8 @@ def format_markdown(report: Report) -> str:
     header, rows = _variant_rows(report)
     out += ["## Variants", "", "| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1))
             + "|"] + ["| " + " | ".join(r) + " |" for r in rows] + [""]
-    out += ["## Ratios", "", "| ratio | ex/s | real tok/s | target (ex/s) | verdict |", "|---|---:|---:|---|---|"]
-    out += [f"| {name} | {ex:.3f} | {tok:.3f} | {target or '—'} | {_verdict(ex, target) or '—'} |"
+    out += ["## Ratios", "", "| ratio | ex/s | real tok/s | target | verdict |", "|---|---:|---:|---|---|"]
+    out += [f"| {name} | {ex:.3f} | {tok:.3f} | {target or '—'} | {_verdict(ex, tok, target) or '—'} |"
             for name, ex, tok, target in report.ratios()] + [""]
     out += ["## Machine peak and achieved FLOP/s", ""] + [f"- {line}" for line in _efficiency_lines(report)] + [""]
     out += ["## Notes", ""] + [f"- {note}" for note in report.notes] + [""]
@@ -304,16 +330,17 @@ def _subset(data, keep: np.ndarray):
                                official_index=pick(data.official_index))
 
 
-def load_task_examples(glue_dir: str, tasks, examples_per_task: int, seed: int, encoder):
-    """Each task's training split, randomly subsampled (so lengths follow the real GLUE distribution),
-    order-augmented like the pipeline, encoded, with random teacher outputs of the right width."""
+def load_task_examples(glue_dir: str, tasks, examples_per_task: int, seed: int, encoder, first_rows: bool = False):
+    """Each task's training split, randomly subsampled (so lengths follow the real GLUE distribution) or its
+    first rows (`first_rows`: as --max_train_examples takes them), order-augmented like the pipeline,
+    encoded, with random teacher outputs of the right width."""
     from bam_tf.glue_reader import read_split
     from bam_tf.input_pipeline import TaskExamples
     from bam_tf.text_encoding import encode_task_data
 
     examples = []
     for task_index, task in enumerate(tasks):
-        data = read_split(glue_dir, task, "train")
+        data = read_split(glue_dir, task, "train", examples_per_task if first_rows and examples_per_task else None)
         rng = np.random.default_rng([seed, 3, task_index])
         if examples_per_task and len(data) > examples_per_task:
             data = _subset(data, np.sort(rng.choice(len(data), examples_per_task, replace=False)))
@@ -339,16 +366,18 @@ def take_rows(encoded, rows: np.ndarray):
 
 
 def dataset_batch_shapes(dataset, skip: int) -> tuple[list[tuple[int, int]], int, int]:
-    """(batch size, padded length) of every batch after the first `skip`, their real token count, and
-    how many of them have a shape no earlier batch had (what XLA compiles anew)."""
+    """(batch size, padded length) of every batch after the first `skip` (of each length group of a batch:
+    training_dataset yields tuples of groups), their real token count, and how many of them have a shape
+    no earlier one had (what XLA compiles anew)."""
     shapes, real, seen, new_shapes = [], 0, set(), 0
-    for index, batch in enumerate(dataset):
-        mask = batch["padding_mask"].numpy()
-        if index >= skip:
-            shapes.append(mask.shape)
-            real += int(mask.sum())
-            new_shapes += mask.shape not in seen
-        seen.add(mask.shape)
+    for index, groups in enumerate(dataset):
+        for group in groups if isinstance(groups, tuple) else (groups,):
+            mask = group["padding_mask"].numpy()
+            if index >= skip:
+                shapes.append(mask.shape)
+                real += int(mask.sum())
+                new_shapes += mask.shape not in seen
+            seen.add(mask.shape)
     return shapes, real, new_shapes
 
 
@@ -398,6 +427,7 @@ class Benchmark:
                           num_layers=shape_probe.num_layers)
         self.num_heads = shape_probe.num_heads
         del shape_probe
+        self._mixed = None
 
     # -- helpers
     def fresh_start(self) -> None:
@@ -437,19 +467,22 @@ class Benchmark:
     def flops(self, shapes, training: bool = True) -> int:
         return batches_flops(shapes, training=training, **self.shape)
 
-    def result(self, key, name, shapes, real, seconds, training=True, note=""):
-        return VariantResult(key, name, steps=len(shapes), examples=sum(b for b, _ in shapes), real_tokens=real,
+    def result(self, key, name, shapes, real, seconds, training=True, note="", steps=None):
+        return VariantResult(key, name, steps=steps or len(shapes), examples=sum(b for b, _ in shapes), real_tokens=real,
                              padded_tokens=sum(b * length for b, length in shapes), seconds=seconds,
                              flops=self.flops(shapes, training), note=note)
 
     # -- variants
     def student_variant(self, key: str, name: str, stream, static_length: int | None) -> VariantResult:
         from bam_tf.input_pipeline import training_dataset
-        from bam_tf.trainer import TrainingOptions, train
+        from bam_tf.trainer import TrainingOptions, length_plan, train
 
         a = self.settings
+        options = TrainingOptions(description=name, verbose=False, log_every=self.total_steps + 1, eval_every=1,
+                                  jit_compile=a.jit_compile, static_length=static_length)
+        _, multiple, _ = length_plan(self.examples, stream, 1, options)  # whole batches, as (2) trains them
         shapes, real, new_shapes = dataset_batch_shapes(
-            training_dataset(self.examples, stream, 0, static_length), skip=a.warmup_steps)
+            training_dataset(self.examples, stream, 0, static_length, length_multiple=multiple), skip=a.warmup_steps)
         self.fresh_start()
         model = self.student()
         stamps = []
@@ -461,15 +494,104 @@ class Benchmark:
             stamps.append(time.perf_counter())
             return {}
 
-        train(model, self.examples, stream, self.strategy, TrainingOptions(
-            description=name, verbose=False, log_every=self.total_steps + 1, eval_every=1, evaluate=stamp,
-            jit_compile=a.jit_compile, static_length=static_length))
+        train(model, self.examples, stream, self.strategy, dataclasses.replace(options, evaluate=stamp))
         if len(stamps) != self.total_steps:
             raise RuntimeError(f"expected one clock read per step ({self.total_steps}), got {len(stamps)}: "
                                "bam_tf.trainer.train no longer calls `evaluate` after every step with eval_every=1")
         seconds = stamps[-1] - stamps[a.warmup_steps - 1]
         del model
         return self.result(key, name, shapes, real, seconds, note=self.jit_note(new_shapes))
+
+    def mixed_stream(self):
+        """The faithful config's data and student stream (configs/experiments/cpu_mini_glue_faithful.flags):
+        each task's first --mixed_train_examples rows, mixed batches of --mixed_batch_size over
+        --mixed_epochs epochs, length-bucketed as the pipeline does; its whole-stream padding; and
+        --mixed_steps of its batches, evenly spaced over it, run twice (the first pass traces and compiles,
+        the second is timed)."""
+        if self._mixed is None:
+            from bam_tf.length_bucketing import bucket_by_length
+            from bam_tf.length_groups import group_sizes, padded_tokens
+            from bam_tf.task_sampler import ExampleStream, example_stream, num_train_steps
+
+            a, d = self.settings, self.defaults
+            examples = load_task_examples(a.glue_dir, self.tasks, a.mixed_train_examples, a.seed, self.encoder,
+                                          first_rows=True)
+            sizes = [len(e.encoded) for e in examples]
+            batch = a.mixed_batch_size
+            steps = num_train_steps(sizes, a.mixed_epochs, batch)
+            lengths = [e.encoded.lengths for e in examples]
+            stream = bucket_by_length(example_stream(sizes, d.task_weight_exponent, batch, steps, "mixed", a.seed),
+                                      lengths, a.length_bucketing_window, a.seed)
+            slot_lengths = stream.slot_values(lengths).reshape(steps, batch)
+            cap = max(int(x.max()) for x in lengths)
+            real = int(slot_lengths.sum())
+            padding = {"whole": padded_tokens(slot_lengths, [batch], 1, cap) / real,
+                       "groups": padded_tokens(slot_lengths, group_sizes(batch, a.length_group_size), 1, cap) / real}
+            picked = np.linspace(0, steps - 1, min(a.mixed_steps, steps)).astype(int)
+            slots = (picked[:, None] * batch + np.arange(batch)[None, :]).reshape(-1)
+            twice = ExampleStream(np.tile(stream.task_ids[slots], 2), np.tile(stream.example_indices[slots], 2), batch)
+            self._mixed = (examples, sizes, steps, twice, padding)
+        return self._mixed
+
+    def twice_run_variant(self, key: str, name: str, examples, stream, group_size: int, jit_compile: bool,
+                          note: str = "") -> VariantResult:
+        """Train `stream` (the same batches twice) through bam_tf.trainer.train; time the second pass."""
+        from bam_tf.input_pipeline import training_dataset
+        from bam_tf.trainer import TrainingOptions, length_plan, train
+
+        passes = stream.num_steps // 2
+        options = TrainingOptions(description=name, verbose=False, log_every=stream.num_steps + 1, eval_every=1,
+                                  jit_compile=jit_compile, group_size=group_size)
+        used, multiple, why = length_plan(examples, stream, 1, options)  # what train() will decide
+        shapes, real, _ = dataset_batch_shapes(training_dataset(examples, stream, group_size=used,
+                                                                length_multiple=multiple), skip=passes)
+        self.fresh_start()
+        model = self.student()
+        stamps = []
+
+        def stamp():
+            stamps.append(time.perf_counter())
+            return {}
+
+        started = time.perf_counter()
+        train(model, examples, stream, self.strategy, dataclasses.replace(options, evaluate=stamp))
+        seconds = stamps[-1] - stamps[passes - 1]
+        first = stamps[passes - 1] - started
+        del model
+        return self.result(key, name, shapes, real, seconds, steps=passes, note="; ".join(filter(None, [
+            note, why, f"first pass (tracing{' and XLA compiles' if jit_compile else ''}) {first:.1f} s, "
+                       f"timed second pass {seconds:.1f} s"])))
+
+    def mixed_variants(self) -> list[VariantResult]:
+        from bam_tf.length_bucketing import bucket_by_length
+        from bam_tf.task_sampler import ExampleStream, example_stream
+
+        a, d = self.settings, self.defaults
+        examples, sizes, steps, twice, padding = self.mixed_stream()
+        batch, groups = a.mixed_batch_size, a.length_group_size
+        stream_note = (f"{twice.num_steps // 2} of the {steps} batches of {batch} of the stream; the whole stream "
+                       f"pads to {padding['whole']:.2f} padded tokens per real token in whole batches, "
+                       f"{padding['groups']:.2f} in groups of {groups}")
+        results = [
+            self.twice_run_variant("(5a)", f"student, faithful stream, one padded batch of {batch}", examples, twice,
+                                   0, False, stream_note),
+            self.twice_run_variant("(5b)", f"student, faithful stream, length groups of {groups}", examples, twice,
+                                   groups, False),
+        ]
+        if a.jit_compile_mixed:
+            results.append(self.twice_run_variant("(5c)", f"student, faithful stream, length groups of {groups} + XLA",
+                                                  examples, twice, groups, True))
+        # The teachers' steps on the same data: one task per batch, length-bucketed, as each teacher trains.
+        teacher_steps = twice.num_steps // 2 * max(1, batch // a.teacher_batch_size)
+        per_task = bucket_by_length(example_stream(sizes, d.task_weight_exponent, a.teacher_batch_size, teacher_steps,
+                                                   "per_task", a.seed),
+                                    [e.encoded.lengths for e in examples], a.length_bucketing_window, a.seed)
+        per_task_twice = ExampleStream(np.tile(per_task.task_ids, 2), np.tile(per_task.example_indices, 2),
+                                       a.teacher_batch_size)
+        results.append(self.twice_run_variant("(6)", f"teacher steps, same tasks (one task per batch of "
+                                              f"{a.teacher_batch_size}, bucketed)", examples, per_task_twice,
+                                              groups, False))
+        return results
 
     def keras_variant(self) -> VariantResult:
         import keras
@@ -523,19 +645,19 @@ class Benchmark:
         batch = a.predict_batch_size
         self.fresh_start()
         model = self.student(compile_model=False)
-        # Warm-up: a few batches of mixed lengths, the last one partial, so the reduce_retracing
-        # tf.function settles on its shape-generic trace before the clock starts.
+        # Warm-up: a few batches of mixed lengths, the last one partial: the one trace (any shape) and
+        # oneDNN's first-use costs fall before the clock starts.
         everything = EncodedExamples.concatenate([e.encoded for e in self.examples])
         count = min(len(everything), max(1, a.warmup_steps * batch - batch // 2))
         rng = np.random.default_rng([a.seed, 4])
         warm = take_rows(everything, np.sort(rng.choice(len(everything), count, replace=False)))
         predict_head(model, warm, self.tasks[0].name, batch)
-        traces_before = model.inference_outputs.experimental_get_tracing_count()
+        traces_before = model.inference_traces()
         start = time.perf_counter()
         for task, task_examples in zip(self.tasks, self.examples):
             predict_head(model, task_examples.encoded, task.name, batch)
         seconds = time.perf_counter() - start
-        retraces = model.inference_outputs.experimental_get_tracing_count() - traces_before
+        retraces = model.inference_traces() - traces_before
         shapes, real = [], 0
         for task_examples in self.examples:
             task_shapes, task_real = inference_batch_shapes(task_examples.encoded.lengths, batch)
@@ -562,13 +684,15 @@ class Benchmark:
             lambda: self.student_variant("(3)", f"BAM student, static padding {STATIC_LENGTH}, no bucketing",
                                          self.stream, STATIC_LENGTH),
             self.predict_variant,
+            self.mixed_variants,
         ]
         rounds = {}
         for run_variant in plan:
-            result = run_variant()
-            rounds.setdefault(result.key, []).append(result)
-            say(f"{result.key} {result.name}: {result.examples_per_s:.1f} ex/s, "
-                f"{result.real_tokens_per_s:.0f} real tok/s over {result.seconds:.2f} s")
+            results = run_variant()
+            for result in results if isinstance(results, list) else [results]:
+                rounds.setdefault(result.key, []).append(result)
+                say(f"{result.key} {result.name}: {result.examples_per_s:.1f} ex/s, "
+                    f"{result.real_tokens_per_s:.0f} real tok/s over {result.seconds:.2f} s")
         variants = [max(results, key=lambda r: r.examples_per_s) for results in rounds.values()]
         notes = self.notes(variants) + [
             f"{key}: fastest of {len(results)} alternating rounds; all rounds "
@@ -603,6 +727,10 @@ class Benchmark:
             ("examples per task (before MRPC/STS-B swapped pairs)", str(a.examples_per_task)),
             ("steps", f"{a.steps} timed after {a.warmup_steps} warm-up; (1) and (2) alternate over {a.rounds} rounds, fastest kept"),
             ("length bucketing window", f"{a.length_bucketing_window} batches"),
+            ("(5)-(6) data", f"first {a.mixed_train_examples} training rows of each task (before MRPC/STS-B swapped "
+                             f"pairs); student batch {a.mixed_batch_size}, {a.mixed_steps} timed batches over "
+                             f"{a.mixed_epochs:g} epochs; teacher batch {a.teacher_batch_size}; length groups of "
+                             f"{a.length_group_size}"),
             ("jit_compile", str(a.jit_compile)),
             ("seed", str(a.seed)),
         ] + ([("mode", "--smoke (tiny random backbone: checks the tool, not the machine)")] if a.smoke else [])
@@ -623,6 +751,16 @@ class Benchmark:
             "padded length s, training = 3 × forward, (4) forward only) over the padded batch shapes of the "
             "timed steps, divided by the timed seconds.",
         ]
+        notes.append(
+            "(5a)-(5c) train the student on the faithful grid's own stream (configs/experiments/"
+            "cpu_mini_glue_faithful.flags: mixed batches kept mixed, bucketed, padded per batch): (5a) as bam_tf "
+            "trained it before length groups, (5b) with them (the pipeline's default), (5c) also XLA-compiling "
+            "each group (lengths rounded up to multiples of 16). (6) trains the teachers' steps on the same data. "
+            "Each runs its batches twice through bam_tf.trainer.train and times the second pass; every "
+            "variant computes the same updates (length groups add up to the unsplit batch's gradient).")
+        notes.append(
+            "(1) pads each mixed batch whole, so that (2) can train on the very same batches; its (1)/(3) target "
+            "dates from bucketing that un-mixed batches. The student as the pipeline trains it is (5b).")
         notes += [f"{v.key}: {v.note}" for v in variants if v.note]
         if self.settings.jit_compile:
             notes.append("--jit_compile: XLA compiles once per distinct batch shape, so with per-batch padding "

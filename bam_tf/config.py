@@ -10,13 +10,22 @@ import os
 
 from absl import flags
 
+# Flags whose default differs from what bam_tf did before they existed: a recorded config without them
+# ran with these values.
+VALUES_BEFORE_THE_FLAG_EXISTED = {"dataset_multiples": False}
 MODES = ("all", "teachers", "predict", "student", "evaluate")
 # Flags that change nothing a run has written, so a model_dir may be revisited (and an experiment's
 # results file extended) with other values. Data location may move too: teacher outputs carry a
 # fingerprint of the data they were computed on.
 FLAGS_FREE_TO_CHANGE = frozenset({"mode", "log_every", "eval_batch_size", "checkpoint_every", "keep_checkpoints",
                                   "eval_every", "glue_dir", "tfds_data_dir", "tfds_download",
+                                  "length_group_size", "length_multiple",  # the same update, other shapes
+                                  "jit_compile",  # the same computation, compiled by XLA or not
                                   "task_defs"})  # the definitions themselves are compared through task_defs.json
+
+
+# A flag that is "auto" or a boolean: --name=auto, --name (true) and --noname (false) all parse.
+AUTO_BOOL = ("auto", "true", "false")
 
 
 def _field(default, help_text: str, choices: tuple[str, ...] | None = None):
@@ -56,7 +65,14 @@ class BamConfig:
     teacher_epochs: float = _field(3.0, "Epochs of single-task teacher training.")
     learning_rate: float = _field(1e-4, "Peak learning rate of the multi-task student.")
     train_batch_size: int = _field(128, "Global batch size of the multi-task student.")
-    num_train_epochs: float = _field(6.0, "Epochs (over all tasks' examples together) of student training.")
+    num_train_epochs: float = _field(6.0, "Epochs of student training, over all tasks' examples together (each task's "
+                                     "counted --dataset_multiples times).")
+    dataset_multiples: bool = _field(True, "Count an epoch of a multi-task student as the original BAM code does: "
+                                     "each training set copied round((size_ref/size)^(1-exponent)) times (its "
+                                     "GLUE table, MNLI as reference: CoLA 3, SST-2 2, MRPC 3, STS-B 2, RTE 4; "
+                                     "tasks of --task_defs relative to the run's largest). Only the number of "
+                                     "steps changes; tasks are still sampled ∝ size^exponent. False: an epoch is "
+                                     "the plain sum of the training sets (bam_tf before this flag).")
     max_train_steps: int = _field(0, "Stop every training run after at most N steps (0: no cap). Schedules "
                                   "(warmup, decay, annealing) are laid out over the capped length.")
 
@@ -90,10 +106,21 @@ class BamConfig:
     tpu: str = _field("", "TPU name or grpc:// address for --strategy=tpu (empty: the local TPU VM).")
     cpu_replicas: int = _field(0, "Split the CPU into N logical devices (to exercise --strategy=mirrored "
                                "without accelerators; 0: off).")
-    jit_compile: bool = _field(False, "XLA-compile the training step (measured slower for bf16 on CPU).")
+    jit_compile: str = _field("auto", "XLA-compile each length group's forward and backward pass (one program per "
+                              "padded shape). auto: off on CPU, where it measured slower in bfloat16 and float32 "
+                              "(results/benchmark.md), and on GPU (not measured); TPUs compile with XLA anyway. "
+                              "--jit_compile / --nojit_compile force it.", AUTO_BOOL)
     length_bucketing_window: int = _field(32, "Group examples of similar length into batches, within windows "
                                           "of N batches (0 or 1: off). Batches are always padded only to "
                                           "their own longest example.")
+    length_group_size: int = _field(16, "Cut each replica's slice of a training batch into groups of about N "
+                                    "examples of similar length, each padded to its own longest example; their "
+                                    "summed losses and gradients make the batch's one update (the same update; "
+                                    "dropout draws its masks per group). "
+                                    "Used in a stage only where it saves >= 15% of padded tokens (mixed batches, "
+                                    "not bucketed single-task ones); the log says. 0: never.")
+    length_multiple: int = _field(0, "Round padded lengths up to a multiple of N, so a run meets few distinct shapes "
+                                  "(XLA compiles one program per shape). 0: auto, 16 with XLA, else 1 (exact).")
     eval_batch_size: int = _field(128, "Batch size for dev evaluation and teacher predictions.")
     seed: int = _field(0, "Seed for weights, dropout and task/example sampling.")
     log_every: int = _field(50, "Log training losses (and write TensorBoard summaries) every N steps.")
@@ -105,17 +132,21 @@ class BamConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "BamConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(fields))
         if unknown:
-            raise ValueError(f"unknown config keys {unknown}; valid keys: {sorted(known)}")
+            raise ValueError(f"unknown config keys {unknown}; valid keys: {sorted(fields)}")
+        # auto/boolean flags were plain booleans in configs recorded before they had "auto"
+        values = {k: (str(v).lower() if fields[k].metadata["choices"] == AUTO_BOOL and isinstance(v, bool) else v)
+                  for k, v in values.items()}
         return cls(**values)
 
     @classmethod
     def from_json_file(cls, path: str) -> "BamConfig":
+        """A config a run recorded; keys it predates take the value that behaved as it did then."""
         with open(path, encoding="utf-8") as f:
             try:
-                return cls.from_dict(json.load(f))
+                return cls.from_dict({**VALUES_BEFORE_THE_FLAG_EXISTED, **json.load(f)})
             except ValueError as error:
                 raise ValueError(f"{path}: {error}") from error
 
@@ -149,7 +180,7 @@ class BamConfig:
             if getattr(self, name) < 1:
                 problems.append(f"--{name} must be positive")
         for name in ("max_train_examples", "max_eval_examples", "max_train_steps", "eval_every", "cpu_replicas",
-                     "length_bucketing_window"):
+                     "length_bucketing_window", "length_group_size", "length_multiple"):
             if getattr(self, name) < 0:
                 problems.append(f"--{name} must be 0 (no cap) or positive")
         for name in ("teacher_learning_rate", "learning_rate", "teacher_epochs", "num_train_epochs", "temperature"):
@@ -160,9 +191,13 @@ class BamConfig:
                 problems.append(f"--{name} must be in [0, 1]")
         if self.tpu and self.strategy != "tpu":
             problems.append("--tpu only applies with --strategy=tpu")
-        if self.jit_compile and self.strategy in ("mirrored", "multi_worker_mirrored"):
-            problems.append("--jit_compile works with --strategy=default or tpu (the optimizer's cross-replica "
-                            "sum cannot be XLA-compiled inside the replica step)")
+        for f in dataclasses.fields(self):
+            if f.metadata["choices"] and getattr(self, f.name) not in f.metadata["choices"]:
+                problems.append(f"--{f.name} must be one of {', '.join(f.metadata['choices'])}, "
+                                f"got {getattr(self, f.name)!r}")
+        if self.jit_compile == "true" and self.strategy in ("mirrored", "multi_worker_mirrored"):
+            problems.append("--jit_compile=true is supported with --strategy=default or tpu only (XLA inside "
+                            "mirrored replicas is untested here)")
         if self.cpu_replicas and self.strategy != "mirrored":
             problems.append("--cpu_replicas only applies with --strategy=mirrored")
         if not 0 < self.layerwise_lr_decay <= 1:
@@ -174,7 +209,10 @@ class BamConfig:
 def define_flags(flag_values=flags.FLAGS) -> None:
     for field in dataclasses.fields(BamConfig):
         default, help_text, choices = field.default, field.metadata["help"], field.metadata["choices"]
-        if choices:
+        if choices == AUTO_BOOL:
+            flags.DEFINE_flag(flags.Flag(_AutoBoolParser(), flags.ArgumentSerializer(), field.name, default, help_text,
+                                         boolean=True), flag_values=flag_values)
+        elif choices:
             flags.DEFINE_enum(field.name, default, list(choices), help_text, flag_values=flag_values)
         elif isinstance(default, bool):
             flags.DEFINE_bool(field.name, default, help_text, flag_values=flag_values)
@@ -184,6 +222,23 @@ def define_flags(flag_values=flags.FLAGS) -> None:
             flags.DEFINE_float(field.name, default, help_text, flag_values=flag_values)
         else:
             flags.DEFINE_string(field.name, default, help_text, flag_values=flag_values)
+
+
+class _AutoBoolParser(flags.ArgumentParser):
+    """Parses auto, or a boolean in absl's spellings (--name gives "true", --noname "false")."""
+
+    def parse(self, argument):
+        text = str(argument).strip().lower()
+        if text == "auto":
+            return "auto"
+        if text in ("true", "t", "1", "yes"):
+            return "true"
+        if text in ("false", "f", "0", "no"):
+            return "false"
+        raise ValueError(f"expected auto, true or false, got {argument!r}")
+
+    def flag_type(self):
+        return "auto|bool"
 
 
 def config_from_flags(flag_values=flags.FLAGS) -> BamConfig:

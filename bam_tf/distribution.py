@@ -105,6 +105,25 @@ def choose_precision(precision: str, strategy: tf.distribute.Strategy) -> tuple[
                        "emulated (several times slower than float32)")
 
 
+def choose_jit_compile(setting: str, strategy: tf.distribute.Strategy) -> tuple[bool, str]:
+    """(whether to XLA-compile each length group's step, why), for the log: what --jit_compile resolves to.
+
+    On CPU, XLA was measured slower for the grouped MiniLM student (results/benchmark.md; EPYC with
+    AVX512-BF16: 2.2x slower in bfloat16, 1.13x in float32, besides 30-60 s of compiling per padded shape);
+    a probe on a 2-core AVX2-only CPU gained 1.2x at length 64 and lost at 128, less than the compiles
+    cost over a stage. On GPU it is not measured, so not assumed; a TPU compiles the whole step anyway.
+    """
+    setting = str(setting).lower()  # a boolean, from a config built without from_dict
+    if setting != "auto":
+        return setting == "true", f"--jit_compile={setting}"
+    if isinstance(strategy, tf.distribute.TPUStrategy):
+        return False, "auto: off, the TPU strategy compiles the whole step with XLA anyway"
+    if tf.config.list_physical_devices("GPU"):
+        return False, "auto: off on GPU, where it is not measured (--jit_compile to try it)"
+    return False, ("auto: off on CPU, where XLA measured slower than TensorFlow's oneDNN kernels for this step "
+                   "in bfloat16 and float32, before 30-60 s of compiling per padded shape (results/benchmark.md)")
+
+
 def resolve_precision(precision: str, strategy: tf.distribute.Strategy) -> str:
     return choose_precision(precision, strategy)[0]
 

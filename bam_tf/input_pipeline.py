@@ -5,6 +5,12 @@ holds every task's examples with their labels and teacher outputs, then batched 
 batch is padded only to its own longest example (on GLUE most sentences are far shorter than 128
 tokens, and sequence length is what the step time scales with).
 
+Length groups (bam_tf.length_groups): each replica's slice of a batch may be sorted by length and cut
+into groups, each padded to its own longest example. The batch itself (its examples, their tasks, the
+order of batches) is the sampler's, untouched. Padded lengths may be rounded up to a multiple of
+`length_multiple` (never past the longest example of the data), so that the set of shapes a run meets
+stays small: XLA compiles one program per shape.
+
 Inference: one task's examples, sorted by length so batches are nearly pad-free; callers undo the order.
 """
 
@@ -13,6 +19,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
+from bam_tf.length_groups import group_sizes
 from bam_tf.task_sampler import ExampleStream
 from bam_tf.text_encoding import EncodedExamples
 
@@ -53,16 +60,23 @@ class _Table:
         self.offsets = np.cumsum([0] + [len(t.encoded) for t in tasks[:-1]])
         self.token_ids = encoded.ragged("token_ids")
         self.segment_ids = encoded.ragged("segment_ids")
-        self.lengths = tf.constant(encoded.lengths)
+        self.row_lengths = encoded.lengths
+        self.lengths = tf.constant(encoded.lengths, tf.int32)
+        self.max_length = tf.constant(int(encoded.lengths.max()) if len(encoded.lengths) else 1, tf.int32)
         self.task_ids = tf.constant(np.concatenate([np.full(len(t.encoded), i, np.int32)
                                                     for i, t in enumerate(tasks)]))
         self.labels = tf.constant(np.concatenate([t.labels for t in tasks]).astype(np.float32))
         self.teacher = tf.constant(np.concatenate(teacher))
         self.has_teacher = tf.constant(np.concatenate(has_teacher))
 
-    def gather_batch(self, rows, static_length: int | None = None):
-        shape = None if static_length is None else [None, static_length]
-        token_ids = tf.gather(self.token_ids, rows).to_tensor(shape=shape)
+    def gather_batch(self, rows, static_length: int | None = None, length_multiple: int = 1):
+        if static_length is None:
+            longest = tf.reduce_max(tf.gather(self.lengths, rows))
+            length = tf.minimum(-(-longest // length_multiple) * length_multiple, self.max_length)  # padded_length
+            token_ids = tf.gather(self.token_ids, rows).to_tensor()
+            token_ids = tf.pad(token_ids, [[0, 0], [0, length - tf.shape(token_ids)[1]]])
+        else:
+            token_ids = tf.gather(self.token_ids, rows).to_tensor(shape=[None, static_length])
         return {
             "token_ids": token_ids,
             "segment_ids": tf.gather(self.segment_ids, rows).to_tensor(shape=tf.shape(token_ids)),
@@ -76,32 +90,46 @@ class _Table:
 
 def training_dataset(tasks: list[TaskExamples], stream: ExampleStream, start_step: int = 0,
                      static_length: int | None = None, num_replicas: int = 1,
-                     replicas: slice = slice(None)) -> tf.data.Dataset:
+                     replicas: slice = slice(None), group_size: int = 0,
+                     length_multiple: int = 1) -> tf.data.Dataset:
     """Batches for steps start_step … stream.num_steps − 1, in the order the sampler fixed.
 
     Each global batch is cut into `num_replicas` equal parts and the parts of `replicas` are yielded in
-    order (one input pipeline feeding several local replicas). `static_length` pads every batch to that
-    length instead of its longest example (TPUs want static shapes; benchmarks).
+    order (one input pipeline feeding several local replicas). Every element is a tuple of length groups
+    (see the module docstring; one group when `group_size` is 0), each a dict of features and targets.
+    `static_length` pads every batch to that length instead of its longest example (TPUs want static
+    shapes; benchmarks), in one group.
     """
     table = _Table(tasks)
+    replica_batch = stream.batch_size // num_replicas
     rows = table.offsets[stream.task_ids] + stream.example_indices
-    rows = rows[start_step * stream.batch_size:].reshape(-1, num_replicas, stream.batch_size // num_replicas)
-    rows = rows[:, replicas].reshape(-1, stream.batch_size // num_replicas)
+    rows = rows[start_step * stream.batch_size:].reshape(-1, num_replicas, replica_batch)
+    rows = rows[:, replicas].reshape(-1, replica_batch)
+    sizes = [replica_batch] if static_length is not None else group_sizes(replica_batch, group_size)
+    if len(sizes) > 1:  # stable: equal lengths keep the sampler's order
+        rows = np.take_along_axis(rows, np.argsort(table.row_lengths[rows], axis=1, kind="stable"), axis=1)
+    bounds = np.cumsum([0] + sizes)
+
+    def gather_groups(batch_rows):
+        return tuple(table.gather_batch(batch_rows[start:end], static_length, length_multiple)
+                     for start, end in zip(bounds[:-1], bounds[1:]))
+
     return (tf.data.Dataset.from_tensor_slices(rows)
-            .map(lambda batch_rows: table.gather_batch(batch_rows, static_length),
-                 num_parallel_calls=2, deterministic=True)
+            .map(gather_groups, num_parallel_calls=2, deterministic=True)
             .prefetch(2)
             .with_options(_FIXED_BUFFERS))
 
 
-def inference_dataset(encoded: EncodedExamples, batch_size: int) -> tuple[tf.data.Dataset, np.ndarray]:
+def inference_dataset(encoded: EncodedExamples, batch_size: int,
+                      length_multiple: int = 1) -> tuple[tf.data.Dataset, np.ndarray]:
     """(batches of features in length order, that order) — outputs[order] = results gives example order."""
     order = np.argsort(encoded.lengths, kind="stable")
     dummy_targets = np.zeros(len(encoded), np.float32)
     table = _Table([TaskExamples(encoded, dummy_targets, num_outputs=1)])
     dataset = (tf.data.Dataset.from_tensor_slices(order)
                .batch(batch_size)
-               .map(table.gather_batch, num_parallel_calls=2, deterministic=True)
+               .map(lambda rows: table.gather_batch(rows, length_multiple=length_multiple),
+                    num_parallel_calls=2, deterministic=True)
                .prefetch(2)
                .with_options(_FIXED_BUFFERS))
     return dataset, order

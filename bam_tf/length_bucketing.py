@@ -24,10 +24,7 @@ def bucket_by_length(stream: ExampleStream, lengths_per_task: list[np.ndarray], 
     if window_batches <= 1:
         return stream
     batch_size = stream.batch_size
-    lengths = np.empty(len(stream.task_ids), np.int64)
-    for task_id, task_lengths in enumerate(lengths_per_task):
-        slots = stream.task_ids == task_id
-        lengths[slots] = task_lengths[stream.example_indices[slots]]
+    lengths = stream.slot_values(lengths_per_task)
     order = np.arange(len(lengths))
     window = window_batches * batch_size
     for window_index, start in enumerate(range(0, len(lengths), window)):

@@ -24,9 +24,14 @@ from keras import ops
 
 from bam_tf import teacher_annealing
 from bam_tf.glue_tasks import GlueTask, task_slug
+from bam_tf.tracing import traced_once_per_owner
 
 
 LOSS_REDUCTIONS = ("sum", "mean")
+# The backbone's inputs, as every batch (training, inference, export) carries them.
+_FEATURE_SPECS = {"token_ids": tf.TensorSpec([None, None], tf.int32),
+                  "segment_ids": tf.TensorSpec([None, None], tf.int32),
+                  "padding_mask": tf.TensorSpec([None, None], tf.bool)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +94,8 @@ class MultiTaskBert(keras.Model):
                                            dtype="float32", aggregation="only_first_replica")
         self.batches_done = self.add_weight(shape=(), initializer="zeros", trainable=False, name="batches_done",
                                             dtype="int64", aggregation="only_first_replica")
+        self.xla_group_steps = False
+        self._inference_function = None
 
     def call(self, features, training=False):
         pooled = self.backbone({k: features[k] for k in ("token_ids", "segment_ids", "padding_mask")},
@@ -104,25 +111,83 @@ class MultiTaskBert(keras.Model):
     def train_step(self, batch):
         """One batch; returns this replica's share of the statistics (sum them across replicas).
 
-        `loss` in the statistics is the mean per-example loss over the global batch, whatever the
-        reduction the gradient uses, so logs read the same under both.
+        `batch` is a dict of features and targets, or a tuple of length groups that together form this
+        replica's slice of one batch (input_pipeline.training_dataset): the groups' summed losses and
+        gradients are added up before the one update, so λ, the learning rate and `batches_done` advance
+        once per batch and the update is the unsplit batch's. `loss` in the statistics is the mean
+        per-example loss over the global batch, whatever the reduction the gradient uses, so logs read
+        the same under both.
         """
+        groups = (batch,) if isinstance(batch, dict) else tuple(batch)
         gold_weight = self.current_gold_weight()
         self.gold_weight.assign(gold_weight)
-        global_batch_size = ops.cast(ops.shape(batch["task_id"])[0], "float32") * float(
+        replica_batch_size = ops.sum(ops.stack([ops.shape(group["task_id"])[0] for group in groups]))
+        global_batch_size = ops.cast(replica_batch_size, "float32") * float(
             tf.distribute.get_strategy().num_replicas_in_sync)
-        with tf.GradientTape() as tape:
-            outputs = self(batch, training=True)
-            loss_sums, counts = multitask_loss(outputs, batch, self.tasks, gold_weight, self.distillation.temperature)
-            loss_sum = ops.sum(loss_sums)
-            loss = loss_sum if self.loss_reduction == "sum" else loss_sum / global_batch_size
-            scaled_loss = self.optimizer.scale_loss(loss)
-        gradients = tape.gradient(scaled_loss, self.trainable_variables)
+        loss_divisor = ops.ones((), "float32") if self.loss_reduction == "sum" else global_batch_size
+        gradients, loss_sums, counts = None, 0.0, 0.0
+        for group in groups:
+            group_gradients, group_loss_sums, group_counts = self._group_step(group, gold_weight, loss_divisor)
+            gradients = group_gradients if gradients is None else [
+                _sum_gradients(a, b) for a, b in zip(gradients, group_gradients)]
+            loss_sums, counts = loss_sums + group_loss_sums, counts + group_counts
         self.optimizer.apply(gradients, self.trainable_variables)
         self.batches_done.assign_add(1)
-        return {"loss": loss_sum / global_batch_size, "task_loss_sums": loss_sums, "task_counts": counts}
+        return {"loss": ops.sum(loss_sums) / global_batch_size, "task_loss_sums": loss_sums, "task_counts": counts}
 
-    @tf.function(reduce_retracing=True)
+    @property
+    def xla_group_steps(self) -> bool:
+        """Whether each length group's forward and backward pass is XLA-compiled (one program per group
+        shape; the optimizer update and its cross-replica sum stay outside)."""
+        return self._xla_group_steps
+
+    @xla_group_steps.setter
+    def xla_group_steps(self, value: bool) -> None:
+        self._xla_group_steps = bool(value)
+        self._group_step_function = None
+
+    def _group_step(self, group, gold_weight, loss_divisor):
+        # One traced function for every group (its length is a dynamic dimension), however many
+        # groups a batch has: the step's graph does not grow with them.
+        if self._group_step_function is None:
+            self._group_step_function = tf.function(self._group_gradients, reduce_retracing=True,
+                                                    jit_compile=True if self._xla_group_steps else None)
+        return self._group_step_function(group, gold_weight, loss_divisor)
+
+    def _group_gradients(self, group, gold_weight, loss_divisor):
+        """(gradients of this group's loss, its per-task loss sums, its per-task example counts)."""
+        with tf.GradientTape() as tape:
+            outputs = self(group, training=True)
+            loss_sums, counts = multitask_loss(outputs, group, self.tasks, gold_weight, self.distillation.temperature)
+            scaled_loss = self.optimizer.scale_loss(ops.sum(loss_sums) / loss_divisor)
+        return tape.gradient(scaled_loss, self.trainable_variables), loss_sums, counts
+
     def inference_outputs(self, features):
-        """All heads' outputs, traced once per model rather than once per call site."""
+        """All heads' outputs on a batch of features of any size and length: traced once per model."""
+        if self._inference_function is None:
+            self._inference_function = tf.function(self._inference, input_signature=[_FEATURE_SPECS])
+        return self._inference_function({name: tf.cast(features[name], spec.dtype)
+                                         for name, spec in _FEATURE_SPECS.items()})
+
+    def _inference(self, features):
         return self(features, training=False)
+
+    def inference_traces(self) -> int:
+        """How often inference_outputs was traced (1 once used: any batch shape reuses the trace)."""
+        return self._inference_function.experimental_get_tracing_count() if self._inference_function else 0
+
+
+@tf.autograph.experimental.do_not_convert  # plain Python on tensors; nothing for autograph to rewrite
+def _sum_gradients(a, b):
+    """a + b, keeping sparse embedding gradients sparse (their rows are added when the update densifies them)."""
+    if a is None or b is None:
+        return b if a is None else a
+    if isinstance(a, tf.IndexedSlices) and isinstance(b, tf.IndexedSlices):
+        return tf.IndexedSlices(tf.concat([a.values, b.values], 0), tf.concat([a.indices, b.indices], 0),
+                                a.dense_shape)
+    return tf.convert_to_tensor(a) + tf.convert_to_tensor(b)
+
+
+# Each model traces these once (inference) or once per group size (group step): model_test checks.
+traced_once_per_owner("MultiTaskBert._inference")
+traced_once_per_owner("MultiTaskBert._group_gradients")

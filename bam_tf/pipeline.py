@@ -25,8 +25,10 @@ from absl import logging
 
 from bam_tf import atomic_files, metrics
 from bam_tf.backbone import load_backbone
-from bam_tf.config import FLAGS_FREE_TO_CHANGE, BamConfig
-from bam_tf.distribution import choose_precision, create_strategy, device_description, is_chief
+from bam_tf.config import FLAGS_FREE_TO_CHANGE, VALUES_BEFORE_THE_FLAG_EXISTED, BamConfig
+from bam_tf.dataset_multiples import epoch_multiples, epoch_sizes
+from bam_tf.distribution import (choose_jit_compile, choose_precision, create_strategy, device_description,
+                                 is_chief)
 from bam_tf.evaluation import evaluate_split, predict_head
 from bam_tf.glue_reader import TaskData, read_split
 from bam_tf.glue_tasks import GlueTask, dev_tasks, parse_task_list
@@ -57,6 +59,7 @@ class BamPipeline:
             raise ValueError(f"--tasks: {untrainable} are evaluation-only sets (scored by another task's head)")
         self.strategy = strategy or create_strategy(config.strategy, config.tpu, config.cpu_replicas)
         self.precision, self.precision_reason = choose_precision(config.precision, self.strategy)
+        self.jit_compile, self.jit_compile_reason = choose_jit_compile(config.jit_compile, self.strategy)
         self.verbose = verbose
         # Every worker of a multi-worker run trains every stage (collectives need all of them), but only
         # the chief writes the run's files.
@@ -83,8 +86,9 @@ class BamPipeline:
     def _run(self) -> dict | None:
         self._check_model_dir()
         keras.mixed_precision.set_global_policy(self.precision)
-        logging.info("strategy %s with %d replica(s), precision %s (%s)", type(self.strategy).__name__,
-                     self.strategy.num_replicas_in_sync, self.precision, self.precision_reason)
+        logging.info("strategy %s with %d replica(s), precision %s (%s), XLA %s (%s)", type(self.strategy).__name__,
+                     self.strategy.num_replicas_in_sync, self.precision, self.precision_reason,
+                     "on" if self.jit_compile else "off", self.jit_compile_reason)
         mode = self.config.mode
         self._load_data_first(mode)
         atomic_files.write_json(self.path("config.json"), self.config.to_dict())
@@ -110,7 +114,8 @@ class BamPipeline:
                 logging.info("teacher for %s already trained, keeping %s", task.name, self.teacher_dir(task))
                 continue
             self._train_and_save([task], {task.name: None}, c.teacher_learning_rate, c.teacher_batch_size,
-                                 c.teacher_epochs, self.teacher_dir(task), f"teacher {task.name}")
+                                 c.teacher_epochs, self.teacher_dir(task), f"teacher {task.name}",
+                                 use_multiples=False)
 
     def write_teacher_outputs(self, teacher_dir: str | None = None, output_dir: str | None = None) -> None:
         """Each task's teacher outputs on its training split, kept where they exist already.
@@ -135,7 +140,8 @@ class BamPipeline:
                 loaded = {source: model}
             model = loaded[source]
             data, encoded = self.split(task, "train")
-            outputs = predict_head(model, encoded, task.name, self.config.eval_batch_size)
+            outputs = predict_head(model, encoded, task.name, self.config.eval_batch_size,
+                                   self.config.length_multiple or 1)
             save_teacher_outputs(path, TeacherOutputs(task.name, np.asarray(data.ids), outputs, data.fingerprint()))
             logging.info("wrote %d teacher outputs for %s to %s", len(outputs), task.name, path)
 
@@ -151,7 +157,7 @@ class BamPipeline:
                 data, _ = self.split(task, "train")
                 teacher_outputs[task.name] = align_teacher_outputs(load_teacher_outputs(path), data, path)
         self._train_and_save(self.tasks, teacher_outputs, c.learning_rate, c.train_batch_size,
-                             c.num_train_epochs, self.path("student"), "student")
+                             c.num_train_epochs, self.path("student"), "student", use_multiples=c.dataset_multiples)
 
     def evaluate(self, rescore: bool = True) -> dict:
         student = self.path("student")
@@ -175,7 +181,8 @@ class BamPipeline:
 
     # ---- pieces ----------------------------------------------------------------------------------
     def _train_and_save(self, tasks: list[GlueTask], teacher_outputs: dict[str, np.ndarray | None],
-                        learning_rate: float, batch_size: int, epochs: float, out_dir: str, description: str):
+                        learning_rate: float, batch_size: int, epochs: float, out_dir: str, description: str,
+                        use_multiples: bool):
         c = self.config
         examples = []
         for task in tasks:
@@ -183,7 +190,15 @@ class BamPipeline:
             examples.append(TaskExamples(encoded, task.training_targets(data.labels), task.num_outputs,
                                          teacher_outputs[task.name]))
         sizes = [len(e.encoded) for e in examples]
-        steps = num_train_steps(sizes, epochs, batch_size, c.max_train_steps)
+        names = [task.name for task in tasks]
+        multiples = epoch_multiples(names, sizes, c.task_weight_exponent, use_multiples)
+        epoch = epoch_sizes(names, sizes, c.task_weight_exponent, use_multiples)
+        steps = num_train_steps(epoch, epochs, batch_size, c.max_train_steps)
+        logging.info("%s: %d steps of %d = %g epochs of %d examples (%s)%s", description, steps, batch_size, epochs,
+                     sum(epoch),
+                     " + ".join(f"{n} {s}×{m}" for n, s, m in zip(names, sizes, multiples)),
+                     "; multiples as the original's (GLUE tasks from its size table, others relative to "
+                     f"{names[int(np.argmax(sizes))]}, the largest here)" if max(multiples) > 1 else "")
         stream = example_stream(sizes, c.task_weight_exponent, batch_size, steps, c.task_mixing, c.seed)
         stream = bucket_by_length(stream, [e.encoded.lengths for e in examples], c.length_bucketing_window, c.seed)
         keras.utils.set_random_seed(c.seed)
@@ -196,14 +211,18 @@ class BamPipeline:
             description=description, checkpoint_dir=checkpoint_dir, checkpoint_every=c.checkpoint_every,
             keep_checkpoints=c.keep_checkpoints, summary_dir=self.path("tensorboard", stage),
             log_every=c.log_every, eval_every=c.eval_every, evaluate=lambda: self._dev_scores(model),
-            run_flags_text=c.to_flagfile_text(), verbose=self.verbose, jit_compile=c.jit_compile,
-            static_length=c.max_seq_length if isinstance(self.strategy, tf.distribute.TPUStrategy) else None))
-        logging.info("%s: %d steps in %.0f s, examples per task %s", description, summary.steps, summary.seconds,
-                     summary.examples_per_task)
+            run_flags_text=c.to_flagfile_text(), verbose=self.verbose, jit_compile=self.jit_compile,
+            static_length=c.max_seq_length if isinstance(self.strategy, tf.distribute.TPUStrategy) else None,
+            group_size=c.length_group_size, length_multiple=c.length_multiple))
+        passes = {n: round(summary.examples_per_task[n] / max(s, 1), 2) for n, s in zip(names, sizes)}
+        logging.info("%s: %d steps in %.0f s, examples per task %s, passes over each training set %s", description,
+                     summary.steps, summary.seconds, summary.examples_per_task, passes)
         save_trained_model(out_dir, model, self.encoder, c.backbone)
         atomic_files.write_json(os.path.join(out_dir, "training_summary.json"),
-                                {**dataclasses.asdict(summary), "precision": self.precision,
-                                 "device": device_description(self.strategy)})
+                                {**dataclasses.asdict(summary), "passes_per_task": passes,
+                                 "train_examples": dict(zip(names, sizes)),
+                                 "dataset_multiples": dict(zip(names, multiples)),
+                                 "precision": self.precision, "device": device_description(self.strategy)})
         atomic_files.write_json(os.path.join(out_dir, "dev_results.json"), _with_average(summary.final_dev_scores))
         best_dir = os.path.join(checkpoint_dir, "best")
         if os.path.isdir(best_dir):  # per-task best checkpoints outlive the rolling ones
@@ -216,7 +235,8 @@ class BamPipeline:
         for task in model.tasks:
             for eval_task in dev_tasks(task):
                 data, encoded = self.split(eval_task, "dev")
-                scores[eval_task.name] = evaluate_split(model, data, encoded, self.config.eval_batch_size)
+                scores[eval_task.name] = evaluate_split(model, data, encoded, self.config.eval_batch_size,
+                                                        self.config.length_multiple or 1)
         return scores
 
     def dev_results(self, model_dir: str) -> dict:
@@ -276,7 +296,12 @@ class BamPipeline:
                 atomic_files.read_json(record) if os.path.exists(record) else None,
                 run_record(self.tasks, self.config.task_defs) if self.config.task_defs else None)
             if (changed or task_changes) and has_outputs:
-                details = ", ".join([f"--{k}: {previous[k]!r} → {current[k]!r}" for k in changed]
+                recorded_keys = atomic_files.read_json(config_path).keys()
+                # A flags.txt written before a flag existed lacks it, and parses to the new default.
+                hint = {k: f" (recorded before --{k} existed: add --{'no' if previous[k] is False else ''}{k}"
+                           f"{'' if isinstance(previous[k], bool) else '=' + str(previous[k])})"
+                        for k in changed if k in VALUES_BEFORE_THE_FLAG_EXISTED and k not in recorded_keys}
+                details = ", ".join([f"--{k}: {previous[k]!r} → {current[k]!r}{hint.get(k, '')}" for k in changed]
                                     + [f"--task_defs {change}" for change in task_changes])
                 raise ValueError(f"{self.config.model_dir} holds a run with other flags ({details}); use a new "
                                  f"--model_dir, or --flagfile={self.path('flags.txt')} to continue that run")

@@ -51,6 +51,14 @@ class ExampleStream:
         end = None if up_to_step is None else up_to_step * self.batch_size
         return np.bincount(self.task_ids[:end], minlength=num_tasks)
 
+    def slot_values(self, values_per_task: list[np.ndarray]) -> np.ndarray:
+        """values_per_task[task][example] for every slot of the stream (e.g. each slot's example length)."""
+        values = np.empty(len(self.task_ids), np.asarray(values_per_task[0]).dtype)
+        for task_id, task_values in enumerate(values_per_task):
+            slots = self.task_ids == task_id
+            values[slots] = np.asarray(task_values)[self.example_indices[slots]]
+        return values
+
 
 def example_stream(sizes, exponent: float, batch_size: int, num_steps: int, mode: str,
                    seed: int) -> ExampleStream:

@@ -20,8 +20,19 @@ from absl import logging
 
 from bam_tf import atomic_files, metrics
 from bam_tf.input_pipeline import TaskExamples, training_dataset
+from bam_tf.length_groups import choose_group_size
 from bam_tf.model import MultiTaskBert
 from bam_tf.task_sampler import ExampleStream
+from bam_tf.tracing import traced_once_per_owner
+
+
+# Under XLA every new padded shape is a new compile (tens of seconds on a CPU): lengths rounded up to
+# multiples of 16 give at most max_seq_length / 16 lengths per group size.
+XLA_LENGTH_MULTIPLE = 16
+
+
+# One distributed step per stage, traced once from its dataset's element spec (trainer_test checks).
+traced_once_per_owner("train.<locals>.distributed_step")
 
 
 class TrainingDivergedError(RuntimeError):
@@ -44,8 +55,10 @@ class TrainingOptions:
     evaluate: Callable[[], dict] | None = None  # → {task: {metric: value}} on dev
     run_flags_text: str = ""
     verbose: bool = True
-    jit_compile: bool = False
+    jit_compile: bool = False  # XLA-compile each length group's forward and backward pass
     static_length: int | None = None  # pad every batch to this length (TPU) instead of its longest example
+    group_size: int = 0  # length groups of about this many examples per replica where they pay (length_groups)
+    length_multiple: int = 0  # padded lengths rounded up to a multiple of this; 0: XLA_LENGTH_MULTIPLE with XLA, else 1
 
 
 @dataclasses.dataclass
@@ -58,6 +71,9 @@ class TrainingSummary:
     last_losses: dict[str, float]  # mean per-task loss over the last logging window
     best_steps: dict[str, int]  # step of the best dev score per task (with eval_every)
     final_dev_scores: dict[str, dict[str, float]]
+    length_group_size: int = 0  # examples per length group a replica's slice was cut into; 0: whole batches
+    length_groups: str = ""  # why (length_groups.choose_group_size)
+    step_traces: int = 0  # how often the training step was traced: 1, whatever the batch lengths
 
 
 def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStream,
@@ -86,23 +102,26 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
         raise ValueError(f"{options.description}: batch size {stream.batch_size} does not split evenly over "
                          f"{num_replicas} replicas")
 
+    group_size, length_multiple, why = length_plan(examples, stream, num_replicas, options)
+    logging.info("%s: %s", options.description, why)
+
     def dataset_for_pipeline(context: tf.distribute.InputContext) -> tf.data.Dataset:
         # Replica r of every step gets rows [r·b, (r+1)·b) of that step's global batch: the same global
         # batch as on one device, however the replicas are spread over hosts.
         local = num_replicas // context.num_input_pipelines
         first = context.input_pipeline_id * local
         return training_dataset(examples, stream, start_step, options.static_length, num_replicas,
-                                slice(first, first + local))
+                                slice(first, first + local), group_size, length_multiple)
 
     iterator = iter(strategy.distribute_datasets_from_function(dataset_for_pipeline))
 
-    # XLA compiles the replica step only: the iterator's next() has no XLA kernel (as in Keras' own fit).
-    replica_step = (tf.function(model.train_step, jit_compile=True, reduce_retracing=True)
-                    if options.jit_compile else model.train_step)
+    # XLA compiles each length group's forward and backward pass, one program per group shape; the
+    # iterator's next() (no XLA kernel) and the optimizer's cross-replica update stay outside it.
+    model.xla_group_steps = options.jit_compile
 
     @tf.function
     def distributed_step(iterator):
-        per_replica = strategy.run(replica_step, args=(next(iterator),))
+        per_replica = strategy.run(model.train_step, args=(next(iterator),))
         return {key: strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
                 for key, value in per_replica.items()}
 
@@ -158,7 +177,24 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
     return TrainingSummary(steps=num_steps, resumed_from_step=start_step, seconds=time.time() - started,
                            examples_per_task={n: int(c) for n, c in zip(task_names, drawn)},
                            final_gold_weight=float(model.gold_weight.numpy()), last_losses=last_losses,
-                           best_steps=best.steps() if best else {}, final_dev_scores=final_scores)
+                           best_steps=best.steps() if best else {}, final_dev_scores=final_scores,
+                           length_group_size=group_size, length_groups=why,
+                           step_traces=distributed_step.experimental_get_tracing_count())
+
+
+def length_plan(examples: list[TaskExamples], stream: ExampleStream, num_replicas: int,
+                options: TrainingOptions) -> tuple[int, int, str]:
+    """(length group size, length multiple, why) a stage trains with: decided from its whole stream, so a
+    resumed stage decides the same."""
+    length_multiple = options.length_multiple or (XLA_LENGTH_MULTIPLE if options.jit_compile else 1)
+    if options.static_length is not None:
+        return 0, length_multiple, f"every batch padded to {options.static_length}, in one group"
+    slot_lengths = stream.slot_values([e.encoded.lengths for e in examples])
+    group_size, why = choose_group_size(slot_lengths.reshape(-1, stream.batch_size // num_replicas),
+                                        options.group_size, length_multiple,
+                                        cap=max((int(e.encoded.lengths.max()) for e in examples if len(e.encoded)),
+                                                default=1))
+    return group_size, length_multiple, why
 
 
 def _is_terminal(stream) -> bool:

@@ -182,3 +182,38 @@ def test_every_field_has_a_flag_with_its_default():
     for field in dataclasses.fields(BamConfig):
         assert fv[field.name].value == field.default, field.name
         assert fv[field.name].help
+
+
+def test_jit_compile_is_auto_or_a_boolean_in_every_spelling(tmp_path, monkeypatch):
+    monkeypatch.delenv("GLUE_DIR", raising=False)
+    for argv, expected in ((["--jit_compile=auto"], "auto"), (["--jit_compile"], "true"),
+                           (["--nojit_compile"], "false"), (["--jit_compile=false"], "false"), ([], "auto")):
+        fv = _fresh_flags()
+        fv(["prog", "--model_dir=/x", "--glue_dir=/g", *argv])
+        assert config_from_flags(fv).jit_compile == expected, argv
+    fv = _fresh_flags()
+    with pytest.raises(flags.IllegalFlagValueError, match="expected auto, true or false"):
+        fv(["prog", "--jit_compile=sometimes"])
+    assert "--[no]jit_compile" in fv.get_help()
+    # a flags.txt from before "auto" (--nojit_compile) still continues its run; so does its config.json
+    path = tmp_path / "flags.txt"
+    path.write_text(_valid().to_flagfile_text().replace("--jit_compile=auto", "--nojit_compile"))
+    fv = _fresh_flags()
+    fv(["prog", f"--flagfile={path}"])
+    assert config_from_flags(fv).jit_compile == "false"
+    assert BamConfig.from_dict({"model_dir": "/x", "jit_compile": False}).jit_compile == "false"
+    assert BamConfig.from_dict({"model_dir": "/x", "jit_compile": True}).jit_compile == "true"
+    with pytest.raises(ValueError, match="--jit_compile must be one of auto, true, false, got 'yes'"):
+        _valid(jit_compile="yes").validate()
+
+
+def test_a_recorded_config_without_dataset_multiples_ran_without_them(tmp_path):
+    """Runs recorded before --dataset_multiples counted an epoch as the plain sum of the training sets."""
+    recorded = _valid().to_dict()
+    del recorded["dataset_multiples"]
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(recorded))
+    assert BamConfig.from_json_file(str(path)).dataset_multiples is False
+    assert BamConfig().dataset_multiples is True  # the original's default for new runs
+    path.write_text(json.dumps(_valid(dataset_multiples=True).to_dict()))
+    assert BamConfig.from_json_file(str(path)).dataset_multiples is True

@@ -1,5 +1,6 @@
 """Data-parallel training equals one device on the same global batch: MirroredStrategy over two logical
-CPUs, and MultiWorkerMirroredStrategy with two worker processes on 127.0.0.1."""
+CPUs, and MultiWorkerMirroredStrategy with two worker processes on 127.0.0.1. The distributed runs also
+cut each replica's 4 rows into length groups of 2 (input_pipeline): the reference is one unsplit batch."""
 
 import json
 import os
@@ -37,6 +38,7 @@ def single_device(tmp_path_factory):
 
 def _assert_same_training(result, reference, replicas):
     assert int(result["replicas"]) == replicas
+    assert int(reference["length_group_size"]) == 0 and int(result["length_group_size"]) == 2  # groups were used
     assert float(result["loss"]) == pytest.approx(float(reference["loss"]), rel=1e-4)
     weights = [k for k in reference.files if k.startswith("w")]
     moved = sum(float(np.abs(reference[k]).sum()) for k in weights)
@@ -48,7 +50,7 @@ def _assert_same_training(result, reference, replicas):
 @pytest.mark.parametrize("clip", ["0", "0.05"])
 def test_mirrored_over_two_logical_cpus_equals_one_device(single_device, tmp_path, clip):
     out = str(tmp_path / "w.npz")
-    _finish(_run(out, "--strategy=mirrored", "--cpu_replicas=2", f"--clip={clip}"))
+    _finish(_run(out, "--strategy=mirrored", "--cpu_replicas=2", f"--clip={clip}", "--group_size=2"))
     _assert_same_training(np.load(out), single_device[clip], replicas=2)
 
 
@@ -65,7 +67,7 @@ def _free_ports(count):
 def test_multi_worker_mirrored_with_two_processes_equals_one_device(single_device, tmp_path):
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     out = str(tmp_path / "w.npz")
-    processes = [_run(out, "--strategy=multi_worker_mirrored", "--clip=0",
+    processes = [_run(out, "--strategy=multi_worker_mirrored", "--clip=0", "--group_size=2",
                       env={"TF_CONFIG": json.dumps({"cluster": {"worker": workers},
                                                     "task": {"type": "worker", "index": index}})})
                  for index in range(2)]

@@ -287,3 +287,127 @@ def test_build_model_creates_all_variables():
     assert any(p.endswith("head_rte/kernel") for p in paths)
     assert any(p.endswith("head_sts_b/bias") for p in paths)
     assert "token_embedding/embeddings" in paths
+
+
+# ---- length groups: the same update as the unsplit batch ----------------------------------------
+
+COLA = get_task("CoLA")
+
+
+def _lengths_batch_rows():
+    """Encoded CoLA-like sentences (4–12 tokens), RTE-like pairs (40–60) and STS-B pairs (20–30), with
+    teacher outputs: one mixed training batch of 16 through the real input pipeline."""
+    from bam_tf.input_pipeline import TaskExamples
+    from bam_tf.text_encoding import EncodedExamples
+
+    rng = np.random.default_rng(7)
+
+    def encoded(low, high, count, pair):
+        lengths = rng.integers(low, high, count).astype(np.int32)
+        tokens = np.concatenate([rng.integers(5, 100, n) for n in lengths]).astype(np.int32)
+        segments = np.concatenate([(np.arange(n) >= n // 2).astype(np.int32) * pair for n in lengths])
+        return EncodedExamples(tokens, segments, lengths)
+
+    return [TaskExamples(encoded(4, 13, 12, 0), rng.integers(0, 2, 12).astype(np.float32), 2,
+                         rng.normal(size=(12, 2)).astype(np.float32)),
+            TaskExamples(encoded(40, 61, 8, 1), rng.integers(0, 2, 8).astype(np.float32), 2,
+                         rng.normal(size=(8, 2)).astype(np.float32)),
+            TaskExamples(encoded(20, 31, 8, 1), rng.uniform(0, 1, 8).astype(np.float32), 1,
+                         rng.uniform(0, 1, (8, 1)).astype(np.float32))]
+
+
+class _RecordingSGDAny(keras.optimizers.SGD):
+    """Records the dense gradients it is asked to apply (the embedding's arrive as IndexedSlices)."""
+
+    def apply(self, grads, trainable_variables=None):
+        self.recorded = [tf.convert_to_tensor(g).numpy() for g in grads]
+        return super().apply(grads, trainable_variables)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_length_groups_give_the_unsplit_batch_loss_and_gradients(reduction):
+    from bam_tf.input_pipeline import training_dataset
+    from bam_tf.task_sampler import example_stream
+
+    examples = _lengths_batch_rows()
+    stream = example_stream([12, 8, 8], 0.75, 16, 1, "mixed", seed=0)
+    assert set(stream.task_ids.tolist()) == {0, 1, 2}  # one batch mixing short sentences and long pairs
+    (unsplit,), = training_dataset(examples, stream).take(1)
+    groups = next(iter(training_dataset(examples, stream, group_size=4, length_multiple=8)))
+    assert len(groups) == 4 and [int(g["token_ids"].shape[0]) for g in groups] == [4, 4, 4, 4]
+    widths = [int(g["token_ids"].shape[1]) for g in groups]
+    longest = int(unsplit["token_ids"].shape[1])
+    longest_of_data = max(int(e.encoded.lengths.max()) for e in examples)
+    assert widths == sorted(widths) and widths[0] < longest  # shortest examples first, each group its own width
+    assert all(w % 8 == 0 or w == longest_of_data for w in widths)  # rounded up, never past the data's longest
+    assert widths[-1] == min(-(-longest // 8) * 8, longest_of_data)
+    assert sum(w * 4 for w in widths) < 16 * longest  # fewer padded tokens
+
+    results = []
+    for batch in (unsplit, groups):
+        keras.utils.set_random_seed(0)  # the same initial weights for both; no dropout anywhere
+        backbone = keras_hub.models.BertBackbone(vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=32,
+                                                 intermediate_dim=64, max_sequence_length=64, dropout=0.0)
+        model = MultiTaskBert(backbone, [COLA, RTE, STSB], DistillationSettings(total_steps=4), head_dropout=0.0,
+                              loss_reduction=reduction)
+        build_model(model)
+        model.compile(optimizer=_RecordingSGDAny(learning_rate=0.0))
+        stats = model.train_step(batch)
+        assert int(model.batches_done.numpy()) == int(model.optimizer.iterations.numpy()) == 1  # once per batch
+        results.append((stats, model.optimizer.recorded, [v.path for v in model.trainable_variables]))
+    (stats_a, grads_a, paths), (stats_b, grads_b, _) = results
+    np.testing.assert_allclose(float(stats_b["loss"]), float(stats_a["loss"]), rtol=1e-5)
+    np.testing.assert_allclose(stats_b["task_loss_sums"].numpy(), stats_a["task_loss_sums"].numpy(), rtol=1e-5)
+    np.testing.assert_array_equal(stats_b["task_counts"].numpy(), stats_a["task_counts"].numpy())
+    assert len(grads_a) == len(grads_b) == len(paths)
+    for path, a, b in zip(paths, grads_a, grads_b):
+        assert np.abs(a).max() > 0, path  # every variable takes part
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5, err_msg=path)
+
+
+def test_length_groups_under_tf_function_and_mixed_bfloat16():
+    """Grouped steps trace once for every group length, and hold under a bfloat16 policy."""
+    from bam_tf.input_pipeline import training_dataset
+    from bam_tf.task_sampler import example_stream
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        keras.utils.set_random_seed(0)
+        backbone = keras_hub.models.BertBackbone(vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=32,
+                                                 intermediate_dim=64, max_sequence_length=64)
+        model = MultiTaskBert(backbone, [COLA, RTE, STSB], DistillationSettings(total_steps=3))
+        build_model(model)
+        model.compile(optimizer=create_optimizer(peak_learning_rate=1e-3, total_steps=3, num_layers=2,
+                                                 schedule_step=model.batches_done))
+        model.optimizer.build(model.trainable_variables)  # as the trainer does: no variables created in the step
+        stream = example_stream([12, 8, 8], 0.75, 16, 3, "mixed", seed=1)
+        dataset = training_dataset(_lengths_batch_rows(), stream, group_size=4, length_multiple=8)
+        iterator = iter(dataset)  # fed as the trainer feeds it: shapes from the dataset's element_spec
+        step = tf.function(lambda iterator: model.train_step(next(iterator)))
+        for index in range(3):
+            stats = step(iterator)
+            assert np.isfinite(float(stats["loss"])) and float(stats["task_counts"].numpy().sum()) == 16
+            assert int(model.batches_done.numpy()) == index + 1
+        assert float(model.gold_weight.numpy()) == pytest.approx(2 / 3)
+        assert step.experimental_get_tracing_count() == 1
+        assert model._group_step_function.experimental_get_tracing_count() <= 2  # 1 size, any length
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_inference_traces_once_per_model_for_any_batch_shape():
+    import logging
+
+    model = _tiny_model()
+    for batch_size, length in ((4, 7), (3, 12), (1, 5), (16, 33)):
+        outputs = model.inference_outputs(_features(batch_size=batch_size, length=length))
+        assert tuple(outputs["RTE"].shape) == (batch_size, 2)
+    assert model.inference_traces() == 1
+    # TF's detector still counts one trace per model across models; that false alarm alone is filtered
+    tf_logger = logging.getLogger("tensorflow")
+    record = lambda text: logging.LogRecord("tensorflow", logging.WARNING, "x.py", 1, text, None, None)
+    alarm = ("5 out of the last 5 calls to <function MultiTaskBert._inference at 0x7f> triggered tf.function "
+             "retracing. Tracing is expensive")
+    assert not tf_logger.filter(record(alarm))
+    assert not tf_logger.filter(record(alarm.replace("_inference", "_group_gradients")))
+    assert tf_logger.filter(record(alarm.replace("MultiTaskBert._inference", "my_function")))

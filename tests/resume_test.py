@@ -12,14 +12,15 @@ import pytest
 
 from support import GLUE_DIR, needs_glue
 
-pytestmark = needs_glue(("RTE", "STS-B"))
+pytestmark = needs_glue(("CoLA", "RTE", "STS-B"))
 
 
 def _command(model_dir):
     return [sys.executable, "-m", "bam_tf.train", f"--model_dir={model_dir}", f"--glue_dir={GLUE_DIR}",
-            "--mode=student", "--nodistill", "--tasks=RTE,STS-B", "--backbone=random:layers=2,hidden=32",
-            "--max_train_examples=64", "--max_eval_examples=32", "--max_seq_length=64", "--train_batch_size=8",
-            "--num_train_epochs=6", "--checkpoint_every=5", "--log_every=20"]
+            "--mode=student", "--nodistill", "--tasks=CoLA,RTE,STS-B", "--backbone=random:layers=2,hidden=32",
+            "--max_train_examples=48", "--max_eval_examples=32", "--max_seq_length=64", "--train_batch_size=8",
+            "--num_train_epochs=5", "--nodataset_multiples", "--length_group_size=4", "--checkpoint_every=5",
+            "--log_every=20"]
 
 
 def _run(model_dir):
@@ -55,6 +56,8 @@ def test_kill_9_then_rerun_matches_an_uninterrupted_run(tmp_path):
 
     straight, killed = _outcome(straight_dir), _outcome(killed_dir)
     assert killed[0]["resumed_from_step"] > 0
+    # short CoLA sentences beside RTE and STS-B pairs: each batch of 8 trained as two length groups of 4
+    assert straight[0]["length_group_size"] == killed[0]["length_group_size"] == 4, straight[0]["length_groups"]
     for key in ("steps", "examples_per_task", "final_gold_weight"):
         assert killed[0][key] == straight[0][key], key
     assert killed[0]["final_gold_weight"] == pytest.approx((killed[0]["steps"] - 1) / killed[0]["steps"])

@@ -423,3 +423,15 @@ def test_a_user_task_from_a_definition_file_is_planned_like_a_glue_task(tmp_path
                                                                                ("bam seed 0", False)]
     finally:
         unregister_tasks(["paraphrase"])
+
+
+def test_a_record_from_before_dataset_multiples_ran_without_them():
+    from bam_tf.experiments.methods import changed_flags
+
+    current_multi = {"tasks": "CoLA,STS-B", "dataset_multiples": True, "seed": 0}
+    recorded_before = {"tasks": "CoLA,STS-B", "seed": 0}  # written before the flag existed
+    assert changed_flags(recorded_before, current_multi) == "--dataset_multiples: False → True"
+    assert changed_flags({**recorded_before, "dataset_multiples": True}, current_multi) == ""
+    # a teacher (one task) never uses multiples: its old records and stores still count
+    assert changed_flags({"tasks": "CoLA", "seed": 0}, {"tasks": "CoLA", "dataset_multiples": True, "seed": 0}) == ""
+    assert changed_flags({}, current_multi) == ""  # a record without flags says nothing about them

@@ -161,8 +161,9 @@ def test_training_batches_are_padded_to_their_own_longest_example(tokenizer):
     tasks = [TaskExamples(rte, np.arange(len(rte)).astype(np.float32) % 2, 2, rte_teacher),
              TaskExamples(sts, np.linspace(0, 5, len(sts), dtype=np.float32), 1, None)]
     stream = example_stream([len(rte), len(sts)], 1.0, batch_size=3, num_steps=8, mode="mixed", seed=0)
-    batches = list(training_dataset(tasks, stream).as_numpy_iterator())
-    assert len(batches) == 8
+    elements = list(training_dataset(tasks, stream, length_multiple=1).as_numpy_iterator())
+    assert len(elements) == 8 and all(len(groups) == 1 for groups in elements)  # no length groups by default
+    batches = [groups[0] for groups in elements]
     rows = [_rows(rte), _rows(sts)]
     segs = [_rows(rte, "segment_ids"), _rows(sts, "segment_ids")]
     widths = set()
@@ -197,13 +198,13 @@ def test_training_dataset_resumes_at_a_step(tokenizer):
     full = list(training_dataset(tasks, stream).as_numpy_iterator())
     resumed = list(training_dataset(tasks, stream, start_step=4).as_numpy_iterator())
     assert len(resumed) == 2
-    for a, b in zip(full[4:], resumed):
+    for (a,), (b,) in zip(full[4:], resumed):
         np.testing.assert_array_equal(a["token_ids"], b["token_ids"])
 
 
 def test_inference_dataset_order_restores_example_order(tokenizer):
     encoded = encode_task_data(_pair_data(), TextEncoder(tokenizer, 32))
-    dataset, order = inference_dataset(encoded, batch_size=3)
+    dataset, order = inference_dataset(encoded, batch_size=3, length_multiple=1)
     assert sorted(order.tolist()) == list(range(len(encoded)))
     batches = list(dataset.as_numpy_iterator())
     assert [len(b["token_ids"]) for b in batches] == [3, 3, 1]  # the last batch is kept, not dropped

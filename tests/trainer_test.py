@@ -65,19 +65,22 @@ class _Interrupt(Exception):
     pass
 
 
-def test_resumed_training_matches_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("group_size", [0, 4])
+def test_resumed_training_matches_an_uninterrupted_run(tmp_path, group_size):
     straight = _model()
-    _train(straight, checkpoint_dir=str(tmp_path / "a"), checkpoint_every=3)
+    _train(straight, checkpoint_dir=str(tmp_path / "a"), checkpoint_every=3, group_size=group_size)
 
     def stop_at_step_6():
         raise _Interrupt  # called at step 6 (eval_every=6), right after the step-6 checkpoint
 
     with pytest.raises(_Interrupt):
         _train(_model(), checkpoint_dir=str(tmp_path / "b"), checkpoint_every=3, eval_every=6,
-               evaluate=stop_at_step_6)
+               evaluate=stop_at_step_6, group_size=group_size)
     resumed = _model()
-    summary = _train(resumed, checkpoint_dir=str(tmp_path / "b"), checkpoint_every=3)
+    summary = _train(resumed, checkpoint_dir=str(tmp_path / "b"), checkpoint_every=3, group_size=group_size)
     assert summary.resumed_from_step == 6
+    assert summary.length_group_size == group_size, summary.length_groups  # 3–11 tokens: 2 groups pay
+    assert summary.step_traces == 1  # batches of every length and their groups: one trace per stage
     assert summary.examples_per_task == dict(zip(["RTE", "STS-B"], _stream().examples_per_task(2).tolist()))
     assert summary.final_gold_weight == pytest.approx((STEPS - 1) / STEPS)  # λ of the last batch
     assert int(resumed.optimizer.iterations.numpy()) == int(resumed.batches_done.numpy()) == STEPS
@@ -154,6 +157,16 @@ def test_jit_compiled_step_matches_the_plain_step():
     plain, compiled = _model(steps=3, dropout=0.0), _model(steps=3, dropout=0.0)
     _train(plain, stream=_stream(3), static_length=16)  # one shape: XLA compiles once
     _train(compiled, stream=_stream(3), static_length=16, jit_compile=True)
+    for a, b in zip(plain.weights, compiled.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5, err_msg=a.path)
+
+
+def test_xla_on_length_groups_matches_the_plain_step():
+    """XLA compiles each group shape once (lengths 3–11 rounded up to even lengths: at most 5 shapes)."""
+    plain, compiled = _model(steps=3, dropout=0.0), _model(steps=3, dropout=0.0)
+    _train(plain, stream=_stream(3), group_size=4)
+    summary = _train(compiled, stream=_stream(3), group_size=4, jit_compile=True, length_multiple=2)
+    assert summary.length_group_size == 4, summary.length_groups
     for a, b in zip(plain.weights, compiled.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5, err_msg=a.path)
 

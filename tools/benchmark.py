@@ -53,6 +53,19 @@ def parse_args(argv: list[str]) -> BenchmarkSettings:
     parser.add_argument("--peak_matmul_size", type=int, help=smoke_help("n of the n×n peak matmuls", "peak_matmul_size"))
     parser.add_argument("--peak_matmuls", type=int, help=smoke_help("Matmuls chained per timed call", "peak_matmuls"))
     parser.add_argument("--peak_repeats", type=int, help=smoke_help("Timed calls; the best counts", "peak_repeats"))
+    parser.add_argument("--mixed_train_examples", type=int,
+                        help=smoke_help("(5)-(6): first rows of each task's train split, as --max_train_examples "
+                                        "in configs/experiments/cpu_mini_glue_faithful.flags", "mixed_train_examples"))
+    parser.add_argument("--mixed_batch_size", type=int, help=smoke_help("(5): the student's batch size", "mixed_batch_size"))
+    parser.add_argument("--mixed_steps", type=int,
+                        help=smoke_help("(5): batches timed, evenly spaced over the student's stream", "mixed_steps"))
+    parser.add_argument("--mixed_epochs", type=float, default=4.0,
+                        help="(5): epochs of the student's stream the timed batches are spread over (default 4).")
+    parser.add_argument("--teacher_batch_size", type=int, default=32, help="(6): teacher batch size (default 32).")
+    parser.add_argument("--length_group_size", type=int, default=16,
+                        help="(5b), (5c), (6): --length_group_size of the pipeline (default 16).")
+    parser.add_argument("--no_xla_variant", dest="jit_compile_mixed", action="store_false",
+                        help="Skip (5c), length groups + XLA (its compiles take minutes on a CPU).")
     parser.add_argument("--smoke", action="store_true",
                         help="Tiny random backbone, 2 small tasks, few steps: checks the tool in < 1 minute.")
     parser.add_argument("--quiet", action="store_true", help="Print only the final table.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from bam_tf.config import FLAGS_FREE_TO_CHANGE, BamConfig
+from bam_tf.config import FLAGS_FREE_TO_CHANGE, VALUES_BEFORE_THE_FLAG_EXISTED, BamConfig
 
 METHODS = ("single", "multi", "bam", "bam_no_anneal", "multi_to_multi", "born_again_single", "bam_ensemble")
 NO_ANNEAL_DISTILL_WEIGHT = 0.5
@@ -17,6 +17,8 @@ DISTILL_FROM_SINGLE = {"bam", "bam_no_anneal", "born_again_single", "bam_ensembl
 # Flags that do not change a run's result: a results line with other values of these still counts. The
 # model_dir follows --experiment_dir, which may move.
 FREE_FLAGS = FLAGS_FREE_TO_CHANGE | {"model_dir"}
+# Flags a single-task run never uses (the original, too, turns dataset multiples off for one task).
+MULTI_TASK_ONLY_FLAGS = frozenset({"dataset_multiples"})
 
 
 def method_configs(base: BamConfig, method: str, seed: int, run_dir: str, tasks: list[str]) -> dict[str, BamConfig]:
@@ -55,6 +57,11 @@ def default(name: str):
 def changed_flags(recorded: dict, current: dict) -> str:
     """'--name: recorded → current, ...' for the flags, set in both, whose change changes a result ('' if none).
 
-    A flag only one side has is skipped: a results line or a store from before a flag existed still counts."""
-    changed = sorted(k for k in current if k in recorded and k not in FREE_FLAGS and recorded[k] != current[k])
+    A flag only one side has is skipped: a results line or a store from before a flag existed still counts,
+    unless the flag's default changed when it came (VALUES_BEFORE_THE_FLAG_EXISTED: what such a run used).
+    Flags that only act on multi-task runs are skipped for a run of one task (a teacher)."""
+    if recorded:  # a record that lists its flags ran with the old value of those it lacks
+        recorded = {**VALUES_BEFORE_THE_FLAG_EXISTED, **recorded}
+    ignored = FREE_FLAGS | (MULTI_TASK_ONLY_FLAGS if len(str(current.get("tasks", "")).split(",")) == 1 else set())
+    changed = sorted(k for k in current if k in recorded and k not in ignored and recorded[k] != current[k])
     return ", ".join(f"--{k}: {recorded[k]!r} → {current[k]!r}" for k in changed)

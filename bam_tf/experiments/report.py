@@ -24,6 +24,8 @@ import os
 import numpy as np
 
 from bam_tf import atomic_files, metrics, significance
+from bam_tf.config import VALUES_BEFORE_THE_FLAG_EXISTED
+from bam_tf.dataset_multiples import epoch_sizes
 from bam_tf.experiments.methods import METHODS
 from bam_tf.experiments.results_file import ExperimentError, latest_records, read_results
 from bam_tf.task_sampler import num_train_steps
@@ -384,9 +386,12 @@ def bam_total_steps(results: Results) -> tuple[int, str] | None:
         for record in results.records("bam", task):
             flags, sizes = record.get("flags") or {}, record.get("train_examples")
             if sizes and flags.get("num_train_epochs") and flags.get("train_batch_size"):
-                steps = num_train_steps(list(sizes.values()), flags["num_train_epochs"], flags["train_batch_size"],
+                epoch = epoch_sizes(list(sizes), list(sizes.values()), flags.get("task_weight_exponent", 0.75),
+                                    flags.get("dataset_multiples", VALUES_BEFORE_THE_FLAG_EXISTED["dataset_multiples"]))
+                steps = num_train_steps(epoch, flags["num_train_epochs"], flags["train_batch_size"],
                                         flags.get("max_train_steps") or 0)
-                return steps, "the schedule: ⌈epochs · Σ train examples / batch size⌉ (run folder not found)"
+                return steps, ("the schedule: ⌈epochs · Σ train examples × dataset multiple / batch size⌉ (run "
+                               "folder not found)")
             if record.get("training_steps"):
                 return int(record["training_steps"]), "training_steps in the results file"
     return None

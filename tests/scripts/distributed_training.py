@@ -1,6 +1,7 @@
 """Train a tiny BAM student a few steps under a strategy and save its weights (run by distribution_test).
 
-    python tests/scripts/distributed_training.py --strategy=default|mirrored|multi_worker_mirrored --out=w.npz
+    python tests/scripts/distributed_training.py --strategy=default|mirrored|multi_worker_mirrored --out=w.npz \
+        [--group_size=N]
 """
 
 import argparse
@@ -35,6 +36,7 @@ def main():
     parser.add_argument("--cpu_replicas", type=int, default=0)
     parser.add_argument("--out", required=True)
     parser.add_argument("--clip", type=float, default=0.0, help="global-norm clip (0: off)")
+    parser.add_argument("--group_size", type=int, default=0, help="length groups per replica (0: off)")
     args = parser.parse_args()
     strategy = create_strategy(args.strategy, cpu_replicas=args.cpu_replicas)
     rng = np.random.default_rng(0)
@@ -55,9 +57,10 @@ def main():
         # size, or clipping before the cross-replica sum, would change the weights.
         model.compile(optimizer=BertAdamW(learning_rate=1e-2, weight_decay=0.01, epsilon=1.0, num_layers=2,
                                           layerwise_lr_decay=0.9, clip_global_norm=args.clip or None))
-    summary = train(model, [rte, sts], stream, strategy, TrainingOptions(verbose=False))
+    summary = train(model, [rte, sts], stream, strategy, TrainingOptions(verbose=False, group_size=args.group_size))
     if is_chief():
         np.savez(args.out, replicas=strategy.num_replicas_in_sync, loss=summary.last_losses["RTE"],
+                 length_group_size=summary.length_group_size,
                  **{f"w{i}": v.numpy() for i, v in enumerate(model.trainable_weights)})
 
 
