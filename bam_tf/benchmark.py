@@ -12,7 +12,8 @@
       example as bam_tf trained before length groups, (5b) with length groups (the pipeline's default),
       (5c) length groups + XLA; the same batches in each, spread evenly over the stream, run twice, the
       second pass timed (the first traces, and for (5c) compiles);
-  (6) the teachers' steps on the same data (one task per batch of 32, bucketed), timed the same way.
+  (6) the teachers' steps on the same data (one task per batch of 32, bucketed), timed the same way;
+      (6c) the same + XLA (lengths rounded up to multiples of 16).
 
 Every variant starts from a fresh model with the same seed, under the same precision policy and batch
 size. Training variants run --warmup_steps + --steps steps and only the last --steps are timed (tracing
@@ -221,6 +222,7 @@ class Report:
 # (numerator, denominator, target: "≥ x (ex/s)", "≥ x (real tok/s)" or "")
 RATIOS = (("(1)", "(2)", f"≥ {TARGET_VS_KERAS} (ex/s)"), ("(1)", "(3)", f"≥ {TARGET_VS_STATIC} (ex/s)"),
           ("(4)", "(1)", ""), ("(5b)", "(5a)", f"≥ {TARGET_GROUPS} (ex/s)"), ("(5c)", "(5b)", ""),
+          ("(6c)", "(6)", ""),
           ("(5b)", "(6)", f"≥ {TARGET_STUDENT_VS_TEACHERS} (real tok/s)"))
 
 
@@ -473,16 +475,17 @@ class Benchmark:
                              flops=self.flops(shapes, training), note=note)
 
     # -- variants
-    def student_variant(self, key: str, name: str, stream, static_length: int | None) -> VariantResult:
+    def timed_training(self, examples, stream, options, skip: int):
+        """Train a fresh student on `stream` through bam_tf.trainer.train, reading the clock after every step:
+        (the padded shapes and real tokens of the batches after the first `skip` — of their length groups —,
+        how many of those shapes were new, the clock reads, the clock at the start, the length plan's why)."""
         from bam_tf.input_pipeline import training_dataset
-        from bam_tf.trainer import TrainingOptions, length_plan, train
+        from bam_tf.trainer import length_plan, train
 
-        a = self.settings
-        options = TrainingOptions(description=name, verbose=False, log_every=self.total_steps + 1, eval_every=1,
-                                  jit_compile=a.jit_compile, static_length=static_length)
-        _, multiple, _ = length_plan(self.examples, stream, 1, options)  # whole batches, as (2) trains them
+        used, multiple, why = length_plan(examples, stream, 1, options)  # what train() decides
         shapes, real, new_shapes = dataset_batch_shapes(
-            training_dataset(self.examples, stream, 0, static_length, length_multiple=multiple), skip=a.warmup_steps)
+            training_dataset(examples, stream, 0, options.static_length, group_size=used, length_multiple=multiple),
+            skip=skip)
         self.fresh_start()
         model = self.student()
         stamps = []
@@ -494,12 +497,22 @@ class Benchmark:
             stamps.append(time.perf_counter())
             return {}
 
-        train(model, self.examples, stream, self.strategy, dataclasses.replace(options, evaluate=stamp))
-        if len(stamps) != self.total_steps:
-            raise RuntimeError(f"expected one clock read per step ({self.total_steps}), got {len(stamps)}: "
+        started = time.perf_counter()
+        train(model, examples, stream, self.strategy, dataclasses.replace(options, evaluate=stamp))
+        if len(stamps) != stream.num_steps:
+            raise RuntimeError(f"expected one clock read per step ({stream.num_steps}), got {len(stamps)}: "
                                "bam_tf.trainer.train no longer calls `evaluate` after every step with eval_every=1")
-        seconds = stamps[-1] - stamps[a.warmup_steps - 1]
         del model
+        return shapes, real, new_shapes, stamps, started, why
+
+    def student_variant(self, key: str, name: str, stream, static_length: int | None) -> VariantResult:
+        from bam_tf.trainer import TrainingOptions
+
+        a = self.settings
+        options = TrainingOptions(description=name, verbose=False, log_every=self.total_steps + 1, eval_every=1,
+                                  jit_compile=a.jit_compile, static_length=static_length)  # whole batches, as (2)
+        shapes, real, new_shapes, stamps, _, _ = self.timed_training(self.examples, stream, options, a.warmup_steps)
+        seconds = stamps[-1] - stamps[a.warmup_steps - 1]
         return self.result(key, name, shapes, real, seconds, note=self.jit_note(new_shapes))
 
     def mixed_stream(self):
@@ -536,28 +549,14 @@ class Benchmark:
     def twice_run_variant(self, key: str, name: str, examples, stream, group_size: int, jit_compile: bool,
                           note: str = "") -> VariantResult:
         """Train `stream` (the same batches twice) through bam_tf.trainer.train; time the second pass."""
-        from bam_tf.input_pipeline import training_dataset
-        from bam_tf.trainer import TrainingOptions, length_plan, train
+        from bam_tf.trainer import TrainingOptions
 
         passes = stream.num_steps // 2
         options = TrainingOptions(description=name, verbose=False, log_every=stream.num_steps + 1, eval_every=1,
                                   jit_compile=jit_compile, group_size=group_size)
-        used, multiple, why = length_plan(examples, stream, 1, options)  # what train() will decide
-        shapes, real, _ = dataset_batch_shapes(training_dataset(examples, stream, group_size=used,
-                                                                length_multiple=multiple), skip=passes)
-        self.fresh_start()
-        model = self.student()
-        stamps = []
-
-        def stamp():
-            stamps.append(time.perf_counter())
-            return {}
-
-        started = time.perf_counter()
-        train(model, examples, stream, self.strategy, dataclasses.replace(options, evaluate=stamp))
+        shapes, real, _, stamps, started, why = self.timed_training(examples, stream, options, passes)
         seconds = stamps[-1] - stamps[passes - 1]
         first = stamps[passes - 1] - started
-        del model
         return self.result(key, name, shapes, real, seconds, steps=passes, note="; ".join(filter(None, [
             note, why, f"first pass (tracing{' and XLA compiles' if jit_compile else ''}) {first:.1f} s, "
                        f"timed second pass {seconds:.1f} s"])))
@@ -591,6 +590,9 @@ class Benchmark:
         results.append(self.twice_run_variant("(6)", f"teacher steps, same tasks (one task per batch of "
                                               f"{a.teacher_batch_size}, bucketed)", examples, per_task_twice,
                                               groups, False))
+        if a.jit_compile_mixed:
+            results.append(self.twice_run_variant("(6c)", "teacher steps, same tasks + XLA", examples, per_task_twice,
+                                                  groups, True))
         return results
 
     def keras_variant(self) -> VariantResult:
@@ -755,7 +757,8 @@ class Benchmark:
             "(5a)-(5c) train the student on the faithful grid's own stream (configs/experiments/"
             "cpu_mini_glue_faithful.flags: mixed batches kept mixed, bucketed, padded per batch): (5a) as bam_tf "
             "trained it before length groups, (5b) with them (the pipeline's default), (5c) also XLA-compiling "
-            "each group (lengths rounded up to multiples of 16). (6) trains the teachers' steps on the same data. "
+            "each group (lengths rounded up to multiples of 16). (6) trains the teachers' steps on the same data, "
+            "(6c) with XLA. "
             "Each runs its batches twice through bam_tf.trainer.train and times the second pass; every "
             "variant computes the same updates (length groups add up to the unsplit batch's gradient).")
         notes.append(

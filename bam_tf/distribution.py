@@ -12,7 +12,6 @@ import keras
 import tensorflow as tf
 
 STRATEGIES = ("default", "mirrored", "multi_worker_mirrored", "tpu")
-PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 
 def create_strategy(name: str, tpu_address: str = "", cpu_replicas: int = 0) -> tf.distribute.Strategy:
@@ -79,10 +78,6 @@ def device_description(strategy: tf.distribute.Strategy) -> str:
     model = next((line.split(":", 1)[1].strip() for line in _cpuinfo().splitlines()
                   if line.startswith("model name")), "(model unknown)")
     return f"CPU {model}, {os.cpu_count()} cores, bfloat16 in hardware: {', '.join(cpu_bf16_flags()) or 'none'}"
-
-
-def cpu_supports_bf16() -> bool:
-    return bool(cpu_bf16_flags())
 
 
 def choose_precision(precision: str, strategy: tf.distribute.Strategy) -> tuple[str, str]:

@@ -120,3 +120,20 @@ def test_unknown_flag_fails_with_its_name(tmp_path):
     result = run_cli(f"--model_dir={tmp_path}", "--learning_rat=1e-4", check=False)
     assert result.returncode != 0
     assert "learning_rat" in result.stderr
+
+
+def test_a_run_from_before_dataset_multiples_is_refused_naming_the_flag_to_add(tmp_path):
+    """Its config.json lacks the key (it trained without multiples); its flags.txt lacks the flag too."""
+    from bam_tf.config import BamConfig
+    from bam_tf.pipeline import BamPipeline
+
+    config = BamConfig(model_dir=str(tmp_path), glue_dir="/unused", tasks="RTE,STS-B",
+                       backbone="random:layers=1,hidden=16")
+    recorded = config.to_dict()
+    del recorded["dataset_multiples"]
+    (tmp_path / "config.json").write_text(json.dumps(recorded))
+    (tmp_path / "student").mkdir()
+    with pytest.raises(ValueError, match=r"--dataset_multiples: False → True \(recorded before --dataset_multiples "
+                                         r"existed: add --nodataset_multiples\)"):
+        BamPipeline(config)._check_model_dir()
+    BamPipeline(BamConfig(**{**config.to_dict(), "dataset_multiples": False}))._check_model_dir()  # accepted

@@ -239,9 +239,14 @@ def test_without_clipping_the_full_gradient_is_used():
 
 
 def test_clipping_is_global_not_per_variable():
-    # per-variable clipping to 1 would give g = [1, 1] -> both move 0.5; global gives 0.375 and 0.444
-    a, b = _step_two_variables(_clipping_optimizer(1.0))
-    assert abs(a - b) > 0.05
+    # g_a = [3, 4] (norm 5), g_b = [12] (norm 12): global norm sqrt(9 + 16 + 144) = 13. Clipped to 6.5,
+    # every gradient is halved: [1.5, 2] and [6] -> moves [1.5/2.5, 2/3] = [0.6, 0.6667] and 6/7 = 0.8571.
+    # Per-variable clipping to 6.5 would leave g_a (norm 5) whole, [0.75, 0.8], and cut g_b to 6.5: 0.8667.
+    a = keras.Variable(np.zeros(2, np.float32), name="a")
+    b = keras.Variable(np.zeros(1, np.float32), name="b")
+    _clipping_optimizer(6.5).apply([tf.constant([3.0, 4.0]), tf.constant([12.0])], [a, b])
+    np.testing.assert_allclose(a.numpy(), [-0.6, -2 / 3], rtol=1e-6)
+    np.testing.assert_allclose(b.numpy(), [-6 / 7], rtol=1e-6)
 
 
 def test_gradient_within_the_norm_is_not_rescaled():

@@ -1,6 +1,7 @@
 """Precision choice, loss scaling for float16, and which worker writes (bam_tf.distribution)."""
 
 import json
+import os
 
 import keras
 import keras_hub
@@ -9,10 +10,12 @@ import pytest
 import tensorflow as tf
 
 from bam_tf import distribution
+from bam_tf.config import BamConfig
 from bam_tf.glue_tasks import get_task
 from bam_tf.input_pipeline import TaskExamples
 from bam_tf.model import DistillationSettings, MultiTaskBert
 from bam_tf.optimizer import create_optimizer
+from bam_tf.pipeline import BamPipeline
 from bam_tf.task_sampler import example_stream
 from bam_tf.text_encoding import EncodedExamples
 from bam_tf.trained_model import build_model
@@ -52,19 +55,42 @@ def test_the_device_is_described_by_cpu_model_and_bf16_flags(monkeypatch, tmp_pa
         "CPU (model unknown), 2 cores, bfloat16 in hardware: none")
 
 
-@pytest.mark.parametrize("tf_config, chief", [
-    (None, True),
-    ({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 0}}, True),
-    ({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}}, False),
-    ({"cluster": {"chief": ["c:1"], "worker": ["a:1"]}, "task": {"type": "worker", "index": 0}}, False),
-    ({"cluster": {"chief": ["c:1"], "worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}, True),
+@pytest.mark.parametrize("tf_config, writes_to", [
+    (None, "run"),
+    ({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 0}}, "run"),
+    ({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}}, "run/workers/1"),
+    ({"cluster": {"chief": ["c:1"], "worker": ["a:1"]}, "task": {"type": "worker", "index": 0}}, "run/workers/0"),
+    ({"cluster": {"chief": ["c:1"], "worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}, "run"),
 ])
-def test_only_the_chief_writes(monkeypatch, tf_config, chief):
+def test_only_the_chief_writes(monkeypatch, tmp_path, tf_config, writes_to):
+    """The chief writes the run's files into --model_dir; any other worker only into <model_dir>/workers/<index>."""
     if tf_config is None:
         monkeypatch.delenv("TF_CONFIG", raising=False)
     else:
         monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
+    chief = writes_to == "run"
     assert distribution.is_chief() is chief
+    rte = tmp_path / "glue" / "RTE"
+    rte.mkdir(parents=True)
+    (rte / "dev.tsv").write_text("index\tsentence1\tsentence2\tlabel\n0\tA man sleeps.\tSomeone sleeps.\tentailment\n")
+    model_dir = tmp_path / "run"
+    config = BamConfig(mode="evaluate", model_dir=str(model_dir), glue_dir=str(tmp_path / "glue"), tasks="RTE",
+                       backbone="random:layers=1,hidden=16,heads=2,intermediate=32", max_seq_length=16,
+                       precision="float32")
+    # The default strategy instead of MultiWorkerMirroredStrategy: which folder a worker writes to is
+    # decided by TF_CONFIG alone, and nothing here trains. --mode=evaluate writes config.json and
+    # flags.txt, then stops for want of a trained student.
+    pipeline = BamPipeline(config, strategy=tf.distribute.get_strategy(), verbose=False)
+    assert pipeline.model_dir == str(tmp_path / writes_to)
+    try:
+        with pytest.raises(FileNotFoundError, match="no trained student"):
+            pipeline.run()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    written = sorted(str(p.relative_to(tmp_path)) for p in model_dir.rglob("*") if p.is_file())
+    assert written == [f"{writes_to}/{name}" for name in (".lock", "config.json", "flags.txt")]
+    if not chief:
+        assert os.listdir(model_dir) == ["workers"]  # nothing of the run's own in the chief's folder
 
 
 def test_mixed_float16_trains_with_loss_scaling_and_float32_targets():

@@ -107,6 +107,10 @@ def test_lambda_and_total_steps_are_the_ones_training_uses(tmp_path):
     assert report.bam_total_steps(report.Results([record]))[0] == 5
     record["flags"]["max_train_steps"] = 0
     assert report.bam_total_steps(report.Results([record]))[0] == 12
+    # with the original's dataset multiples (RTE ×4; MRPC's own ×3): ⌈3 · (400 + 84) / 32⌉ = ⌈45.4⌉ = 46 steps
+    record["flags"]["dataset_multiples"] = True
+    assert report.bam_total_steps(report.Results([record]))[0] == 46
+    del record["flags"]["dataset_multiples"]
     # With it: the steps its training_summary.json records.
     (tmp_path / "student").mkdir()
     (tmp_path / "student" / "training_summary.json").write_text(json.dumps({"steps": 7}))
@@ -214,3 +218,24 @@ def test_the_cost_of_a_seed_leaves_out_resumed_runs(tmp_path):
     # single: median of 30, 40, 33.3 min = 33.3; multi: 60 (the resumed 10 min is only its last part).
     assert "single 33.3 min, multi 60.0 min; all 2 methods 1.6 h." in text
     assert "| multi | 1 | `unknown` | 10.0 min (resumed) |" in text
+
+
+def test_a_baseline_results_file_is_compared_method_by_method_and_task_by_task(tmp_path):
+    # The same two methods at a larger budget: bam +3.0 on RTE on every seed, single unchanged.
+    low = _grid(single={"RTE": [0.60, 0.61, 0.62, 0.63, 0.64]}, multi={"RTE": [0.5] * 5},
+                bam={"RTE": [0.62, 0.63, 0.64, 0.65, 0.66]}, seeds=[0, 1, 2, 3, 4])
+    high = {key: ({task: value + 0.03 for task, value in per_task.items()} if key[0] == "bam" else per_task)
+            for key, per_task in low.items() if key[0] != "multi"}
+    _write_results(tmp_path / "low.jsonl", low)
+    _write_results(tmp_path / "high.jsonl", high)
+    text = report.build_report(str(tmp_path / "high.jsonl"), str(tmp_path / "high.md"), 0.05,
+                               baseline_file=str(tmp_path / "low.jsonl"))
+    section = text.split("## Against the baseline results")[1].split("## Runs")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| bam |") or line.startswith("| single |")]
+    assert "multi" not in section.split("| method |")[1]  # only methods in both files
+    bam_rte = next(r for r in rows if r.startswith("| bam | RTE |"))
+    # bam: 67.0 ± 1.6 here vs 64.0 ± 1.6 in the baseline → +3.0, over 5 seeds each
+    assert "| +3.0 |" in bam_rte and "(5)" in bam_rte
+    single_rte = next(r for r in rows if r.startswith("| single | RTE |"))
+    assert "| +0.0 |" in single_rte and "| 1 |" in single_rte  # identical scores: p = 1
+    assert "--baseline_results=" in text

@@ -238,10 +238,15 @@ def test_a_missing_definition_file(tmp_path):
 def test_registered_tasks_are_found_by_get_task_and_parse_task_list(defs):
     with pytest.raises(ValueError, match="a task of your own needs --task_defs=FILE"):
         get_task("paraphrase")
+    glue_registry = dict(TASKS)
     task_defs.register_task_definitions(defs)
     assert get_task("Paraphrase") is get_task("paraphrase") is user_tasks()["paraphrase"]
-    assert [t.name for t in parse_task_list("paraphrase,rte, rating")] == ["paraphrase", "RTE", "rating"]
-    assert list(TASKS) == [t.name for t in TASKS.values() if not t.is_user_task]  # the GLUE registry is unchanged
+    tasks = parse_task_list("paraphrase,rte, rating")
+    assert [t.name for t in tasks] == ["paraphrase", "RTE", "rating"]
+    # a task from the definition file is a user task, a GLUE registry task is not
+    assert [t.is_user_task for t in tasks] == [True, False, True]
+    assert get_task("RTE") is TASKS["RTE"] and not any(t.is_user_task for t in TASKS.values())
+    assert dict(TASKS) == glue_registry and "paraphrase" not in TASKS  # the GLUE registry is unchanged
     task_defs.register_task_definitions(defs)  # the same definitions again: a no-op
     with pytest.raises(ValueError, match="Unknown GLUE task 'squad'.*user tasks: paraphrase, rating"):
         get_task("squad")

@@ -65,7 +65,7 @@ def parse_args(argv: list[str]) -> BenchmarkSettings:
     parser.add_argument("--length_group_size", type=int, default=16,
                         help="(5b), (5c), (6): --length_group_size of the pipeline (default 16).")
     parser.add_argument("--no_xla_variant", dest="jit_compile_mixed", action="store_false",
-                        help="Skip (5c), length groups + XLA (its compiles take minutes on a CPU).")
+                        help="Skip (5c) and (6c), the XLA variants (their compiles take minutes on a CPU).")
     parser.add_argument("--smoke", action="store_true",
                         help="Tiny random backbone, 2 small tasks, few steps: checks the tool in < 1 minute.")
     parser.add_argument("--quiet", action="store_true", help="Print only the final table.")

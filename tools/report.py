@@ -1,4 +1,5 @@
 """python tools/report.py --results_file=results/<name>.jsonl --output=results/<name>.md [--alpha=0.05] [--command=...]
+    [--baseline_results=results/<other>.jsonl]
 
 Turns the results file of tools/run_experiments.py into a Markdown report and a PNG next to it
 (results/<name>.png): summary, dev-score tables, significance tests, figure (bam_tf.experiments.report).
@@ -19,9 +20,12 @@ def main(argv=None) -> int:
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--command", default=None,
                         help="The command that produced the results file, quoted in the report so readers can rerun it")
+    parser.add_argument("--baseline_results", default=None,
+                        help="Another results file (the same methods under other settings, e.g. another training "
+                             "budget): the report adds each method's scores against it, task by task")
     args = parser.parse_args(argv)
     try:
-        text = build_report(args.results_file, args.output, args.alpha, args.command)
+        text = build_report(args.results_file, args.output, args.alpha, args.command, args.baseline_results)
     except ExperimentError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -128,7 +128,7 @@ class Experiment:
         return os.path.join(self.run_dir(method, seed), "teacher_outputs")
 
     # ---- plan ------------------------------------------------------------------------------------
-    def expected_tasks(self, key: RunKey) -> list[str]:
+    def expected_tasks(self) -> list[str]:
         return eval_task_names(self.tasks)
 
     def plan(self) -> tuple[list[PlanItem], str | None]:
@@ -138,13 +138,13 @@ class Experiment:
         for key in self.keys():
             configs = self.configs(key)
             present = []
-            for task in self.expected_tasks(key):
+            for task in self.expected_tasks():
                 record = latest.get((key.method, key.seed, task))
                 if record is None:
                     continue
                 self._check_same_flags(key, task, record, configs[get_task(task).head])
                 present.append(task)
-            expected = self.expected_tasks(key)
+            expected = self.expected_tasks()
             if len(present) == len(expected):
                 items.append(PlanItem(key, True, "done"))
                 continue
@@ -217,7 +217,7 @@ class Experiment:
         wall_time = time.time() - started
         previous = latest_records(read_results(self.results_file)[0])
         lines = []
-        for task in self.expected_tasks(key):
+        for task in self.expected_tasks():
             train_task = get_task(task).head
             model_dir, dev, summary = trained[train_task]
             if (key.method, key.seed, task) in previous:

@@ -259,6 +259,36 @@ def comparison_section(results: Results, better: str, other: str, alpha: float) 
     return lines
 
 
+def budget_section(results: Results, baseline: Results, baseline_file: str, alpha: float) -> list[str]:
+    """Each method of both results files, task by task: this file's scores against the baseline file's (the
+    same method under other settings, e.g. another training budget). Two-sided Mann-Whitney U per task,
+    Holm across the tasks of each method."""
+    lines = ["## Against the baseline results", "",
+             f"Each method against the same method in `{baseline_file}`: mean over seeds here minus there (×100), "
+             f"two-sided Mann-Whitney U per task, Holm-Bonferroni across each method's tasks, α = {alpha}.", ""]
+    methods = [m for m in results.methods if m in baseline.methods]
+    if not methods:
+        return lines + ["No method is in both files."]
+    lines += ["| method | task | here (n) | baseline (n) | difference | p (two-sided) | Holm-adjusted p |",
+              "|---|---|---:|---:|---:|---:|---:|"]
+    for method in methods:
+        rows = [(task, results.scores(method, task), baseline.scores(method, task)) for task in results.tasks]
+        rows = [(task, x, y, significance.mann_whitney_u(x, y, alternative="two-sided")) for task, x, y in rows
+                if x and y]
+        adjusted = significance.holm_bonferroni([test.p_value for *_, test in rows]) if rows else []
+        for (task, x, y, test), adj in zip(rows, adjusted):
+            lines.append(f"| {method} | {task} | {_mean_std_text(x)} ({len(x)}) | {_mean_std_text(y)} ({len(y)}) | "
+                         f"{100 * (np.mean(x) - np.mean(y)):+.1f} | {test.p_value:.4g} | "
+                         f"{adj:.4g}{' **significant**' if adj <= alpha else ''} |")
+        x_avg, y_avg = list(results.glue_averages(method).values()), list(baseline.glue_averages(method).values())
+        if x_avg and y_avg:
+            test = significance.mann_whitney_u(x_avg, y_avg, alternative="two-sided")
+            lines.append(f"| {method} | GLUE average | {_mean_std_text(x_avg)} ({len(x_avg)}) | "
+                         f"{_mean_std_text(y_avg)} ({len(y_avg)}) | {100 * (np.mean(x_avg) - np.mean(y_avg)):+.1f} | "
+                         f"{test.p_value:.4g} | (one test) |")
+    return lines
+
+
 @dataclasses.dataclass(frozen=True)
 class Direction:
     """Where bam's GLUE average sits against another method's: "above", "below" or "level"."""
@@ -475,12 +505,20 @@ def draw_figure(results: Results, path: str, total_steps: tuple[int, str] | None
 
 
 # ---- the report -----------------------------------------------------------------------------------------
-def build_report(results_file: str, output: str, alpha: float, command: str | None = None) -> str:
-    """Write the Markdown report to `output` and its figure next to it (.png); returns the Markdown."""
+def build_report(results_file: str, output: str, alpha: float, command: str | None = None,
+                 baseline_file: str | None = None) -> str:
+    """Write the Markdown report to `output` and its figure next to it (.png); returns the Markdown.
+    With `baseline_file`, also each method against the same method in that results file."""
     records, warning = read_results(results_file)
     if not records:
         raise ExperimentError(f"{results_file}: no results" + (f" ({warning})" if warning else ""))
     results = Results(records)
+    baseline = None
+    if baseline_file:
+        baseline_records, _ = read_results(baseline_file)
+        if not baseline_records:
+            raise ExperimentError(f"{baseline_file}: no results to compare with")
+        baseline = Results(baseline_records)
     png = os.path.splitext(output)[0] + ".png"
     total_steps = bam_total_steps(results) if "bam" in results.methods else None
     draw_figure(results, png, total_steps)
@@ -491,6 +529,7 @@ def build_report(results_file: str, output: str, alpha: float, command: str | No
              f"- results: `{results_file}` ({len(records)} lines, {len(results.latest)} (method, seed, task) results)",
              f"- generated: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')} by "
              f"`python tools/report.py --results_file={results_file} --output={output}"
+             + (f" --baseline_results={baseline_file}" if baseline_file else "")
              + (f" --command='{command}'" if command else "") + "`",
              f"- bam_tf commit(s): {', '.join(commits)}",
              f"- backbone `{first.get('backbone')}`, tasks {', '.join(results.tasks)}, "
@@ -506,6 +545,8 @@ def build_report(results_file: str, output: str, alpha: float, command: str | No
     lines += ["", "## Significance"]
     for better, other in COMPARISONS:
         lines += comparison_section(results, better, other, alpha)
+    if baseline is not None:
+        lines += [""] + budget_section(results, baseline, baseline_file, alpha)
     lines += [""] + runs_section(results)
     lines += ["", "## Figure", "", f"![per-task dev scores and λ]({os.path.basename(png)})", "",
               "Left: per task, a bar per method at the mean over seeds, one dot per seed. Right: λ, the weight "
