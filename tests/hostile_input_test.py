@@ -1,6 +1,7 @@
 """Hostile and broken input through the real CLI: a clear message naming the culprit, a non-zero exit,
 and nothing half-written. Each case here is listed in BUILD.md's table."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -9,6 +10,8 @@ import sys
 import numpy as np
 import pytest
 
+from bam_tf.glue_reader import read_split
+from bam_tf.glue_tasks import get_task
 from bam_tf.run_lock import LOCK_FILE
 
 RTE_HEADER = "index\tsentence1\tsentence2\tlabel\n"
@@ -74,14 +77,6 @@ def test_bad_glue_data(glue, tmp_path, case, edit, fragments):
     assert _written(model_dir) == []  # data is read before anything is written
 
 
-def test_crlf_line_ends_are_read_like_lf(glue, tmp_path):
-    for name in ("train.tsv", "dev.tsv"):
-        path = glue / "RTE" / name
-        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
-    result = run_cli(f"--model_dir={tmp_path / 'run'}", f"--glue_dir={glue}", "--mode=student", "--nodistill", *TINY)
-    assert result.returncode == 0, result.stderr[-3000:]
-
-
 @pytest.fixture(scope="module")
 def run_with_teacher_outputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("teacher_run")
@@ -91,6 +86,36 @@ def run_with_teacher_outputs(tmp_path_factory):
     result = run_cli(f"--model_dir={model_dir}", f"--glue_dir={glue}", "--mode=predict", *TINY)
     assert result.returncode == 0, result.stderr[-3000:]
     return glue, model_dir
+
+
+def test_crlf_line_ends_are_read_like_lf(run_with_teacher_outputs, tmp_path):
+    lf_glue, lf_run = run_with_teacher_outputs
+    crlf_glue = tmp_path / "glue"
+    shutil.copytree(lf_glue, crlf_glue)
+    for name in ("train.tsv", "dev.tsv"):
+        path = crlf_glue / "RTE" / name
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+        assert path.read_bytes().count(b"\r\n") == path.read_bytes().count(b"\n") > 1
+    # The reader gives the LF version's rows exactly: same texts (no stray "\r"), labels and ids.
+    for split in ("train", "dev"):
+        lf, crlf = read_split(lf_glue, get_task("RTE"), split), read_split(crlf_glue, get_task("RTE"), split)
+        assert (crlf.ids, crlf.text_a, crlf.text_b, crlf.official_index) == (lf.ids, lf.text_a, lf.text_b,
+                                                                             lf.official_index)
+        np.testing.assert_array_equal(crlf.labels, lf.labels)
+        assert crlf.fingerprint() == lf.fingerprint()
+    assert crlf.text_a[:2] == ["A man sleeps number 0.", "A man sleeps number 1."]
+    assert crlf.text_b[0] == "Someone sleeps." and crlf.labels.tolist() == [0] * 4 + [1] * 4  # entailment first
+    # Through the CLI: a student distilled from teacher outputs computed on the LF files accepts them, which
+    # it does only when the training data it reads has the same fingerprint (bam_tf.teacher_outputs).
+    model_dir = tmp_path / "run"
+    (model_dir / "teacher_outputs").mkdir(parents=True)
+    shutil.copy(lf_run / "teacher_outputs" / "RTE.npz", model_dir / "teacher_outputs" / "RTE.npz")
+    result = run_cli(f"--model_dir={model_dir}", f"--glue_dir={crlf_glue}", "--mode=student", *TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(model_dir / "student" / "training_summary.json", encoding="utf-8") as f:
+        assert json.load(f)["train_examples"] == {"RTE": 16}
+    with open(model_dir / "student" / "dev_results.json", encoding="utf-8") as f:
+        assert list(json.load(f)["tasks"]) == ["RTE"]
 
 
 def _rewrite_outputs(path, **changes):
