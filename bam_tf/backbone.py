@@ -16,12 +16,14 @@ import os
 
 import keras_hub
 
+from bam_tf.user_errors import InputError
+
 DEFAULT_BACKBONE = "all-MiniLM-L6-v2"
 _RANDOM_PREFIX = "random:"
 _RANDOM_DEFAULTS = {"layers": 2, "hidden": 32, "heads": 2, "intermediate": 64}
 
 
-class BackboneError(ValueError):
+class BackboneError(InputError):
     pass
 
 

@@ -10,6 +10,8 @@ import os
 
 from absl import flags
 
+from bam_tf.user_errors import InputError
+
 # Flags whose default differs from what bam_tf did before they existed: a recorded config without them
 # ran with these values.
 VALUES_BEFORE_THE_FLAG_EXISTED = {"dataset_multiples": False}
@@ -135,7 +137,7 @@ class BamConfig:
         fields = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - set(fields))
         if unknown:
-            raise ValueError(f"unknown config keys {unknown}; valid keys: {sorted(fields)}")
+            raise InputError(f"unknown config keys {unknown}; valid keys: {sorted(fields)}")
         # auto/boolean flags were plain booleans in configs recorded before they had "auto"
         values = {k: (str(v).lower() if fields[k].metadata["choices"] == AUTO_BOOL and isinstance(v, bool) else v)
                   for k, v in values.items()}
@@ -148,7 +150,7 @@ class BamConfig:
             try:
                 return cls.from_dict({**VALUES_BEFORE_THE_FLAG_EXISTED, **json.load(f)})
             except ValueError as error:
-                raise ValueError(f"{path}: {error}") from error
+                raise InputError(f"{path}: {error}") from error
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -203,7 +205,7 @@ class BamConfig:
         if not 0 < self.layerwise_lr_decay <= 1:
             problems.append("--layerwise_lr_decay must be in (0, 1]")
         if problems:
-            raise ValueError("invalid flags:\n  " + "\n  ".join(problems))
+            raise InputError("invalid flags:\n  " + "\n  ".join(problems))
 
 
 def define_flags(flag_values=flags.FLAGS) -> None:

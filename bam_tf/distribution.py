@@ -11,6 +11,8 @@ import os
 import keras
 import tensorflow as tf
 
+from bam_tf.user_errors import InputError
+
 STRATEGIES = ("default", "mirrored", "multi_worker_mirrored", "tpu")
 
 
@@ -28,14 +30,14 @@ def create_strategy(name: str, tpu_address: str = "", cpu_replicas: int = 0) -> 
         return tf.distribute.MirroredStrategy(devices)
     if name == "multi_worker_mirrored":
         if "TF_CONFIG" not in os.environ:
-            raise ValueError("--strategy=multi_worker_mirrored needs $TF_CONFIG describing the cluster")
+            raise InputError("--strategy=multi_worker_mirrored needs $TF_CONFIG describing the cluster")
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address or None)
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
-    raise ValueError(f"unknown --strategy={name}; choose one of {STRATEGIES}")
+    raise InputError(f"unknown --strategy={name}; choose one of {STRATEGIES}")
 
 
 def is_chief() -> bool:

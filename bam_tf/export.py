@@ -36,6 +36,7 @@ import sys
 import tempfile
 
 from bam_tf.glue_tasks import task_slug
+from bam_tf.user_errors import InputError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -43,7 +44,7 @@ EXPORT_METADATA = "bam_export.json"
 TOKEN_IDS_SIGNATURE = "token_ids"
 
 
-class ExportError(ValueError):
+class ExportError(InputError):
     pass
 
 
@@ -228,7 +229,7 @@ def main(argv) -> int:
     FLAGS = flags.FLAGS
     try:
         path = export_trained_model(FLAGS.model_dir, FLAGS.export_dir, FLAGS.version)
-    except (ExportError, FileNotFoundError) as error:
+    except InputError as error:  # ExportError, a missing model, ...: anything else is a bug
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"exported {path}")

@@ -14,11 +14,12 @@ from typing import Iterator
 import numpy as np
 
 from bam_tf.glue_tasks import GlueTask, SplitLayout
+from bam_tf.user_errors import InputError
 
 SWAP_SUFFIX = "/swap"
 
 
-class GlueDataError(ValueError):
+class GlueDataError(InputError):
     """Bad or missing GLUE data; the message starts with "<path>:<line>: " or "<path>: "."""
 
     def __init__(self, path: str | os.PathLike, message: str, line: int | None = None):
@@ -316,7 +317,7 @@ def read_split(glue_dir: str | os.PathLike, task: GlueTask, split: str,
     """Reads <glue_dir>/<task.directory>/<layout.filename> (a user task: its own file); max_examples keeps
     only the first rows."""
     if split not in task.splits:
-        raise ValueError(f"{task.name} has no {split!r} split; available: {', '.join(task.splits)}")
+        raise InputError(f"{task.name} has no {split!r} split; available: {', '.join(task.splits)}")
     if max_examples is not None and max_examples < 0:
         raise ValueError(f"max_examples must be >= 0, got {max_examples}")
     layout = task.splits[split]

@@ -18,6 +18,7 @@ import zipfile
 
 from bam_tf import atomic_files
 from bam_tf.glue_tasks import TASKS, GlueTask
+from bam_tf.user_errors import MissingInputError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow itself is imported by write_submission
 
@@ -67,7 +68,7 @@ def write_submission(model_dir: str, glue_dir: str, output: str, tasks: list[Glu
     from bam_tf.trained_model import load_trained_model
 
     if not os.path.isdir(glue_dir):
-        raise FileNotFoundError(f"{glue_dir}: GLUE data directory does not exist")
+        raise MissingInputError(f"{glue_dir}: GLUE data directory does not exist")
     model, encoder = load_trained_model(resolve_model_dir(model_dir))
     heads = {t.name for t in model.tasks}
     written, missing, files = {}, {}, {}

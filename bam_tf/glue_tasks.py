@@ -13,6 +13,8 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from bam_tf.user_errors import InputError
+
 
 FILE_FORMATS = ("tsv", "csv", "jsonl")
 
@@ -237,11 +239,11 @@ def register_tasks(tasks: Iterable[GlueTask]) -> None:
             raise ValueError(f"{task.name} is a GLUE registry task; only user tasks can be registered")
         clash = name_clash(task.name)
         if clash:
-            raise ValueError(f"{where}task name {task.name!r} is taken: {clash}")
+            raise InputError(f"{where}task name {task.name!r} is taken: {clash}")
         key = _normalize(task.name)
         existing = new.get(key) or _USER_TASKS.get(key)
         if existing is not None and existing != task:
-            raise ValueError(f"{where}task {task.name!r} is already defined differently "
+            raise InputError(f"{where}task {task.name!r} is already defined differently "
                              f"(by {existing.definition_file}, as {existing.name!r})")
         new[key] = task
     _USER_TASKS.update(new)
@@ -268,7 +270,7 @@ def get_task(name: str) -> GlueTask:
         return _USER_TASKS[key]
     user = f"; user tasks: {', '.join(user_tasks())}" if _USER_TASKS else \
         " (a task of your own needs --task_defs=FILE, see BUILD.md)"
-    raise ValueError(f"Unknown GLUE task {name!r}; valid names: {', '.join(TASKS)}{user}")
+    raise InputError(f"Unknown GLUE task {name!r}; valid names: {', '.join(TASKS)}{user}")
 
 
 def parse_task_list(text: str) -> list[GlueTask]:
@@ -279,10 +281,10 @@ def parse_task_list(text: str) -> list[GlueTask]:
             continue  # tolerate "rte,mrpc," and doubled commas
         task = get_task(item.strip())
         if any(t.name == task.name for t in tasks):
-            raise ValueError(f"Task {task.name} is listed more than once in {text!r}")
+            raise InputError(f"Task {task.name} is listed more than once in {text!r}")
         tasks.append(task)
     if not tasks:
-        raise ValueError(f"No tasks given in {text!r}; valid names: {', '.join(TASKS)}")
+        raise InputError(f"No tasks given in {text!r}; valid names: {', '.join(TASKS)}")
     return tasks
 
 

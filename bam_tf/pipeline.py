@@ -44,6 +44,7 @@ from bam_tf.teacher_outputs import (TeacherOutputs, align_teacher_outputs, load_
 from bam_tf.text_encoding import EncodedExamples, TextEncoder, encode_task_data
 from bam_tf.trained_model import is_trained_model_dir, load_trained_model, save_trained_model
 from bam_tf.trainer import TrainingOptions, train
+from bam_tf.user_errors import InputError, MissingInputError
 
 _STAGE_OUTPUTS = ("teachers", "teacher_outputs", "student", "checkpoints")
 
@@ -56,7 +57,7 @@ class BamPipeline:
         self.tasks = parse_task_list(config.tasks)
         untrainable = [t.name for t in self.tasks if not t.trainable]
         if untrainable:
-            raise ValueError(f"--tasks: {untrainable} are evaluation-only sets (scored by another task's head)")
+            raise InputError(f"--tasks: {untrainable} are evaluation-only sets (scored by another task's head)")
         self.strategy = strategy or create_strategy(config.strategy, config.tpu, config.cpu_replicas)
         self.precision, self.precision_reason = choose_precision(config.precision, self.strategy)
         self.jit_compile, self.jit_compile_reason = choose_jit_compile(config.jit_compile, self.strategy)
@@ -133,7 +134,7 @@ class BamPipeline:
                 continue
             source = teacher_dir or self.teacher_dir(task)
             if not is_trained_model_dir(source):
-                raise FileNotFoundError(f"{source}: no trained teacher for {task.name} (run --mode=teachers first)")
+                raise MissingInputError(f"{source}: no trained teacher for {task.name} (run --mode=teachers first)")
             if source not in loaded:
                 model, encoder = load_trained_model(source)
                 self._check_same_encoding(encoder, source)
@@ -162,7 +163,7 @@ class BamPipeline:
     def evaluate(self, rescore: bool = True) -> dict:
         student = self.path("student")
         if not is_trained_model_dir(student):
-            raise FileNotFoundError(f"{student}: no trained student (run --mode=student first)")
+            raise MissingInputError(f"{student}: no trained student (run --mode=student first)")
         saved = os.path.join(student, "dev_results.json")
         results = {"student": self.dev_results(student) if rescore or not os.path.exists(saved)
                    else atomic_files.read_json(saved)}
@@ -281,7 +282,7 @@ class BamPipeline:
 
     def _check_same_encoding(self, encoder: TextEncoder, model_dir: str) -> None:
         if encoder.max_seq_length != self.config.max_seq_length:
-            raise ValueError(f"{model_dir} was trained with max_seq_length={encoder.max_seq_length}, "
+            raise InputError(f"{model_dir} was trained with max_seq_length={encoder.max_seq_length}, "
                              f"this run uses {self.config.max_seq_length}")
 
     def _check_model_dir(self) -> None:
@@ -303,7 +304,7 @@ class BamPipeline:
                         for k in changed if k in VALUES_BEFORE_THE_FLAG_EXISTED and k not in recorded_keys}
                 details = ", ".join([f"--{k}: {previous[k]!r} → {current[k]!r}{hint.get(k, '')}" for k in changed]
                                     + [f"--task_defs {change}" for change in task_changes])
-                raise ValueError(f"{self.config.model_dir} holds a run with other flags ({details}); use a new "
+                raise InputError(f"{self.config.model_dir} holds a run with other flags ({details}); use a new "
                                  f"--model_dir, or --flagfile={self.path('flags.txt')} to continue that run")
 
 

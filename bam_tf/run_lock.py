@@ -16,10 +16,12 @@ import os
 import socket
 import sys
 
+from bam_tf.user_errors import InputError
+
 LOCK_FILE = ".lock"
 
 
-class RunDirBusyError(RuntimeError):
+class RunDirBusyError(InputError, RuntimeError):
     pass
 
 

@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 
 from bam_tf.glue_tasks import get_task, task_slug
+from bam_tf.user_errors import InputError
 
 FORMATS = ("rest_instances", "rest_inputs", "grpc")
 ALL_TASKS = ("all", "serving_default")
@@ -30,19 +31,19 @@ signature_name = task_slug  # the export's rule (bam_tf.export.signature_name): 
 def signature_inputs(task: str, sentence1: list[str], sentence2: list[str] | None) -> tuple[str, dict]:
     """(signature name, {input name: list of strings}) for a task, checked against the registry."""
     if not sentence1:
-        raise ValueError("give at least one --sentence1")
+        raise InputError("give at least one --sentence1")
     if sentence2 is not None and len(sentence2) != len(sentence1):
-        raise ValueError(f"{len(sentence1)} --sentence1 but {len(sentence2)} --sentence2; give one of each per row")
+        raise InputError(f"{len(sentence1)} --sentence1 but {len(sentence2)} --sentence2; give one of each per row")
     if task.lower() in ALL_TASKS:
         return "serving_default", {"sentence1": list(sentence1),
                                    "sentence2": list(sentence2) if sentence2 is not None else [""] * len(sentence1)}
     glue_task = get_task(task)
     if glue_task.is_pair:
         if sentence2 is None:
-            raise ValueError(f"{glue_task.name} is a sentence-pair task: give --sentence2 as well")
+            raise InputError(f"{glue_task.name} is a sentence-pair task: give --sentence2 as well")
         return signature_name(glue_task.name), {"sentence1": list(sentence1), "sentence2": list(sentence2)}
     if sentence2 is not None:
-        raise ValueError(f"{glue_task.name} is a single-sentence task: leave out --sentence2 (or use --task=all)")
+        raise InputError(f"{glue_task.name} is a single-sentence task: leave out --sentence2 (or use --task=all)")
     return signature_name(glue_task.name), {"sentence1": list(sentence1)}
 
 
@@ -111,7 +112,7 @@ def _jsonable(value):
 def build_request(fmt: str, task: str, sentence1: list[str], sentence2: list[str] | None, model_name: str = "bam",
                   model_version: int | None = None):
     if fmt not in FORMATS:
-        raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        raise InputError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     signature, inputs = signature_inputs(task, sentence1, sentence2)
     if fmt == "rest_instances":
         return rest_instances_payload(signature, inputs)

@@ -41,6 +41,7 @@ from typing import Any
 
 from bam_tf import metrics
 from bam_tf.glue_tasks import FILE_FORMATS, GlueTask, SplitLayout, get_task, name_clash, register_tasks
+from bam_tf.user_errors import InputError
 
 SPLITS = ("train", "dev", "test")
 REQUIRED_SPLITS = ("train", "dev")
@@ -56,7 +57,7 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 RUN_RECORD = "task_defs.json"  # in a run's model_dir, next to config.json
 
 
-class TaskDefinitionError(ValueError):
+class TaskDefinitionError(InputError):
     """A bad task definition; the message is "<file>: <key>: <problem>"."""
 
     def __init__(self, source: str, key: str, message: str):
@@ -423,7 +424,7 @@ def restore_tasks(definitions: list[dict], source: str) -> None:
             continue
         if current.name != task.name or (current.labels, current.label_range, current.is_pair) != (
                 task.labels, task.label_range, task.is_pair):
-            raise ValueError(
+            raise InputError(
                 f"{source}: this model's {task.name} head was trained with {_head_description(task)}, but "
                 f"{current.definition_file} defines {current.name} with {_head_description(current)}")
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from bam_tf.atomic_files import atomic_open
 from bam_tf.glue_reader import TaskData
+from bam_tf.user_errors import InputError
 
 # Format 2: regression outputs are on the training scale ([0, 1], see GlueTask.training_targets).
 # Format 1 (bam_tf before that) stored STS-B scores on 0–5; its classification logits are still valid.
@@ -18,7 +19,7 @@ _FORMAT_VERSION = 2
 _READABLE_VERSIONS = (1, 2)
 
 
-class TeacherOutputsError(ValueError):
+class TeacherOutputsError(InputError):
     pass
 
 

@@ -12,12 +12,13 @@ import numpy as np
 import tensorflow as tf
 
 from bam_tf.glue_reader import TaskData
+from bam_tf.user_errors import InputError
 
 
 class TextEncoder:
     def __init__(self, tokenizer: keras_hub.models.BertTokenizer, max_seq_length: int):
         if max_seq_length < 3:
-            raise ValueError(f"max_seq_length must be at least 3 ([CLS] x [SEP]), got {max_seq_length}")
+            raise InputError(f"max_seq_length must be at least 3 ([CLS] x [SEP]), got {max_seq_length}")
         self.tokenizer = tokenizer
         self.max_seq_length = max_seq_length
         # round_robin truncation trims the longer segment first, like BERT's _truncate_seq_pair.
@@ -66,7 +67,7 @@ def encode_task_data(data: TaskData, encoder: TextEncoder, batch_size: int = 512
         segment_ids.append(batch["segment_ids"][mask])
         lengths.append(mask.sum(axis=1))
     if not lengths:
-        raise ValueError(f"{data.source}: no examples to encode")
+        raise InputError(f"{data.source}: no examples to encode")
     return EncodedExamples(np.concatenate(token_ids).astype(np.int32),
                            np.concatenate(segment_ids).astype(np.int32),
                            np.concatenate(lengths).astype(np.int32))

@@ -15,6 +15,7 @@ from absl import logging
 
 from bam_tf.glue_reader import GlueDataError, TaskData
 from bam_tf.glue_tasks import GlueTask
+from bam_tf.user_errors import InputError
 
 # TFDS renames the TSV columns per config; (text_a, text_b) feature names.
 _TEXT_FEATURES: dict[str, tuple[str, str | None]] = {
@@ -37,11 +38,11 @@ def load_tfds_split(task: GlueTask, split: str, data_dir: str | None = None,
                     max_examples: int | None = None, download: bool = False) -> TaskData:
     """Reads one split of a TFDS GLUE dataset; downloads and prepares it first only if `download`."""
     if task.is_user_task:
-        raise ValueError(f"{task.name} is a task of your own (defined in {task.definition_file}); "
+        raise InputError(f"{task.name} is a task of your own (defined in {task.definition_file}); "
                          "--data_source=tfds reads only GLUE tasks from tensorflow_datasets. Use --data_source=tsv, "
                          "which reads GLUE from --glue_dir and user tasks from their own files")
     if split not in task.tfds_splits:
-        raise ValueError(f"{task.name} has no {split!r} split; available: {', '.join(task.tfds_splits)}")
+        raise InputError(f"{task.name} has no {split!r} split; available: {', '.join(task.tfds_splits)}")
     if max_examples is not None and max_examples < 0:
         raise ValueError(f"max_examples must be >= 0, got {max_examples}")
     import tensorflow_datasets as tfds  # slow import, only paid by runs that use TFDS

@@ -12,6 +12,7 @@ from absl import app, flags, logging  # noqa: E402
 
 from bam_tf import config as config_module  # noqa: E402
 from bam_tf.config import config_from_flags, define_flags  # noqa: E402
+from bam_tf.user_errors import InputError, exit_status_of  # noqa: E402
 
 define_flags()
 flags.adopt_module_key_flags(config_module)  # so --help lists them, not only --helpfull
@@ -22,10 +23,9 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag")
     try:
         config = config_from_flags()
-    except ValueError as error:
+    except InputError as error:
         raise app.UsageError(str(error))
     from bam_tf.pipeline import BamPipeline  # imports TensorFlow: only after the flags are known good
-    from bam_tf.user_errors import exit_status_of
 
     logging.set_verbosity(logging.INFO)
     return exit_status_of(lambda: BamPipeline(config).run())

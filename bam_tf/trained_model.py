@@ -21,6 +21,7 @@ from bam_tf import task_defs
 from bam_tf.glue_tasks import get_task
 from bam_tf.model import MultiTaskBert
 from bam_tf.text_encoding import TextEncoder
+from bam_tf.user_errors import InputError, MissingInputError
 
 MODEL_CONFIG = "model_config.json"
 # 2: regression heads output the label scaled to [0, 1] (GlueTask.training_targets). Folders without a
@@ -59,9 +60,12 @@ def save_trained_model(directory: str, model: MultiTaskBert, encoder: TextEncode
 def load_trained_model(directory: str) -> tuple[MultiTaskBert, TextEncoder]:
     config_path = os.path.join(directory, MODEL_CONFIG)
     if not os.path.exists(config_path):
-        raise FileNotFoundError(f"{directory}: not a trained bam_tf model (no {MODEL_CONFIG})")
-    with open(config_path, encoding="utf-8") as f:
-        config = json.load(f)
+        raise MissingInputError(f"{directory}: not a trained bam_tf model (no {MODEL_CONFIG})")
+    try:
+        with open(config_path, encoding="utf-8") as f:
+            config = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:  # a damaged folder: input, not a bug
+        raise InputError(f"{config_path}: not valid JSON ({error}); the model folder is damaged") from error
     task_defs.restore_tasks(config.get("user_tasks", []), config_path)
     tasks = [get_task(name) for name in config["tasks"]]
     backbone_dir = os.path.join(directory, "backbone")
@@ -69,7 +73,7 @@ def load_trained_model(directory: str) -> tuple[MultiTaskBert, TextEncoder]:
     tokenizer = keras_hub.models.BertTokenizer.from_preset(backbone_dir)
     old_scale = [t.name for t in tasks if t.is_regression and config.get("format_version", 1) < 2]
     if old_scale:
-        raise ValueError(f"{directory}: trained by an older bam_tf whose {', '.join(old_scale)} head predicts "
+        raise InputError(f"{directory}: trained by an older bam_tf whose {', '.join(old_scale)} head predicts "
                          "the 0–5 label scale; heads now train on scores scaled to [0, 1]. Delete the folder "
                          "and train it again")
     model = MultiTaskBert(backbone, tasks, head_dropout=config["head_dropout"])

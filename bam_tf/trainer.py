@@ -24,6 +24,7 @@ from bam_tf.length_groups import choose_group_size
 from bam_tf.model import MultiTaskBert
 from bam_tf.task_sampler import ExampleStream
 from bam_tf.tracing import traced_once_per_owner
+from bam_tf.user_errors import InputError
 
 
 # Under XLA every new padded shape is a new compile (tens of seconds on a CPU): lengths rounded up to
@@ -35,11 +36,11 @@ XLA_LENGTH_MULTIPLE = 16
 traced_once_per_owner("train.<locals>.distributed_step")
 
 
-class TrainingDivergedError(RuntimeError):
+class TrainingDivergedError(InputError, RuntimeError):
     pass
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(InputError, RuntimeError):
     pass
 
 
@@ -99,7 +100,7 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
 
     num_replicas = strategy.num_replicas_in_sync
     if stream.batch_size % num_replicas:
-        raise ValueError(f"{options.description}: batch size {stream.batch_size} does not split evenly over "
+        raise InputError(f"{options.description}: batch size {stream.batch_size} does not split evenly over "
                          f"{num_replicas} replicas")
 
     group_size, length_multiple, why = length_plan(examples, stream, num_replicas, options)

@@ -1,20 +1,30 @@
-"""Errors that mean bad input or a run that cannot go on — not a bug: the CLIs print them, no traceback."""
+"""Errors that mean bad input or a run that cannot go on — not a bug: the CLIs print them, no traceback.
+
+Only InputError (and its subclasses: GlueDataError, TaskDefinitionError, BackboneError, TeacherOutputsError,
+ExportError, ExperimentError, RunDirBusyError, TrainingDivergedError, CheckpointError, ...) gets the one-line
+`error: <message>`; any other exception is a bug and keeps its traceback. Dependency-free on purpose: every
+module may import it without import cycles or TensorFlow.
+"""
 
 import sys
 from collections.abc import Callable
 
-from absl import logging
+
+class InputError(ValueError):
+    """Bad input (a flag, a config value, a data file, a folder) or a run that cannot go on — not a bug."""
+
+
+class MissingInputError(InputError, FileNotFoundError):
+    """An input the run needs is not there (a trained teacher or student, a data folder)."""
 
 
 def exit_status_of(run: Callable[[], object]) -> int:
-    """Run `run`; on a user-facing error print its message and return 1, else return 0."""
-    from bam_tf.run_lock import RunDirBusyError
-    from bam_tf.trainer import CheckpointError, TrainingDivergedError  # imports TensorFlow
+    """Run `run`; on an InputError print `error: <message>` once to stderr and return 1, else return 0.
 
+    Any other exception propagates with its traceback."""
     try:
         run()
-    except (ValueError, FileNotFoundError, TrainingDivergedError, CheckpointError, RunDirBusyError) as error:
-        logging.error("%s", error)
+    except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

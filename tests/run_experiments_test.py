@@ -363,7 +363,8 @@ def test_the_runner_command_refuses_a_busy_experiment_dir(tmp_path):
         result = _script("run_experiments.py", f"--flagfile={smoke}", f"--experiment_dir={tmp_path}/exp",
                          f"--results_file={tmp_path}/r.jsonl")
     assert result.returncode == 1, result.stdout + result.stderr
-    assert f"{tmp_path}/exp is in use by another bam_tf process (pid {os.getpid()} " in result.stderr
+    assert f"error: {tmp_path}/exp is in use by another bam_tf process (pid {os.getpid()} " in result.stderr
+    assert result.stderr.count("is in use by another bam_tf process") == 1  # printed once, not logged too
     assert not (tmp_path / "r.jsonl").exists() and not (tmp_path / "exp" / "single").exists()
 
 

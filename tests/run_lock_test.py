@@ -64,7 +64,8 @@ def test_the_cli_stops_at_once_on_a_busy_model_dir(tmp_path):
                                 capture_output=True, text=True, timeout=300)
         assert result.returncode == 1, result.stderr[-3000:]
         assert "Traceback" not in result.stderr
-        assert f"{model_dir} is in use by another bam_tf process (pid {process.pid} on " in result.stderr
+        assert f"error: {model_dir} is in use by another bam_tf process (pid {process.pid} on " in result.stderr
+        assert result.stderr.count("is in use by another bam_tf process") == 1  # printed once, not logged too
         assert time.time() - started < 120  # stopped before reading data or training anything
         assert sorted(os.listdir(model_dir)) == [LOCK_FILE]  # and wrote nothing
     finally:

@@ -91,3 +91,14 @@ def test_a_user_task_model_loads_without_its_definition_file(tmp_path):
             load_trained_model(directory)
     finally:
         unregister_tasks(["tone"])
+
+
+def test_a_damaged_model_config_is_an_input_error_naming_the_file(tmp_path):
+    from bam_tf.user_errors import InputError
+
+    directory, _ = _saved(tmp_path, ["RTE"])
+    path = os.path.join(directory, "model_config.json")
+    with open(path, "r+", encoding="utf-8") as f:
+        f.truncate(20)  # a half-written file
+    with pytest.raises(InputError, match=r"model_config\.json: not valid JSON .*the model folder is damaged"):
+        load_trained_model(directory)

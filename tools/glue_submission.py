@@ -12,6 +12,7 @@ from absl import app, flags
 
 from bam_tf.glue_submission import submission_tasks, write_submission
 from bam_tf.glue_tasks import parse_task_list
+from bam_tf.user_errors import InputError
 
 flags.DEFINE_string("model_dir", None, "Trained model folder, or a bam_tf run dir (its student/ is used).")
 flags.DEFINE_string("glue_dir", os.environ.get("GLUE_DIR"), "GLUE data (download_glue_data.py layout); "
@@ -35,7 +36,7 @@ def main(argv) -> int:
         tasks = parse_task_list(FLAGS.tasks) if FLAGS.tasks else None
         summary = write_submission(FLAGS.model_dir, FLAGS.glue_dir, FLAGS.output, tasks, FLAGS.batch_size,
                                    FLAGS.max_examples)
-    except (ValueError, FileNotFoundError) as error:
+    except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(summary.format())

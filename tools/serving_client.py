@@ -21,6 +21,7 @@ import sys
 from absl import app, flags
 
 from bam_tf.serving_client import FORMATS, ServingError, build_request, send_request
+from bam_tf.user_errors import InputError
 
 flags.DEFINE_string("task", None, "Task signature (rte, sts_b, cola; GLUE names work too), or 'all' for "
                     "serving_default.")
@@ -49,7 +50,7 @@ def main(argv) -> int:
             return 0
         response = send_request(FLAGS.format, request, FLAGS.url, FLAGS.model_name, FLAGS.model_version,
                                 FLAGS.timeout)
-    except (ValueError, ServingError) as error:
+    except (InputError, ServingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(json.dumps(response, indent=2, ensure_ascii=False))

@@ -11,10 +11,12 @@ import json
 import os
 from collections.abc import Iterable
 
+from bam_tf.user_errors import InputError
+
 REQUIRED_KEYS = ("method", "seed", "task", "metrics", "score")
 
 
-class ExperimentError(ValueError):
+class ExperimentError(InputError):
     """Bad experiment settings or results: the runner prints the message and stops."""
 
 

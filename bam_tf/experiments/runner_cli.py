@@ -56,6 +56,7 @@ from bam_tf.config import BamConfig, define_flags  # noqa: E402  (no TensorFlow:
 from bam_tf.experiments.experiment import Experiment  # noqa: E402
 from bam_tf.experiments.methods import METHODS  # noqa: E402
 from bam_tf.experiments.results_file import ExperimentError  # noqa: E402
+from bam_tf.user_errors import InputError, exit_status_of  # noqa: E402
 
 # Per-run settings the runner owns; an experiment flagfile may not set them.
 RUNNER_OWNED_FLAGS = {"model_dir": "each run's model_dir is <experiment_dir>/<method>/seed<k>",
@@ -108,17 +109,11 @@ def main(argv) -> int:
         raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag")
     try:
         experiment = experiment_from_flags(flags.FLAGS)
-    except ValueError as error:
+    except InputError as error:
         raise app.UsageError(str(error))
     if flags.FLAGS.dry_run:
-        try:
-            experiment.print_plan()
-        except ExperimentError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-        return 0
+        return exit_status_of(experiment.print_plan)
     logging.set_verbosity(logging.INFO)
-    from bam_tf.user_errors import exit_status_of
     return exit_status_of(experiment.run)
 
 
