@@ -16,8 +16,10 @@ _ONCE_PER_OWNER: set[str] = set()
 class _OncePerOwnerFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
+        # TF names a plain function "<function NAME at 0x…>" and a method "<bound method NAME of <…>>"
         return not ("triggered tf.function retracing" in message
-                    and any(f"<function {name} at " in message for name in _ONCE_PER_OWNER))
+                    and any(f"<function {name} at " in message or f"<bound method {name} of " in message
+                            for name in _ONCE_PER_OWNER))
 
 
 def traced_once_per_owner(qualified_name: str) -> None:
