@@ -22,8 +22,12 @@ demo: setup
 	$(PY) -m bam_tf.train --flagfile=configs/quickstart.flags --model_dir=$(MODEL_DIR) \
 	    $(if $(GLUE_DIR),--glue_dir=$(GLUE_DIR),--data_source=tfds --tfds_download)
 
+# Two workers, each taking whole test files (so a file's shared fixtures train once): most tests are
+# start-up and tracing bound, one core each. More workers than cores only contend.
+TEST_WORKERS ?= 2
+
 test: setup
-	$(PY) -m pytest -q -m "not slow" tests
+	$(PY) -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile tests
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow tests

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from support import GLUE_DIR
+from support import GLUE_DIR, run_train_in_process
 from support import needs_glue as _needs_glue
 
 TASKS = ["CoLA", "MRPC", "STS-B"]
@@ -19,9 +19,13 @@ MAX_TRAIN = 48
 needs_glue = _needs_glue(TASKS)
 
 
-def run_cli(*flags, check=True):
-    result = subprocess.run([sys.executable, "-m", "bam_tf.train", *flags], capture_output=True, text=True,
-                            timeout=600, env={**os.environ, "GLUE_DIR": GLUE_DIR})
+def run_cli(*flags, check=True, in_process=True):
+    """The CLI in this process (tests/support.run_train_in_process), or as `python -m bam_tf.train`."""
+    if in_process:
+        result = run_train_in_process(*flags)
+    else:
+        result = subprocess.run([sys.executable, "-m", "bam_tf.train", *flags], capture_output=True, text=True,
+                                timeout=600, env={**os.environ, "GLUE_DIR": GLUE_DIR})
     if check and result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
     return result
@@ -37,7 +41,7 @@ def tiny_run_flags(model_dir):
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     model_dir = str(tmp_path_factory.mktemp("bam") / "run")
-    result = run_cli(*tiny_run_flags(model_dir))
+    result = run_cli(*tiny_run_flags(model_dir), in_process=False)  # once through a real process
     return model_dir, result
 
 

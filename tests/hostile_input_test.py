@@ -1,11 +1,9 @@
-"""Hostile and broken input through the real CLI: a clear message naming the culprit, a non-zero exit,
-and nothing half-written. Each case here is listed in BUILD.md's table."""
+"""Hostile and broken input through the real CLI (run in-process, tests/support.run_train_in_process): a clear
+message naming the culprit, a non-zero exit, and nothing half-written. Each case is listed in BUILD.md's table."""
 
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,6 +11,8 @@ import pytest
 from bam_tf.glue_reader import read_split
 from bam_tf.glue_tasks import get_task
 from bam_tf.run_lock import LOCK_FILE
+
+from support import run_train_in_process
 
 RTE_HEADER = "index\tsentence1\tsentence2\tlabel\n"
 TINY = ["--backbone=random:layers=1,hidden=16,heads=2,intermediate=32", "--max_seq_length=32",
@@ -38,9 +38,8 @@ def glue(tmp_path):
     return _write_glue(tmp_path)
 
 
-def run_cli(*flags, cwd=None):
-    return subprocess.run([sys.executable, "-m", "bam_tf.train", *flags], capture_output=True, text=True,
-                          timeout=300, cwd=cwd, env={**os.environ, "PYTHONPATH": os.getcwd()})
+def run_cli(*flags):
+    return run_train_in_process(*flags)
 
 
 def _fails_clearly(result, *fragments):

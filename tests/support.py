@@ -1,5 +1,8 @@
 """Helpers shared by tests: the GLUE data location and the repository root."""
 
+import contextlib
+import dataclasses
+import io
 import os
 
 import pytest
@@ -13,3 +16,46 @@ def needs_glue(tasks=("MRPC",), split="train"):
     present = all(os.path.isfile(os.path.join(GLUE_DIR, task, f"{split}.tsv")) for task in tasks)
     return pytest.mark.skipif(not present, reason=f"GLUE_DIR={GLUE_DIR!r} lacks {'/'.join(tasks)} {split}.tsv; "
                                                   "set GLUE_DIR to the GLUE data (download_glue_data.py layout)")
+
+
+@dataclasses.dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_train_in_process(*argv: str, cwd=None) -> CliResult:
+    """`python -m bam_tf.train ARGV` inside this process: the same flag parsing, messages and exit status,
+    without a new process importing TensorFlow (5–10 s on a 2-core CPU, most of a tiny run's time).
+
+    What a process boundary itself tests (kill -9, a lock held by another process, start-up, the console
+    script) still uses subprocess. Global state a run sets (parsed flags, the Keras precision policy and
+    session, log verbosity, the working directory, user tasks it registered) is restored afterwards.
+    """
+    import keras
+    from absl import app, flags, logging
+
+    from bam_tf import glue_tasks, train
+
+    user_tasks = set(glue_tasks.user_tasks())
+    policy, verbosity, old_cwd = keras.mixed_precision.global_policy(), logging.get_verbosity(), os.getcwd()
+    stdout, stderr = io.StringIO(), io.StringIO()
+    flags.FLAGS.unparse_flags()
+    returncode = 0
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                app.run(train.main, argv=["bam_tf.train", *map(str, argv)])
+            except SystemExit as exit_:
+                returncode = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    finally:
+        os.chdir(old_cwd)
+        flags.FLAGS.unparse_flags()
+        keras.mixed_precision.set_global_policy(policy)
+        logging.set_verbosity(verbosity)
+        keras.backend.clear_session()
+        glue_tasks.unregister_tasks(set(glue_tasks.user_tasks()) - user_tasks)
+    return CliResult(returncode, stdout.getvalue(), stderr.getvalue())

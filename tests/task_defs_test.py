@@ -19,7 +19,7 @@ from bam_tf import metrics, task_defs
 from bam_tf.glue_reader import GlueDataError, read_split
 from bam_tf.glue_tasks import TASKS, get_task, parse_task_list, register_tasks, unregister_tasks, user_tasks
 from bam_tf.task_defs import TaskDefinitionError, load_task_definitions
-from support import GLUE_DIR, needs_glue
+from support import GLUE_DIR, needs_glue, run_train_in_process
 
 PAIR_YAML = """\
 tasks:
@@ -108,7 +108,7 @@ def test_the_normalised_definition_reads_back_without_the_data(defs, tmp_path):
 
 def test_the_documented_examples_are_valid_definitions(tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    for doc, after in (("BUILD.md", "### A task of your own"), ("README.md", "**Tasks of your own**")):
+    for doc, after in (("BUILD.md", "### A task of your own"), ("README.md", "## Your own tasks")):
         with open(os.path.join(root, doc), encoding="utf-8") as f:
             text = f.read()
         example = text[text.index(after):].split("```yaml\n", 1)[1].split("```", 1)[0]
@@ -508,7 +508,7 @@ def test_a_user_task_through_every_stage_and_export(tmp_path):
     changed = definitions.replace("tasks.yaml", "changed.yaml")
     with open(definitions) as f, open(changed, "w") as g:
         g.write(f.read().replace("[different, same]", "[same, different]"))
-    refused = _cli("bam_tf.train", "--mode=evaluate", *flags, f"--task_defs={changed}", check=False)
+    refused = run_train_in_process("--mode=evaluate", *flags, f"--task_defs={changed}")
     assert refused.returncode == 1 and "--task_defs paraphrase.labels: ['different', 'same'] → ['same', " \
                                        "'different']" in refused.stderr, refused.stderr[-2000:]
 
