@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from bam_tf.experiments import report
+from bam_tf.experiments import report, report_lambda, report_results, report_summary
 
 
 def _write_results(path, scores):
@@ -91,32 +91,32 @@ def test_a_glue_difference_within_the_seed_spread_is_level_not_a_win(tmp_path):
 
 
 def test_glue_direction_thresholds_on_the_larger_seed_std():
-    assert report.glue_direction([0.70, 0.72], [0.70, 0.70]).word == "level"   # +1.0, std(bam) = 1.41
-    assert report.glue_direction([0.73, 0.75], [0.70, 0.70]).word == "above"   # +4.0 > 1.41
-    assert report.glue_direction([0.60, 0.62], [0.70, 0.70]).word == "below"
-    single_seed = report.glue_direction([0.71], [0.70])                         # no spread to compare with
+    assert report_summary.glue_direction([0.70, 0.72], [0.70, 0.70]).word == "level"   # +1.0, std(bam) = 1.41
+    assert report_summary.glue_direction([0.73, 0.75], [0.70, 0.70]).word == "above"   # +4.0 > 1.41
+    assert report_summary.glue_direction([0.60, 0.62], [0.70, 0.70]).word == "below"
+    single_seed = report_summary.glue_direction([0.71], [0.70])                         # no spread to compare with
     assert single_seed.word == "above" and single_seed.noise is None
 
 
 def test_lambda_and_total_steps_are_the_ones_training_uses(tmp_path):
-    np.testing.assert_allclose(report.annealed_lambda(4), [0.0, 0.25, 0.5, 0.75])  # step / T
+    np.testing.assert_allclose(report_lambda.annealed_lambda(4), [0.0, 0.25, 0.5, 0.75])  # step / T
     # Without the run folder: the schedule, ⌈3 · (100 + 28) / 32⌉ = 12 steps, capped by --max_train_steps.
     record = {"method": "bam", "seed": 0, "task": "RTE", "metrics": {"accuracy": 0.5}, "score": 0.5,
               "flags": {"num_train_epochs": 3, "train_batch_size": 32, "max_train_steps": 5},
               "train_examples": {"RTE": 100, "MRPC": 28}, "model_dir": str(tmp_path / "student")}
-    assert report.bam_total_steps(report.Results([record]))[0] == 5
+    assert report_lambda.bam_total_steps(report_results.Results([record]))[0] == 5
     record["flags"]["max_train_steps"] = 0
-    assert report.bam_total_steps(report.Results([record]))[0] == 12
+    assert report_lambda.bam_total_steps(report_results.Results([record]))[0] == 12
     # with the original's dataset multiples (RTE ×4; MRPC's own ×3): ⌈3 · (400 + 84) / 32⌉ = ⌈45.4⌉ = 46 steps
     record["flags"]["dataset_multiples"] = True
-    assert report.bam_total_steps(report.Results([record]))[0] == 46
+    assert report_lambda.bam_total_steps(report_results.Results([record]))[0] == 46
     del record["flags"]["dataset_multiples"]
     # With it: the steps its training_summary.json records.
     (tmp_path / "student").mkdir()
     (tmp_path / "student" / "training_summary.json").write_text(json.dumps({"steps": 7}))
-    assert report.bam_total_steps(report.Results([record])) == (7, str(tmp_path / "student" / "training_summary.json"))
+    assert report_lambda.bam_total_steps(report_results.Results([record])) == (7, str(tmp_path / "student" / "training_summary.json"))
     no_anneal = {**record, "method": "bam_no_anneal", "flags": {"distill_weight": 0.25}}
-    assert report.no_anneal_lambda(report.Results([no_anneal])) == 0.75
+    assert report_lambda.no_anneal_lambda(report_results.Results([no_anneal])) == 0.75
 
 
 def test_a_user_task_counts_in_the_average_without_being_registered(tmp_path):

@@ -1,0 +1,39 @@
+"""The report's "Against the baseline results" section: each method against the same method in another
+results file (e.g. another training budget)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bam_tf import significance
+from bam_tf.experiments.report_results import Results, mean_std_text
+
+
+def budget_section(results: Results, baseline: Results, baseline_file: str, alpha: float) -> list[str]:
+    """Each method of both results files, task by task: this file's scores against the baseline file's (the
+    same method under other settings, e.g. another training budget). Two-sided Mann-Whitney U per task,
+    Holm across the tasks of each method."""
+    lines = ["## Against the baseline results", "",
+             f"Each method against the same method in `{baseline_file}`: mean over seeds here minus there (×100), "
+             f"two-sided Mann-Whitney U per task, Holm-Bonferroni across each method's tasks, α = {alpha}.", ""]
+    methods = [m for m in results.methods if m in baseline.methods]
+    if not methods:
+        return lines + ["No method is in both files."]
+    lines += ["| method | task | here (n) | baseline (n) | difference | p (two-sided) | Holm-adjusted p |",
+              "|---|---|---:|---:|---:|---:|---:|"]
+    for method in methods:
+        rows = [(task, results.scores(method, task), baseline.scores(method, task)) for task in results.tasks]
+        rows = [(task, x, y, significance.mann_whitney_u(x, y, alternative="two-sided")) for task, x, y in rows
+                if x and y]
+        adjusted = significance.holm_bonferroni([test.p_value for *_, test in rows]) if rows else []
+        for (task, x, y, test), adj in zip(rows, adjusted):
+            lines.append(f"| {method} | {task} | {mean_std_text(x)} ({len(x)}) | {mean_std_text(y)} ({len(y)}) | "
+                         f"{100 * (np.mean(x) - np.mean(y)):+.1f} | {test.p_value:.4g} | "
+                         f"{adj:.4g}{' **significant**' if adj <= alpha else ''} |")
+        x_avg, y_avg = list(results.glue_averages(method).values()), list(baseline.glue_averages(method).values())
+        if x_avg and y_avg:
+            test = significance.mann_whitney_u(x_avg, y_avg, alternative="two-sided")
+            lines.append(f"| {method} | GLUE average | {mean_std_text(x_avg)} ({len(x_avg)}) | "
+                         f"{mean_std_text(y_avg)} ({len(y_avg)}) | {100 * (np.mean(x_avg) - np.mean(y_avg)):+.1f} | "
+                         f"{test.p_value:.4g} | (one test) |")
+    return lines

@@ -1,0 +1,72 @@
+"""The report's "Runs" section: each (method, seed)'s commit, wall time, precision and device, and what a
+seed costs; and the warning when runs computed in different precisions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bam_tf.experiments.report_results import Results
+
+
+def runs_section(results: Results) -> list[str]:
+    """One row per (method, seed): the bam_tf commit it ran from, its wall time and when it finished."""
+    lines = ["## Runs", "", "Wall time: the seconds the runner spent on that (method, seed), teachers it had to "
+             "train included; a resumed run counts only the part after the resume. Precision: what `--precision` "
+             "resolved to on the device that ran it (\"not recorded\": a line from before bam_tf recorded them).", "",
+             "| method | seed | bam_tf commit | wall time | precision, device | finished |",
+             "|---|---:|---|---:|---|---|"]
+    for method in results.methods:
+        for seed in results.seeds(method):
+            record = _run_record(results, method, seed)
+            commit = (record.get("git_commit") or "unknown")[:12] + (" +changes" if record.get("git_dirty") else "")
+            wall = record.get("wall_time_s")
+            wall_text = f"{wall / 60:.1f} min" + (" (resumed)" if record.get("resumed") else "") \
+                if isinstance(wall, (int, float)) else "-"
+            lines.append(f"| {method} | {seed} | `{commit}` | {wall_text} | {_precision_and_device(record)} | "
+                         f"{record.get('finished_at', '-')} |")
+    costs = seed_costs(results)
+    if costs:
+        lines += ["", "What a seed costs (median wall time of the runs that were not resumed): "
+                  + ", ".join(f"{method} {minutes:.1f} min" for method, minutes in costs.items())
+                  + (f"; all {len(costs)} methods {sum(costs.values()) / 60:.1f} h." if len(costs) > 1 else ".")]
+    return lines
+
+
+def _precision_and_device(record: dict) -> str:
+    if not record.get("precision") and not record.get("device"):
+        return "not recorded"
+    return f"{record.get('precision') or '?'}, {record.get('device') or '?'}"
+
+
+def precision_warning(results: Results) -> str | None:
+    """Runs that computed in different precisions are not one experiment: say so where it is read."""
+    runs_by_precision: dict[str, list[str]] = {}
+    for method in results.methods:
+        for seed in results.seeds(method):
+            precision = _run_record(results, method, seed).get("precision")
+            if precision:
+                runs_by_precision.setdefault(precision, []).append(f"{method} {seed}")
+    if len(runs_by_precision) < 2:
+        return None
+    return ("**Mixed precision**: the runs did not all compute in one precision ("
+            + "; ".join(f"{precision}: {', '.join(runs)}" for precision, runs in sorted(runs_by_precision.items()))
+            + "); a difference between methods may partly be one between precisions (Runs section).")
+
+
+def _run_record(results: Results, method: str, seed: int) -> dict:
+    """The first task's line of a (method, seed): commit, wall time and resume flag are per run."""
+    return next(results.latest[(method, seed, t)] for t in results.tasks if (method, seed, t) in results.latest)
+
+
+def seed_costs(results: Results) -> dict[str, float]:
+    """Median minutes per (method, seed) over whole runs: a resumed run's wall time misses its first part."""
+    costs = {}
+    for method in results.methods:
+        walls = []
+        for seed in results.seeds(method):
+            record = _run_record(results, method, seed)
+            if isinstance(record.get("wall_time_s"), (int, float)) and not record.get("resumed"):
+                walls.append(record["wall_time_s"] / 60)
+        if walls:
+            costs[method] = float(np.median(walls))
+    return costs

@@ -1,0 +1,87 @@
+"""The report's "Significance" section: one-sided Mann-Whitney U per task between two methods, Holm across
+the tasks, and the smallest p the seeds could give."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from bam_tf import significance
+from bam_tf.experiments.report_results import Results, mean_std_text
+
+
+@dataclasses.dataclass
+class Comparison:
+    """One-sided tests of `better` > `other` on every task both have, Holm-adjusted across those tasks."""
+    better: str
+    other: str
+    rows: list  # (task, better's scores, other's scores, significance.UTest)
+    adjusted: list[float]
+    alpha: float
+
+    @property
+    def significant_tasks(self) -> list[str]:
+        return [row[0] for row, adj in zip(self.rows, self.adjusted) if adj <= self.alpha]
+
+    @property
+    def tasks_ahead(self) -> list[str]:
+        return [task for task, x, y, _ in self.rows if np.mean(x) > np.mean(y)]
+
+
+def compare(results: Results, better: str, other: str, alpha: float) -> Comparison | None:
+    if better not in results.methods or other not in results.methods:
+        return None
+    rows = []
+    for task in results.tasks:
+        x, y = results.scores(better, task), results.scores(other, task)
+        if x and y:
+            rows.append((task, x, y, significance.mann_whitney_u(x, y, alternative="greater")))
+    if not rows:
+        return None
+    return Comparison(better, other, rows, significance.holm_bonferroni([row[3].p_value for row in rows]), alpha)
+
+
+def comparison_section(results: Results, better: str, other: str, alpha: float) -> list[str]:
+    lines = ["", f"### {better} vs {other}", ""]
+    if better not in results.methods or other not in results.methods:
+        missing = [m for m in (better, other) if m not in results.methods]
+        return lines + [f"Not tested: no results for {', '.join(missing)}."]
+    comparison = compare(results, better, other, alpha)
+    if comparison is None:
+        return lines + ["Not tested: the two methods share no task."]
+    rows, adjusted = comparison.rows, comparison.adjusted
+    m = len(rows)
+    lines += [f"One-sided Mann-Whitney U per task (H1: {better}'s per-seed scores tend to be greater than {other}'s), "
+              f"Holm-Bonferroni across the {m} tasks, α = {alpha}. U counts pairs ({better} seed, {other} seed) "
+              f"where {better} is higher (ties ½); its maximum is n1·n2.", "",
+              f"| task | n ({better}, {other}) | mean difference | U | p (one-sided) | test | Holm-adjusted p | "
+              "smallest attainable p | significant |",
+              "|---|---:|---:|---:|---:|---|---:|---:|---|"]
+    min_adjusted = []
+    for (task, x, y, test), adj in zip(rows, adjusted):
+        smallest = significance.min_attainable_p(len(x), len(y))
+        min_adjusted.append(significance.min_adjusted_p(len(x), len(y), m))
+        lines.append(f"| {task} | {len(x)}, {len(y)} | {100 * (np.mean(x) - np.mean(y)):+.1f} | {test.u:g} | "
+                     f"{test.p_value:.4g} | {test.method} | {adj:.4g} | {smallest:.4g} | "
+                     f"{'**yes**' if adj <= alpha else 'no'} |")
+    lines.append("")
+    n1, n2 = max(len(r[1]) for r in rows), max(len(r[2]) for r in rows)
+    pmin = significance.min_attainable_p(n1, n2)
+    statement = (f"With n = {n1} vs {n2} seeds the smallest one-sided exact p is 1 / C({n1 + n2}, {n1}) = "
+                 f"{pmin:.4g} (only one of the {math.comb(n1 + n2, n1)} equally likely rank splits puts every "
+                 f"{better} score above every {other} score); Holm multiplies the smallest p by {m}, so the "
+                 f"smallest attainable adjusted p is {significance.min_adjusted_p(n1, n2, m):.4g}.")
+    if min(min_adjusted) > alpha:
+        needed = significance.seeds_needed(m, alpha)
+        statement += (f" **With these n nothing can be significant at α = {alpha}, whatever the scores**: "
+                      f"that needs n ≥ {needed} seeds per method (1 / C({2 * needed}, {needed}) · {m} ≤ {alpha}).")
+    lines.append(statement)
+    x_avg, y_avg = list(results.glue_averages(better).values()), list(results.glue_averages(other).values())
+    if x_avg and y_avg:
+        test = significance.mann_whitney_u(x_avg, y_avg, alternative="greater")
+        lines += ["", f"GLUE average (one test, outside the Holm family): {mean_std_text(x_avg)} vs "
+                      f"{mean_std_text(y_avg)}, U = {test.u:g}, one-sided p = {test.p_value:.4g} ({test.method}; "
+                      f"smallest attainable {significance.min_attainable_p(len(x_avg), len(y_avg)):.4g})."]
+    return lines

@@ -1,0 +1,132 @@
+"""The report's "Summary" section: per comparison, the counts, directions and significance in words, and
+the verdicts on the paper's claims and on its teacher-annealing ablation."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from bam_tf.experiments.report_results import Results, mean_std
+from bam_tf.experiments.report_runs import precision_warning
+from bam_tf.experiments.report_significance import compare
+
+# The paper's two headline claims (bam beats its single-task teachers and plain multi-task training), then its
+# ablation: teacher annealing beats a fixed λ = distill_weight (bam_no_anneal).
+CLAIMS = (("bam", "single"), ("bam", "multi"))
+ANNEALING = ("bam", "bam_no_anneal")
+
+
+@dataclasses.dataclass(frozen=True)
+class Direction:
+    """Where bam's GLUE average sits against another method's: "above", "below" or "level"."""
+    difference: float
+    noise: float | None  # the larger of the two methods' seed-to-seed sample std
+    word: str
+
+
+def glue_direction(better: list[float], other: list[float]) -> Direction:
+    """Differences no larger than the seed-to-seed spread are "level": one lucky seed must not read as a win."""
+    difference = float(np.mean(better) - np.mean(other))
+    stds = [mean_std(values)[1] for values in (better, other)]
+    noise = max((s for s in stds if s is not None), default=None)
+    if noise is not None and abs(difference) <= noise:
+        return Direction(difference, noise, "level")
+    return Direction(difference, noise, "above" if difference > 0 else "below")
+
+
+def _direction_text(other: str, d: Direction) -> str:
+    if d.word == "level":
+        return (f"level with {other} ({100 * d.difference:+.1f} points, no more than the seed-to-seed "
+                f"std of {100 * d.noise:.1f})")
+    return f"{d.word} {other} ({100 * d.difference:+.1f} points)"
+
+
+def direction_verdict(directions: dict[str, Direction], any_significant: bool) -> str:
+    """The paper's headline claim (bam above single and above multi), read off the GLUE averages."""
+    words = {d.word for d in directions.values()}
+    caveat = ("." if any_significant else " — but see the significance section: the evidence is the direction "
+              "of the means, not a significant test.")
+    if words == {"above"}:
+        one_seed = any(d.noise is None for d in directions.values())
+        spread = (" (one seed per method: there is no seed-to-seed spread to weigh the differences against)"
+                  if one_seed else ", by more than the seed-to-seed spread")
+        return ("Direction: bam's GLUE average is above both single-task teachers and plain multi-task training"
+                + spread + ", as the paper reports" + caveat)
+    parts = [_direction_text(other, d) for other, d in directions.items()]
+    reproduced = "only part of the paper's claim" if "above" in words else "neither part of the paper's claim"
+    return f"Direction: bam's GLUE average is {' and '.join(parts)}: these runs reproduce {reproduced}."
+
+
+def annealing_verdict(d: Direction, significant: bool) -> str:
+    """The paper's ablation: annealing λ from 0 to 1 beats a fixed mix of gold and teacher."""
+    if d.word == "above":
+        outcome = "annealing helped, as the paper reports" + ("" if significant else " (direction only, not significant)")
+    elif d.word == "below":
+        outcome = "annealing did not help: the paper's ablation is not reproduced"
+    else:
+        outcome = "no difference beyond the seed spread: the paper's ablation is not reproduced"
+    where = _direction_text("bam_no_anneal (fixed λ)", d)
+    if d.noise is None:
+        where = where[:-1] + "; one seed per method: no spread to weigh it against)"
+    return f"Teacher annealing: bam's GLUE average is {where}: {outcome}."
+
+
+def summary_section(results: Results, alpha: float) -> list[str]:
+    """The paper's claim (bam beats single and multi), read off these runs in plain words."""
+    lines = ["## Summary", ""]
+    seed_sets = {method: results.seeds(method) for method in results.methods}
+    if len({tuple(seeds) for seeds in seed_sets.values()}) > 1:
+        lines += ["**Incomplete grid**: the methods hold different seeds ("
+                  + "; ".join(f"{m}: {seeds}" for m, seeds in seed_sets.items())
+                  + "), so means below mix different seed sets; the seed-by-seed counts compare like with like.", ""]
+    warning = precision_warning(results)
+    if warning:
+        lines += [warning, ""]
+    directions, any_significant = {}, False
+    for better, other in CLAIMS:
+        line = comparison_line(results, better, other, alpha)
+        if line is None:
+            lines.append(f"- **{better} vs {other}**: not compared (no shared results).")
+            continue
+        text, direction, significant = line
+        lines.append(text)
+        any_significant = any_significant or significant
+        if direction:
+            directions[other] = direction
+    annealing = comparison_line(results, *ANNEALING, alpha)  # None: an experiment without the ablation
+    if annealing:
+        lines.append(annealing[0])
+    lines.append("")
+    if len(directions) == len(CLAIMS):
+        lines.append(direction_verdict(directions, any_significant))
+    if annealing and annealing[1]:
+        lines += ["", annealing_verdict(annealing[1], annealing[2])]
+    return lines
+
+
+def comparison_line(results: Results, better: str, other: str, alpha: float):
+    """The summary's line on `better` vs `other`, the GLUE-average direction (None without averages) and
+    whether any task is significant after Holm; None when the two share no result."""
+    comparison = compare(results, better, other, alpha)
+    if comparison is None:
+        return None
+    diffs = {task: float(np.mean(x) - np.mean(y)) for task, x, y, _ in comparison.rows}
+    ahead = comparison.tasks_ahead
+    behind = [task for task in diffs if task not in ahead]
+    text = (f"- **{better} vs {other}**: {better}'s mean task score is higher on {len(ahead)} of {len(diffs)} "
+            f"tasks ({', '.join(f'{t} {100 * diffs[t]:+.1f}' for t in ahead) or 'none'})"
+            + (f" and not higher on {', '.join(f'{t} {100 * diffs[t]:+.1f}' for t in behind)}" if behind else "")
+            + ".")
+    direction = None
+    x_avg, y_avg = results.glue_averages(better), results.glue_averages(other)
+    if x_avg and y_avg:
+        direction = glue_direction(list(x_avg.values()), list(y_avg.values()))
+        paired = sorted(set(x_avg) & set(y_avg))
+        wins = sum(x_avg[s] > y_avg[s] for s in paired)
+        text += (f" GLUE average: {100 * direction.difference:+.1f} points; {better} is higher on {wins} "
+                 f"of {len(paired)} seeds compared seed by seed.")
+    significant = comparison.significant_tasks
+    text += (f" Significant after Holm at α = {alpha}: {', '.join(significant)}." if significant else
+             f" No task difference is significant after Holm at α = {alpha}.")
+    return text, direction, bool(significant)
