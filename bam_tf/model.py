@@ -14,17 +14,23 @@ equals a single-device step on the whole batch.
 λ, the learning rate and the resume point follow `batches_done`, which advances once per batch: under
 float16 loss scaling the optimizer skips updates with non-finite gradients without advancing its own
 `iterations`, and schedules counted in updates would drift.
+
+Keras-native saving: `model.save("m.keras")` and `keras.saving.load_model("m.keras")` round-trip (import
+bam_tf.model first, so Keras knows the class). The config holds the backbone's keras config, the task
+names, user tasks (--task_defs) by their definitions, and the distillation and head settings.
 """
 
 import dataclasses
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from bam_tf import teacher_annealing
-from bam_tf.glue_tasks import GlueTask, task_slug
+from bam_tf import task_defs, teacher_annealing
+from bam_tf.glue_tasks import TASKS, GlueTask, task_slug
 from bam_tf.tracing import traced_once_per_owner
+from bam_tf.user_errors import InputError
 
 
 LOSS_REDUCTIONS = ("sum", "mean")
@@ -73,6 +79,7 @@ def multitask_loss(outputs: dict, batch: dict, tasks: list[GlueTask], gold_weigh
     return ops.stack(loss_sums), ops.stack(counts)
 
 
+@keras.saving.register_keras_serializable(package="bam_tf")
 class MultiTaskBert(keras.Model):
     def __init__(self, backbone, tasks: list[GlueTask], distillation: DistillationSettings = DistillationSettings(),
                  head_dropout: float = 0.1, loss_reduction: str = "sum", **kwargs):
@@ -162,6 +169,30 @@ class MultiTaskBert(keras.Model):
             scaled_loss = self.optimizer.scale_loss(ops.sum(loss_sums) / loss_divisor)
         return tape.gradient(scaled_loss, self.trainable_variables), loss_sums, counts
 
+    def get_config(self) -> dict:
+        return {"name": self.name, "trainable": self.trainable,
+                "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+                "backbone": keras.saving.serialize_keras_object(self.backbone),
+                "tasks": [task.name for task in self.tasks],
+                "user_tasks": [task_defs.definition_of(task) for task in self.tasks if task.is_user_task],
+                "distillation": dataclasses.asdict(self.distillation),
+                "head_dropout": self.head_dropout.rate, "loss_reduction": self.loss_reduction}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "MultiTaskBert":
+        """The model get_config describes, built (its weights random until Keras loads the saved ones)."""
+        _check_config_keys(config)
+        tasks = _tasks_from_config(config["tasks"], config["user_tasks"])
+        distillation = _distillation_from_config(config["distillation"])
+        if not isinstance(config["backbone"], dict):
+            raise InputError(f"{_CONFIG}: backbone: expected a serialized keras-hub backbone, "
+                             f"found {config['backbone']!r}")
+        backbone = keras.saving.deserialize_keras_object(config["backbone"])
+        settings = {key: config[key] for key in ("head_dropout", "loss_reduction", *_LAYER_KEYS) if key in config}
+        model = cls(backbone, tasks, distillation, **settings)
+        build_model(model)  # Keras loads the saved weights next, into variables that must exist by then
+        return model
+
     def inference_outputs(self, features):
         """All heads' outputs on a batch of features of any size and length: traced once per model."""
         if self._inference_function is None:
@@ -175,6 +206,64 @@ class MultiTaskBert(keras.Model):
     def inference_traces(self) -> int:
         """How often inference_outputs was traced (1 once used: any batch shape reuses the trace)."""
         return self._inference_function.experimental_get_tracing_count() if self._inference_function else 0
+
+
+def build_model(model: MultiTaskBert) -> None:
+    """Create every variable by running a tiny batch through the model."""
+    # Token id 0 exists in every vocabulary (101/102, BERT-uncased's [CLS]/[SEP], do not in small ones).
+    features = {"token_ids": np.zeros((1, 2), np.int32), "segment_ids": np.zeros((1, 2), np.int32),
+                "padding_mask": np.ones((1, 2), bool)}
+    model(features)
+
+
+# ---- the keras config (get_config / from_config) -------------------------------------------------------
+_CONFIG = "MultiTaskBert config"  # how errors name a saved model's config
+_LAYER_KEYS = ("name", "trainable", "dtype")  # keras.layers.Layer's own, optional
+_MODEL_KEYS = ("backbone", "tasks", "user_tasks", "distillation", "head_dropout", "loss_reduction")
+
+
+def _check_config_keys(config) -> None:
+    # A misspelt or missing key would otherwise fall back to a constructor default without a word.
+    if not isinstance(config, dict):
+        raise InputError(f"{_CONFIG}: expected a mapping, found {type(config).__name__}")
+    unknown = sorted(set(config) - {*_LAYER_KEYS, *_MODEL_KEYS})
+    missing = [key for key in _MODEL_KEYS if key not in config]
+    if unknown or missing:
+        problems = ([f"unknown key(s) {', '.join(map(repr, unknown))}"] if unknown else []) + (
+            [f"missing key(s) {', '.join(map(repr, missing))}"] if missing else [])
+        raise InputError(f"{_CONFIG}: {'; '.join(problems)}; valid keys: {', '.join(_MODEL_KEYS + _LAYER_KEYS)}")
+
+
+def _tasks_from_config(names, definitions) -> list[GlueTask]:
+    """GLUE tasks by name, user tasks built from their definitions -- not registered: loading a model
+    changes nothing else in the process."""
+    if not isinstance(names, list) or not names or not all(isinstance(name, str) for name in names):
+        raise InputError(f"{_CONFIG}: tasks: expected a non-empty list of task names, found {names!r}")
+    if len(set(names)) != len(names):
+        raise InputError(f"{_CONFIG}: tasks: a task is listed twice in {names}")
+    if not isinstance(definitions, list):
+        raise InputError(f"{_CONFIG}: user_tasks: expected a list of task definitions, found {definitions!r}")
+    user_tasks = {task.name: task for task in task_defs.tasks_from_definitions(
+        {"tasks": definitions}, source=f"{_CONFIG}: user_tasks", check_files=False)} if definitions else {}
+    tasks = []
+    for i, name in enumerate(names):
+        task = user_tasks.get(name) or TASKS.get(name)
+        if task is None:
+            raise InputError(f"{_CONFIG}: tasks[{i}]: {name!r} is neither a GLUE task ({', '.join(TASKS)}) nor "
+                             "defined in user_tasks")
+        tasks.append(task)
+    unused = sorted(set(user_tasks) - set(names))
+    if unused:
+        raise InputError(f"{_CONFIG}: user_tasks defines {', '.join(unused)}, which tasks does not list")
+    return tasks
+
+
+def _distillation_from_config(value) -> DistillationSettings:
+    fields = [field.name for field in dataclasses.fields(DistillationSettings)]
+    if not isinstance(value, dict) or sorted(value) != sorted(fields):
+        raise InputError(f"{_CONFIG}: distillation: expected a mapping with exactly the keys {', '.join(fields)}, "
+                         f"found {value!r}")
+    return DistillationSettings(**value)
 
 
 @tf.autograph.experimental.do_not_convert  # plain Python on tensors; nothing for autograph to rewrite

@@ -19,7 +19,7 @@ import numpy as np
 
 from bam_tf import task_defs
 from bam_tf.glue_tasks import get_task
-from bam_tf.model import MultiTaskBert
+from bam_tf.model import MultiTaskBert, build_model
 from bam_tf.text_encoding import TextEncoder
 from bam_tf.user_errors import InputError, MissingInputError
 
@@ -84,10 +84,3 @@ def load_trained_model(directory: str) -> tuple[MultiTaskBert, TextEncoder]:
             model.heads[task.name].set_weights([heads[f"{task.name}/kernel"], heads[f"{task.name}/bias"]])
     return model, encoder
 
-
-def build_model(model: MultiTaskBert) -> None:
-    """Create every variable by running a tiny batch through the model."""
-    # Token id 0 exists in every vocabulary (101/102, BERT-uncased's [CLS]/[SEP], do not in small ones).
-    features = {"token_ids": np.zeros((1, 2), np.int32), "segment_ids": np.zeros((1, 2), np.int32),
-                "padding_mask": np.ones((1, 2), bool)}
-    model(features)

@@ -1,0 +1,124 @@
+"""Predictions in Python from a trained model folder: labels with their probabilities, or scores.
+
+    from bam_tf.predictor import Predictor
+    predictor = Predictor.load("runs/quickstart/student")     # any trained model folder (teacher or student)
+    predictor.predict("RTE", [("A man is sleeping.", "Nobody is asleep.")])
+    # -> [{"label": "not_entailment", "probabilities": {"entailment": 0.1, "not_entailment": 0.9}}]
+    predictor.predict("SST-2", ["a gripping film"])      # single-sentence task: plain strings
+    predictor.predict("STS-B", [("A cat sits.", "A cat is sitting.")])   # -> [{"score": 4.6}], label scale 0–5
+    predictor.tasks                       # names of the tasks it can predict
+    predictor.model.save("student.keras")  # the keras MultiTaskBert; keras.saving.load_model reads it
+                                           # back in any process that imported bam_tf.model
+
+Texts are encoded as evaluation encodes them (the folder's own TextEncoder: its tokenizer, packing and
+max_seq_length) and run through `MultiTaskBert.inference_outputs` in batches of `batch_size`, each padded
+to its longest example (one trace, whatever the batch shape).
+Bad input (an unknown task, pairs for a single-sentence task, ...) is an InputError saying what to give.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from bam_tf.evaluation import predictions_from_outputs
+from bam_tf.glue_tasks import GlueTask, get_task, task_slug
+from bam_tf.model import MultiTaskBert
+from bam_tf.text_encoding import TextEncoder
+from bam_tf.trained_model import load_trained_model
+from bam_tf.user_errors import InputError
+
+Example = str | tuple[str, str]  # a sentence, or a sentence pair
+
+
+class Predictor:
+    def __init__(self, model: MultiTaskBert, encoder: TextEncoder):
+        self.model = model
+        self.encoder = encoder
+
+    @classmethod
+    def load(cls, directory: str) -> Predictor:
+        """The predictor of a trained model folder (bam_tf.trained_model: a teacher's or the student's)."""
+        return cls(*load_trained_model(directory))
+
+    @property
+    def tasks(self) -> list[str]:
+        """The names of the tasks this model has a head for."""
+        return [task.name for task in self.model.tasks]
+
+    def predict(self, task: str, examples: Sequence[Example], batch_size: int = 32) -> list[dict]:
+        """One dict per example, in order.
+
+        Classification: {"label": label string, "probabilities": {label string: probability}};
+        regression: {"score": the score on the task's label scale (STS-B: 0–5)}. A pair task takes
+        (sentence1, sentence2) tuples, a single-sentence task plain strings.
+        """
+        task = self._task(task)
+        text_a, text_b = _texts(task, examples)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if not text_a:
+            return []
+        outputs = self._head_outputs(task, text_a, text_b, batch_size)
+        predictions = predictions_from_outputs(outputs, task)
+        if task.is_regression:
+            return [{"score": float(score)} for score in predictions]
+        return [{"label": task.labels[label], "probabilities": dict(zip(task.labels, map(float, row)))}
+                for label, row in zip(predictions, _softmax(outputs.astype(np.float64)))]
+
+    def _head_outputs(self, task: GlueTask, text_a: list[str], text_b: list[str] | None,
+                      batch_size: int) -> np.ndarray:
+        """The task head's raw outputs [num_examples, num_outputs], in example order."""
+        # The encoder runs eagerly, batch by batch: encode_task_data's tf.data map traces the tokenizer
+        # anew on every call, seconds for what takes milliseconds here.
+        outputs = []
+        for start in range(0, len(text_a), batch_size):
+            texts = [tf.constant(column[start:start + batch_size]) for column in (text_a, text_b) if column is not None]
+            features = self.encoder(*texts)
+            # Packed to max_seq_length; the batch's longest example is enough (padding is masked anyway).
+            longest = int(tf.reduce_max(tf.reduce_sum(tf.cast(features["padding_mask"], tf.int32), axis=1)))
+            features = {name: value[:, :longest] for name, value in features.items()}
+            outputs.append(self.model.inference_outputs(features)[task.name].numpy())
+        return np.concatenate(outputs)
+
+    def _task(self, name: str) -> GlueTask:
+        if not isinstance(name, str):
+            raise InputError(f"a task is named by a string, got {name!r}; this model predicts {', '.join(self.tasks)}")
+        try:
+            name = get_task(name).name  # GLUE spellings ("sts-b", "STSB", "mnli-m") and registered user tasks
+        except InputError:
+            pass  # a user task of this model that this process has not registered
+        for task in self.model.tasks:
+            if _spelling(task.name) == _spelling(name):
+                return task
+        raise InputError(f"this model has no {name!r} head; it predicts {', '.join(self.tasks)}")
+
+
+def _spelling(name: str) -> str:
+    """A task name without case and punctuation: "STS-B", "sts_b" and "stsb" are one task."""
+    return task_slug(name).replace("_", "")
+
+
+def _texts(task: GlueTask, examples) -> tuple[list[str], list[str] | None]:
+    """(first sentences, second sentences or None), after checking each example fits the task."""
+    if isinstance(examples, (str, bytes)) or not isinstance(examples, Sequence):
+        raise InputError(f"give {task.name} examples as a list, got {type(examples).__name__} {examples!r:.80}")
+    if task.is_pair:
+        for i, example in enumerate(examples):
+            is_pair = isinstance(example, (tuple, list)) and len(example) == 2
+            if not (is_pair and all(isinstance(sentence, str) for sentence in example)):
+                raise InputError(f"{task.name} is a sentence-pair task: give (sentence1, sentence2) tuples of strings; "
+                                 f"example {i} is {example!r:.80}")
+        return [a for a, _ in examples], [b for _, b in examples]
+    for i, example in enumerate(examples):
+        if not isinstance(example, str):
+            raise InputError(f"{task.name} is a single-sentence task: give plain strings; "
+                             f"example {i} is {example!r:.80}")
+    return list(examples), None
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))  # shifted so exp cannot overflow
+    return exp / exp.sum(axis=1, keepdims=True)
