@@ -4,7 +4,7 @@ import numpy as np
 
 from bam_tf import metrics
 from bam_tf.glue_reader import TaskData
-from bam_tf.glue_tasks import GlueTask
+from bam_tf.task import Task
 from bam_tf.input_pipeline import inference_dataset
 from bam_tf.model import MultiTaskBert
 from bam_tf.text_encoding import EncodedExamples
@@ -20,9 +20,9 @@ def predict_head(model: MultiTaskBert, encoded: EncodedExamples, head: str, batc
     return outputs
 
 
-def predictions_from_outputs(outputs: np.ndarray, task: GlueTask) -> np.ndarray:
+def predictions_from_outputs(outputs: np.ndarray, task: Task) -> np.ndarray:
     """Class ids, or regression scores on the label scale (heads train on it scaled to [0, 1])."""
-    return task.label_scale(outputs[:, 0]) if task.is_regression else outputs.argmax(axis=1)
+    return task.predictions(outputs)
 
 
 def evaluate_split(model: MultiTaskBert, data: TaskData, encoded: EncodedExamples, batch_size: int,

@@ -35,7 +35,7 @@ import shutil
 import sys
 import tempfile
 
-from bam_tf.glue_tasks import task_slug
+from bam_tf.task import task_slug
 from bam_tf.user_errors import InputError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -86,21 +86,6 @@ def check_version_free(export_dir: str, version: int) -> str:
     return path
 
 
-def _task_outputs(task, logits, prefix: str = "") -> dict:
-    import tensorflow as tf
-
-    outputs = {f"{prefix}logits": logits}
-    if task.is_regression:
-        # The head trained on scores scaled to [0, 1]; clients get the label scale (STS-B: 0–5).
-        score = task.label_scale(logits[:, 0])
-        outputs[f"{prefix}score"] = score
-        outputs[f"{prefix}label"] = tf.strings.as_string(tf.clip_by_value(score, *task.label_range), precision=3)
-    else:
-        outputs[f"{prefix}probabilities"] = tf.nn.softmax(logits, axis=-1)
-        outputs[f"{prefix}label"] = tf.gather(tf.constant(list(task.labels)), tf.argmax(logits, axis=-1))
-    return outputs
-
-
 def build_export_archive(model, encoder):
     """A keras ExportArchive holding every signature described in the module docstring."""
     import keras
@@ -115,12 +100,12 @@ def build_export_archive(model, encoder):
 
     def single_fn(task):
         def serve(sentence1):
-            return _task_outputs(task, heads(encoder(sentence1))[task.name])
+            return task.serving_outputs(heads(encoder(sentence1))[task.name])
         return serve
 
     def pair_fn(task):
         def serve(sentence1, sentence2):
-            return _task_outputs(task, heads(encoder(sentence1, sentence2))[task.name])
+            return task.serving_outputs(heads(encoder(sentence1, sentence2))[task.name])
         return serve
 
     for task in model.tasks:
@@ -141,7 +126,7 @@ def build_export_archive(model, encoder):
             pair = heads(encoder(sentence1, sentence2))
         for task in model.tasks:
             logits = (pair if task.is_pair else single)[task.name]
-            outputs.update(_task_outputs(task, logits, prefix=signature_name(task.name) + "_"))
+            outputs.update(task.serving_outputs(logits, prefix=signature_name(task.name) + "_"))
         return outputs
 
     archive.add_endpoint("serving_default", serve_all,
@@ -165,10 +150,9 @@ def export_metadata(model, encoder, source: str) -> dict:
         "max_seq_length": encoder.max_seq_length,
         "tasks": [{"task": t.name, "signature": signature_name(t.name), "is_pair": t.is_pair,
                    "is_regression": t.is_regression, "labels": list(t.labels),
-                   "label_range": list(t.label_range) if t.is_regression else None,
+                   "label_range": list(t.label_range) if t.label_range else None,
                    "inputs": ["sentence1", "sentence2"] if t.is_pair else ["sentence1"],
-                   "outputs": ["logits", "score", "label"] if t.is_regression
-                   else ["logits", "probabilities", "label"]} for t in model.tasks],
+                   "outputs": list(t.output_names)} for t in model.tasks],
         "serving_default": {"inputs": ["sentence1", "sentence2"], "outputs": "<signature>_<output> of every task"},
         TOKEN_IDS_SIGNATURE: {"inputs": ["token_ids", "segment_ids", "padding_mask"], "dtype": "int32",
                               "padding_mask": "1 for real tokens, 0 for padding",

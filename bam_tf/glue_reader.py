@@ -7,13 +7,12 @@ import csv
 import dataclasses
 import hashlib
 import json
-import math
 import os
 from typing import Iterator
 
 import numpy as np
 
-from bam_tf.glue_tasks import GlueTask, SplitLayout
+from bam_tf.task import SplitLayout, Task
 from bam_tf.user_errors import InputError
 
 SWAP_SUFFIX = "/swap"
@@ -33,7 +32,7 @@ class GlueDataError(InputError):
 class TaskData:
     """Examples of one task split, stored column-wise."""
 
-    task: GlueTask
+    task: Task
     split: str
     ids: list[str]
     text_a: list[str]
@@ -74,7 +73,7 @@ class TaskData:
             put("no-labels")
         else:
             # Fixed little-endian dtypes so the digest does not depend on the machine.
-            dtype = "<f4" if self.task.is_regression else "<i4"
+            dtype = np.dtype(self.task.label_dtype).newbyteorder("<").str
             put(dtype)
             h.update(np.ascontiguousarray(self.labels, dtype=dtype).tobytes())
         return h.hexdigest()
@@ -267,24 +266,14 @@ def _jsonl_records(path: str, layout: SplitLayout, max_rows: int | None) -> Iter
         raise GlueDataError(path, "file is empty")
 
 
-def _parse_label(task: GlueTask, raw: str, path: str, line_no: int) -> int | float:
-    if task.is_regression:
-        try:
-            score = float(raw)
-        except ValueError:
-            raise GlueDataError(path, f"{task.name} score {raw!r} is not a number", line_no) from None
-        low, high = task.label_range
-        if not (math.isfinite(score) and low <= score <= high):
-            raise GlueDataError(path, f"{task.name} score {raw!r} is outside [{low:g}, {high:g}]", line_no)
-        return score
+def _parse_label(task: Task, raw: str, path: str, line_no: int) -> int | float:
     try:
-        return task.labels.index(raw)
-    except ValueError:
-        raise GlueDataError(path, f"unknown {task.name} label {raw!r}; valid labels: {', '.join(task.labels)}",
-                            line_no) from None
+        return task.parse_label(raw)
+    except ValueError as error:
+        raise GlueDataError(path, str(error), line_no) from None
 
 
-def _split_path(glue_dir: str | os.PathLike, task: GlueTask, layout: SplitLayout, split: str) -> str:
+def _split_path(glue_dir: str | os.PathLike, task: Task, layout: SplitLayout, split: str) -> str:
     if os.path.isabs(layout.filename):  # a user task names its files itself; glue_dir plays no part
         path = layout.filename
         if os.path.exists(path) and not os.path.isfile(path):
@@ -312,7 +301,7 @@ def _split_path(glue_dir: str | os.PathLike, task: GlueTask, layout: SplitLayout
     return path
 
 
-def read_split(glue_dir: str | os.PathLike, task: GlueTask, split: str,
+def read_split(glue_dir: str | os.PathLike, task: Task, split: str,
                max_examples: int | None = None) -> TaskData:
     """Reads <glue_dir>/<task.directory>/<layout.filename> (a user task: its own file); max_examples keeps
     only the first rows."""
@@ -340,7 +329,7 @@ def read_split(glue_dir: str | os.PathLike, task: GlueTask, split: str,
 
     label_array = None
     if layout.label_column is not None:
-        label_array = np.asarray(labels, dtype=np.float32 if task.is_regression else np.int32)
+        label_array = np.asarray(labels, dtype=task.label_dtype)
     return TaskData(
         task=task,
         split=split,

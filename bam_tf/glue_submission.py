@@ -17,7 +17,8 @@ import os
 import zipfile
 
 from bam_tf import atomic_files
-from bam_tf.glue_tasks import TASKS, GlueTask
+from bam_tf.glue_tasks import TASKS
+from bam_tf.task import Task
 from bam_tf.user_errors import MissingInputError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow itself is imported by write_submission
@@ -42,24 +43,16 @@ class SubmissionSummary:
         return "\n".join(lines)
 
 
-def submission_tasks() -> list[GlueTask]:
+def submission_tasks() -> list[Task]:
     """Every task the GLUE server scores, in registry order."""
     return [t for t in TASKS.values() if "test" in t.splits]
-
-
-def prediction_strings(task: GlueTask, outputs) -> list[str]:
-    import numpy as np
-
-    if task.is_regression:
-        return [f"{s:.3f}" for s in np.clip(task.label_scale(outputs[:, 0]), *task.label_range)]
-    return [task.labels[i] for i in outputs.argmax(axis=1)]
 
 
 def submission_tsv(official_index: list[str], predictions: list[str]) -> str:
     return "index\tprediction\n" + "".join(f"{i}\t{p}\n" for i, p in zip(official_index, predictions))
 
 
-def write_submission(model_dir: str, glue_dir: str, output: str, tasks: list[GlueTask] | None = None,
+def write_submission(model_dir: str, glue_dir: str, output: str, tasks: list[Task] | None = None,
                      batch_size: int = 128, max_examples: int | None = None) -> SubmissionSummary:
     from bam_tf.evaluation import predict_head
     from bam_tf.export import resolve_model_dir
@@ -85,7 +78,7 @@ def write_submission(model_dir: str, glue_dir: str, output: str, tasks: list[Glu
             continue
         data = read_split(glue_dir, task, "test", max_examples=max_examples)
         outputs = predict_head(model, encode_task_data(data, encoder), task.head, batch_size)
-        files[task.submission_file] = submission_tsv(data.official_index, prediction_strings(task, outputs))
+        files[task.submission_file] = submission_tsv(data.official_index, task.prediction_strings(outputs))
         written[task.submission_file] = len(data)
     if not files:
         return SubmissionSummary(None, written, missing, max_examples is not None)

@@ -29,7 +29,7 @@ class TaskExamples:
     """One task's encoded training examples with their targets."""
 
     encoded: EncodedExamples
-    labels: np.ndarray  # training targets (GlueTask.training_targets): class index or scaled score, float32
+    labels: np.ndarray  # training targets (Task.training_targets): class index or scaled score, float32
     num_outputs: int  # classes, or 1 for regression
     teacher_outputs: np.ndarray | None = None  # float32 [num_examples, num_outputs]; None: no teacher
 

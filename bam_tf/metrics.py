@@ -11,7 +11,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-GLUE_TASKS = ("CoLA", "SST-2", "MRPC", "STS-B", "QQP", "MNLI", "MNLI-mm", "QNLI", "RTE", "WNLI", "AX")
+from bam_tf.glue_tasks import TASKS
+
+GLUE_TASKS = tuple(TASKS)  # in the GLUE table's order
 DIAGNOSTIC_TASK = "AX"
 
 
@@ -130,7 +132,7 @@ def task_score(metrics: Mapping[str, float]) -> float:
     return float(np.mean([float(value) for value in metrics.values()]))
 
 
-def glue_average(results: Mapping[str, Mapping[str, float]], extra_tasks: Iterable[str] = ()) -> float:
+def glue_average(results: Mapping[str, Mapping[str, float]], user_tasks: Iterable[str] = ()) -> float:
     """GLUE overall score: macro-average of task scores over the tasks present in `results`.
 
     Convention (Wang et al., GLUE, ICLR 2019, Sec. 3.4 and Table 4; the
@@ -141,23 +143,18 @@ def glue_average(results: Mapping[str, Mapping[str, float]], extra_tasks: Iterab
     diagnostic is not part of the score. Missing tasks are left out of the
     mean, so a partial run is not comparable to a published GLUE score.
 
-    User tasks (defined with --task_defs and registered in bam_tf.glue_tasks)
-    count as one task each, like a GLUE task: with them the value is the
-    average over every task given, not a GLUE score (`user_tasks_in`
-    names them; format_results_table labels the row "Average" then).
+    `user_tasks` names the run's own tasks (--task_defs); each counts as one task, like a GLUE task:
+    with them the value is the average over every task given, not a GLUE score (format_results_table
+    labels the row "Average" then).
 
-    `extra_tasks` names further tasks that count the same way without being registered in this
-    process (the experiment report reads user tasks' scores from a results file).
-
-    Raises ValueError on a task name that is neither in `GLUE_TASKS` nor a
-    registered user task nor in `extra_tasks` (a typo such as "MNLI-m" would otherwise count
-    MNLI twice) or when no task is left.
+    Raises ValueError on a task name that is neither in `GLUE_TASKS` nor in `user_tasks` (a typo such
+    as "MNLI-m" would otherwise count MNLI twice) or when no task is left.
     """
-    user = user_tasks_in(results) + [task for task in results if task in set(extra_tasks)]
-    unknown = [task for task in results if task not in GLUE_TASKS and task not in user]
+    user_tasks = list(user_tasks)
+    unknown = [task for task in results if task not in GLUE_TASKS and task not in user_tasks]
     if unknown:
         raise ValueError(f"unknown GLUE task(s) {unknown}; known: {list(GLUE_TASKS)}"
-                         + (f" and the user tasks {_registered_user_tasks()}" if _registered_user_tasks() else ""))
+                         + (f" and the user tasks {user_tasks}" if user_tasks else ""))
     scores = {task: task_score(metrics) for task, metrics in results.items() if task != DIAGNOSTIC_TASK}
     if "MNLI" in scores and "MNLI-mm" in scores:
         scores["MNLI"] = (scores["MNLI"] + scores.pop("MNLI-mm")) / 2.0
@@ -166,26 +163,16 @@ def glue_average(results: Mapping[str, Mapping[str, float]], extra_tasks: Iterab
     return float(np.mean(list(scores.values())))
 
 
-def _registered_user_tasks() -> list[str]:
-    from bam_tf.glue_tasks import user_tasks  # the registry is plain Python; imported late to keep this module leaf
-
-    return list(user_tasks())
-
-
-def user_tasks_in(results: Mapping[str, object]) -> list[str]:
-    """The names in `results` that are registered user tasks (--task_defs), in order."""
-    registered = set(_registered_user_tasks())
-    return [task for task in results if task in registered]
-
-
 _SHORT_METRIC_NAMES = {"accuracy": "acc"}
 
 
-def format_results_table(results: Mapping[str, Mapping[str, float]], title: str | None = None) -> str:
+def format_results_table(results: Mapping[str, Mapping[str, float]], title: str | None = None,
+                         user_tasks: Iterable[str] = ()) -> str:
     """Plain-text table: one row per task (in the given order) and a final GLUE average row.
 
     Metrics and scores are shown as percentages with one decimal. With user tasks (--task_defs) among
-    the rows the last row is "Average" (over every task, see glue_average) and a note says so.
+    the rows (`user_tasks` names them) the last row is "Average" (over every task, see glue_average) and a
+    note says so.
     """
 
     def percent(value: float) -> str:
@@ -202,8 +189,8 @@ def format_results_table(results: Mapping[str, Mapping[str, float]], title: str 
     notes = []
     average_row = None
     try:
-        user = user_tasks_in(results)
-        average_row = ("Average" if user else "GLUE avg", "", percent(glue_average(results)))
+        user = [task for task in results if task in set(user_tasks)]
+        average_row = ("Average" if user else "GLUE avg", "", percent(glue_average(results, user)))
         if user:
             notes.append(f"note: Average is over every task, including the user task(s) {', '.join(user)}; "
                          "it is not a GLUE score.")

@@ -28,7 +28,8 @@ import tensorflow as tf
 from keras import ops
 
 from bam_tf import task_defs, teacher_annealing
-from bam_tf.glue_tasks import TASKS, GlueTask, task_slug
+from bam_tf.glue_tasks import TASKS
+from bam_tf.task import Task, task_slug
 from bam_tf.tracing import traced_once_per_owner
 from bam_tf.user_errors import InputError
 
@@ -52,7 +53,7 @@ def head_layer_name(task_name: str) -> str:
     return "head_" + task_slug(task_name)
 
 
-def multitask_loss(outputs: dict, batch: dict, tasks: list[GlueTask], gold_weight, temperature: float):
+def multitask_loss(outputs: dict, batch: dict, tasks: list[Task], gold_weight, temperature: float):
     """Per-task (loss sum, example count) over this batch's examples of each task.
 
     outputs[task.name]: [batch, num_outputs] logits or scores; batch holds task_id, label (class index or
@@ -63,17 +64,8 @@ def multitask_loss(outputs: dict, batch: dict, tasks: list[GlueTask], gold_weigh
         mask = ops.cast(ops.equal(batch["task_id"], task_id), "float32")
         prediction = outputs[task.name]
         teacher = batch["teacher"][:, :task.num_outputs]
-        if task.is_regression:
-            targets = teacher_annealing.regression_targets(batch["label"], teacher[:, 0], batch["has_teacher"],
-                                                           gold_weight)
-            per_example = teacher_annealing.squared_error(targets, prediction)
-        else:
-            # Other tasks' labels may be out of range for this head; they are masked out, but must not
-            # produce NaNs on the way.
-            labels = ops.clip(ops.cast(batch["label"], "int32"), 0, task.num_outputs - 1)
-            targets = teacher_annealing.classification_targets(labels, teacher, batch["has_teacher"], gold_weight,
-                                                               task.num_outputs, temperature)
-            per_example = teacher_annealing.soft_cross_entropy(targets, prediction)
+        per_example = task.per_example_loss(prediction, batch["label"], teacher, batch["has_teacher"], gold_weight,
+                                            temperature)
         loss_sums.append(ops.sum(per_example * mask))
         counts.append(ops.sum(mask))
     return ops.stack(loss_sums), ops.stack(counts)
@@ -81,7 +73,7 @@ def multitask_loss(outputs: dict, batch: dict, tasks: list[GlueTask], gold_weigh
 
 @keras.saving.register_keras_serializable(package="bam_tf")
 class MultiTaskBert(keras.Model):
-    def __init__(self, backbone, tasks: list[GlueTask], distillation: DistillationSettings = DistillationSettings(),
+    def __init__(self, backbone, tasks: list[Task], distillation: DistillationSettings = DistillationSettings(),
                  head_dropout: float = 0.1, loss_reduction: str = "sum", **kwargs):
         super().__init__(**kwargs)
         if loss_reduction not in LOSS_REDUCTIONS:
@@ -234,7 +226,7 @@ def _check_config_keys(config) -> None:
         raise InputError(f"{_CONFIG}: {'; '.join(problems)}; valid keys: {', '.join(_MODEL_KEYS + _LAYER_KEYS)}")
 
 
-def _tasks_from_config(names, definitions) -> list[GlueTask]:
+def _tasks_from_config(names, definitions) -> list[Task]:
     """GLUE tasks by name, user tasks built from their definitions -- not registered: loading a model
     changes nothing else in the process."""
     if not isinstance(names, list) or not names or not all(isinstance(name, str) for name in names):

@@ -31,11 +31,12 @@ from bam_tf.distribution import (choose_jit_compile, choose_precision, create_st
                                  is_chief)
 from bam_tf.evaluation import evaluate_split, predict_head
 from bam_tf.glue_reader import TaskData, read_split
-from bam_tf.glue_tasks import GlueTask, dev_tasks, parse_task_list
+from bam_tf.task import Task
 from bam_tf.input_pipeline import TaskExamples
 from bam_tf.length_bucketing import bucket_by_length
 from bam_tf.run_lock import exclusive_run_dir
-from bam_tf.task_defs import RUN_RECORD, record_changes, register_task_definitions, run_record
+from bam_tf.task_defs import RUN_RECORD, record_changes, run_record
+from bam_tf.task_set import task_set_of
 from bam_tf.model import MultiTaskBert
 from bam_tf.stage import compiled_stage_model
 from bam_tf.task_sampler import example_stream, num_train_steps
@@ -52,9 +53,8 @@ _STAGE_OUTPUTS = ("teachers", "teacher_outputs", "student", "checkpoints")
 class BamPipeline:
     def __init__(self, config: BamConfig, strategy: tf.distribute.Strategy | None = None, verbose: bool = True):
         self.config = config
-        if config.task_defs:  # the user's own tasks, which --tasks may name from here on
-            register_task_definitions(config.task_defs)
-        self.tasks = parse_task_list(config.tasks)
+        self.task_set = task_set_of(config.task_defs)  # GLUE's tasks and the user's own
+        self.tasks = self.task_set.parse_list(config.tasks)
         untrainable = [t.name for t in self.tasks if not t.trainable]
         if untrainable:
             raise InputError(f"--tasks: {untrainable} are evaluation-only sets (scored by another task's head)")
@@ -73,10 +73,10 @@ class BamPipeline:
     def path(self, *parts: str) -> str:
         return os.path.join(self.model_dir, *parts)
 
-    def teacher_dir(self, task: GlueTask) -> str:
+    def teacher_dir(self, task: Task) -> str:
         return self.path("teachers", task.name)
 
-    def teacher_outputs_path(self, task: GlueTask) -> str:
+    def teacher_outputs_path(self, task: Task) -> str:
         return self.path("teacher_outputs", f"{task.name}.npz")
 
     # ---- stages ----------------------------------------------------------------------------------
@@ -136,7 +136,7 @@ class BamPipeline:
             if not is_trained_model_dir(source):
                 raise MissingInputError(f"{source}: no trained teacher for {task.name} (run --mode=teachers first)")
             if source not in loaded:
-                model, encoder = load_trained_model(source)
+                model, encoder = load_trained_model(source, self.task_set)
                 self._check_same_encoding(encoder, source)
                 loaded = {source: model}
             model = loaded[source]
@@ -173,15 +173,17 @@ class BamPipeline:
             if os.path.exists(path):
                 teachers.update(atomic_files.read_json(path)["tasks"])
         if teachers:
-            results["teachers"] = _with_average(teachers)
+            results["teachers"] = self._with_average(teachers)
         atomic_files.write_json(self.path("dev_results.json"), results)
-        print(metrics.format_results_table(results["student"]["tasks"], title="Student (dev)"))
+        print(metrics.format_results_table(results["student"]["tasks"], title="Student (dev)",
+                                             user_tasks=self.task_set.user_tasks))
         if teachers:
-            print(metrics.format_results_table(teachers, title="Single-task teachers (dev)"))
+            print(metrics.format_results_table(teachers, title="Single-task teachers (dev)",
+                                                 user_tasks=self.task_set.user_tasks))
         return results
 
     # ---- pieces ----------------------------------------------------------------------------------
-    def _train_and_save(self, tasks: list[GlueTask], teacher_outputs: dict[str, np.ndarray | None],
+    def _train_and_save(self, tasks: list[Task], teacher_outputs: dict[str, np.ndarray | None],
                         learning_rate: float, batch_size: int, epochs: float, out_dir: str, description: str,
                         use_multiples: bool):
         c = self.config
@@ -224,7 +226,7 @@ class BamPipeline:
                                  "train_examples": dict(zip(names, sizes)),
                                  "dataset_multiples": dict(zip(names, multiples)),
                                  "precision": self.precision, "device": device_description(self.strategy)})
-        atomic_files.write_json(os.path.join(out_dir, "dev_results.json"), _with_average(summary.final_dev_scores))
+        atomic_files.write_json(os.path.join(out_dir, "dev_results.json"), self._with_average(summary.final_dev_scores))
         best_dir = os.path.join(checkpoint_dir, "best")
         if os.path.isdir(best_dir):  # per-task best checkpoints outlive the rolling ones
             shutil.rmtree(os.path.join(out_dir, "best"), ignore_errors=True)
@@ -234,7 +236,7 @@ class BamPipeline:
     def _dev_scores(self, model: MultiTaskBert) -> dict[str, dict[str, float]]:
         scores = {}
         for task in model.tasks:
-            for eval_task in dev_tasks(task):
+            for eval_task in self.task_set.dev_tasks(task):
                 data, encoded = self.split(eval_task, "dev")
                 scores[eval_task.name] = evaluate_split(model, data, encoded, self.config.eval_batch_size,
                                                         self.config.length_multiple or 1)
@@ -242,9 +244,9 @@ class BamPipeline:
 
     def dev_results(self, model_dir: str) -> dict:
         """Dev scores of the trained model in `model_dir` on this run's data, saved as its dev_results.json."""
-        model, encoder = load_trained_model(model_dir)
+        model, encoder = load_trained_model(model_dir, self.task_set)
         self._check_same_encoding(encoder, model_dir)
-        results = _with_average(self._dev_scores(model))
+        results = self._with_average(self._dev_scores(model))
         atomic_files.write_json(os.path.join(model_dir, "dev_results.json"), results)
         return results
 
@@ -255,7 +257,7 @@ class BamPipeline:
             self._encoder = TextEncoder(tokenizer, self.config.max_seq_length)
         return self._encoder
 
-    def split(self, task: GlueTask, split: str) -> tuple[TaskData, EncodedExamples]:
+    def split(self, task: Task, split: str) -> tuple[TaskData, EncodedExamples]:
         """A split as this run uses it (capped, and order-augmented for training), encoded once per run."""
         key = (task.name, split)
         if key not in self._splits:
@@ -277,8 +279,16 @@ class BamPipeline:
         for task in self.tasks:
             if needs_train:
                 self.split(task, "train")
-            for eval_task in dev_tasks(task):
+            for eval_task in self.task_set.dev_tasks(task):
                 self.split(eval_task, "dev")
+
+    def _with_average(self, scores: dict[str, dict[str, float]]) -> dict:
+        try:
+            average = metrics.glue_average(scores, self.task_set.user_tasks)
+        except ValueError:
+            average = None
+        return {"tasks": scores, "glue_average": average,
+                "tasks_in_average": [name for name in scores if name != "AX"]}
 
     def _check_same_encoding(self, encoder: TextEncoder, model_dir: str) -> None:
         if encoder.max_seq_length != self.config.max_seq_length:
@@ -307,11 +317,3 @@ class BamPipeline:
                 raise InputError(f"{self.config.model_dir} holds a run with other flags ({details}); use a new "
                                  f"--model_dir, or --flagfile={self.path('flags.txt')} to continue that run")
 
-
-def _with_average(scores: dict[str, dict[str, float]]) -> dict:
-    try:
-        average = metrics.glue_average(scores)
-    except ValueError:
-        average = None
-    return {"tasks": scores, "glue_average": average,
-            "tasks_in_average": [name for name in scores if name != "AX"]}

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from bam_tf.evaluation import predictions_from_outputs
-from bam_tf.glue_tasks import GlueTask, get_task, task_slug
+from bam_tf.task import Task
+from bam_tf.task_set import TaskSet
 from bam_tf.model import MultiTaskBert
 from bam_tf.text_encoding import TextEncoder
 from bam_tf.trained_model import load_trained_model
@@ -61,14 +61,9 @@ class Predictor:
             raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
         if not text_a:
             return []
-        outputs = self._head_outputs(task, text_a, text_b, batch_size)
-        predictions = predictions_from_outputs(outputs, task)
-        if task.is_regression:
-            return [{"score": float(score)} for score in predictions]
-        return [{"label": task.labels[label], "probabilities": dict(zip(task.labels, map(float, row)))}
-                for label, row in zip(predictions, _softmax(outputs.astype(np.float64)))]
+        return task.prediction_records(self._head_outputs(task, text_a, text_b, batch_size))
 
-    def _head_outputs(self, task: GlueTask, text_a: list[str], text_b: list[str] | None,
+    def _head_outputs(self, task: Task, text_a: list[str], text_b: list[str] | None,
                       batch_size: int) -> np.ndarray:
         """The task head's raw outputs [num_examples, num_outputs], in example order."""
         # The encoder runs eagerly, batch by batch: encode_task_data's tf.data map traces the tokenizer
@@ -83,25 +78,21 @@ class Predictor:
             outputs.append(self.model.inference_outputs(features)[task.name].numpy())
         return np.concatenate(outputs)
 
-    def _task(self, name: str) -> GlueTask:
+    def _task(self, name: str) -> Task:
         if not isinstance(name, str):
             raise InputError(f"a task is named by a string, got {name!r}; this model predicts {', '.join(self.tasks)}")
+        # GLUE spellings ("sts-b", "STSB", "mnli-m") and this model's own user tasks
+        known = TaskSet([task for task in self.model.tasks if task.is_user_task])
         try:
-            name = get_task(name).name  # GLUE spellings ("sts-b", "STSB", "mnli-m") and registered user tasks
+            task = known.get(name)
         except InputError:
-            pass  # a user task of this model that this process has not registered
-        for task in self.model.tasks:
-            if _spelling(task.name) == _spelling(name):
-                return task
-        raise InputError(f"this model has no {name!r} head; it predicts {', '.join(self.tasks)}")
+            task = None
+        if task is None or task not in self.model.tasks:
+            raise InputError(f"this model has no {name!r} head; it predicts {', '.join(self.tasks)}")
+        return task
 
 
-def _spelling(name: str) -> str:
-    """A task name without case and punctuation: "STS-B", "sts_b" and "stsb" are one task."""
-    return task_slug(name).replace("_", "")
-
-
-def _texts(task: GlueTask, examples) -> tuple[list[str], list[str] | None]:
+def _texts(task: Task, examples) -> tuple[list[str], list[str] | None]:
     """(first sentences, second sentences or None), after checking each example fits the task."""
     if isinstance(examples, (str, bytes)) or not isinstance(examples, Sequence):
         raise InputError(f"give {task.name} examples as a list, got {type(examples).__name__} {examples!r:.80}")
@@ -118,7 +109,3 @@ def _texts(task: GlueTask, examples) -> tuple[list[str], list[str] | None]:
                              f"example {i} is {example!r:.80}")
     return list(examples), None
 
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    exp = np.exp(logits - logits.max(axis=1, keepdims=True))  # shifted so exp cannot overflow
-    return exp / exp.sum(axis=1, keepdims=True)

@@ -18,7 +18,8 @@ import json
 import urllib.error
 import urllib.request
 
-from bam_tf.glue_tasks import get_task, task_slug
+from bam_tf.task_set import glue_task
+from bam_tf.task import task_slug
 from bam_tf.user_errors import InputError
 
 FORMATS = ("rest_instances", "rest_inputs", "grpc")
@@ -29,7 +30,7 @@ signature_name = task_slug  # the export's rule (bam_tf.export.signature_name): 
 
 
 def signature_inputs(task: str, sentence1: list[str], sentence2: list[str] | None) -> tuple[str, dict]:
-    """(signature name, {input name: list of strings}) for a task, checked against the registry."""
+    """(signature name, {input name: list of strings}) for a task, checked against the GLUE tasks."""
     if not sentence1:
         raise InputError("give at least one --sentence1")
     if sentence2 is not None and len(sentence2) != len(sentence1):
@@ -37,14 +38,14 @@ def signature_inputs(task: str, sentence1: list[str], sentence2: list[str] | Non
     if task.lower() in ALL_TASKS:
         return "serving_default", {"sentence1": list(sentence1),
                                    "sentence2": list(sentence2) if sentence2 is not None else [""] * len(sentence1)}
-    glue_task = get_task(task)
-    if glue_task.is_pair:
+    found = glue_task(task)
+    if found.is_pair:
         if sentence2 is None:
-            raise InputError(f"{glue_task.name} is a sentence-pair task: give --sentence2 as well")
-        return signature_name(glue_task.name), {"sentence1": list(sentence1), "sentence2": list(sentence2)}
+            raise InputError(f"{found.name} is a sentence-pair task: give --sentence2 as well")
+        return signature_name(found.name), {"sentence1": list(sentence1), "sentence2": list(sentence2)}
     if sentence2 is not None:
-        raise InputError(f"{glue_task.name} is a single-sentence task: leave out --sentence2 (or use --task=all)")
-    return signature_name(glue_task.name), {"sentence1": list(sentence1)}
+        raise InputError(f"{found.name} is a single-sentence task: leave out --sentence2 (or use --task=all)")
+    return signature_name(found.name), {"sentence1": list(sentence1)}
 
 
 def rest_instances_payload(signature: str, inputs: dict) -> dict:

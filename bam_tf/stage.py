@@ -7,12 +7,12 @@ benchmark times is the stage the pipeline trains.
 from bam_tf.backbone import load_backbone
 from bam_tf.config import BamConfig
 from bam_tf.distribution import wrap_for_precision
-from bam_tf.glue_tasks import GlueTask
+from bam_tf.task import Task
 from bam_tf.model import DistillationSettings, MultiTaskBert
 from bam_tf.optimizer import create_optimizer
 from bam_tf.trained_model import build_model
 
-def compiled_stage_model(config: BamConfig, tasks: list[GlueTask], *, learning_rate: float, total_steps: int,
+def compiled_stage_model(config: BamConfig, tasks: list[Task], *, learning_rate: float, total_steps: int,
                          precision: str, compile_model: bool = True) -> MultiTaskBert:
     """A fresh MultiTaskBert for `tasks`, compiled with the run's optimizer; call inside strategy.scope()."""
     c = config

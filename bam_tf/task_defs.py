@@ -1,4 +1,4 @@
-"""Task definition files (`--task_defs=FILE`): a user's own tasks as GlueTask objects, without code edits.
+"""Task definition files (`--task_defs=FILE`): a user's own tasks as Task objects, without code edits.
 
 A definition file is JSON, or YAML when it ends in .yaml/.yml (read with yaml.safe_load), holding
 `{"tasks": [<task>, ...]}`. Each task (BUILD.md, "Adding a task", has a complete example):
@@ -40,7 +40,8 @@ import types
 from typing import Any
 
 from bam_tf import metrics
-from bam_tf.glue_tasks import FILE_FORMATS, GlueTask, SplitLayout, get_task, name_clash, register_tasks
+from bam_tf.glue_tasks import name_clash
+from bam_tf.task import FILE_FORMATS, ClassificationTask, RegressionTask, SplitLayout, Task, normalized_name
 from bam_tf.user_errors import InputError
 
 SPLITS = ("train", "dev", "test")
@@ -66,17 +67,10 @@ class TaskDefinitionError(InputError):
 
 
 # ---- reading a definition file ------------------------------------------------------------------------
-def load_task_definitions(path: str) -> list[GlueTask]:
-    """The tasks of a definition file, validated (their data files must exist); not yet registered."""
+def load_task_definitions(path: str) -> list[Task]:
+    """The tasks of a definition file, validated (their data files must exist)."""
     return tasks_from_definitions(_read_document(path), source=path,
                                   base_dir=os.path.dirname(os.path.abspath(path)), check_files=True)
-
-
-def register_task_definitions(path: str) -> list[GlueTask]:
-    """Reads a definition file (--task_defs) and registers its tasks, so get_task / --tasks find them."""
-    tasks = load_task_definitions(path)
-    register_tasks(tasks)
-    return tasks
 
 
 def _read_document(path: str) -> Any:
@@ -139,8 +133,8 @@ def _strict_safe_loader(yaml):
 
 # ---- validation -------------------------------------------------------------------------------------
 def tasks_from_definitions(document: Any, source: str, base_dir: str = "", check_files: bool = True
-                           ) -> list[GlueTask]:
-    """GlueTasks from a parsed definition document ({"tasks": [...]}); every error names source and key.
+                           ) -> list[Task]:
+    """Tasks from a parsed definition document ({"tasks": [...]}); every error names source and key.
 
     base_dir resolves relative file paths; check_files=False skips checking that data files exist (a
     trained model restores its tasks on a machine that may not have the data).
@@ -154,18 +148,18 @@ def tasks_from_definitions(document: Any, source: str, base_dir: str = "", check
     if not isinstance(entries, list) or not entries:
         raise TaskDefinitionError(source, "tasks", f"expected a non-empty list of task definitions, "
                                                    f"found {_kind(entries)}")
-    tasks: list[GlueTask] = []
+    tasks: list[Task] = []
     for i, entry in enumerate(entries):
         task = _task(entry, source, f"tasks[{i}]", base_dir, check_files)
         for j, other in enumerate(tasks):
-            if _normalized(other.name) == _normalized(task.name):
+            if normalized_name(other.name) == normalized_name(task.name):
                 raise TaskDefinitionError(source, f"tasks[{i}].name", f"{task.name!r} is the name of tasks[{j}] "
                                           f"({other.name!r}) once case and punctuation are ignored")
         tasks.append(task)
     return tasks
 
 
-def _task(entry: Any, source: str, key: str, base_dir: str, check_files: bool) -> GlueTask:
+def _task(entry: Any, source: str, key: str, base_dir: str, check_files: bool) -> Task:
     if not isinstance(entry, dict):
         raise TaskDefinitionError(source, key, f"expected a mapping (one task), found {_kind(entry)}")
     _no_unknown_keys(source, key, entry, TASK_KEYS)
@@ -192,21 +186,12 @@ def _task(entry: Any, source: str, key: str, base_dir: str, check_files: bool) -
     if symmetric and not is_pair:
         raise TaskDefinitionError(source, f"{key}.symmetric", "only a sentence-pair task (with text_b) can be "
                                                               "symmetric")
-    return GlueTask(
-        name=name,
-        directory=base_dir,
-        head=name,
-        labels=labels,
-        is_regression=label_range is not None,
-        metrics=task_metrics,
-        splits=types.MappingProxyType(splits),
-        submission_file=f"{name}.tsv",
-        tfds_name="",
-        tfds_splits=types.MappingProxyType({}),
-        symmetric=symmetric,
-        label_range=label_range,
-        definition_file=source,
-    )
+    common = dict(name=name, directory=base_dir, head=name, metrics=task_metrics,
+                  splits=types.MappingProxyType(splits), submission_file=f"{name}.tsv", symmetric=symmetric,
+                  definition_file=source)
+    if label_range is not None:
+        return RegressionTask(label_range=label_range, **common)
+    return ClassificationTask(labels=labels, **common)
 
 
 def _name(entry: dict, source: str, key: str) -> str:
@@ -384,12 +369,8 @@ def _kind(value: Any) -> str:
         f" ({value!r})" if isinstance(value, (str, bool, int, float)) else "")
 
 
-def _normalized(name: str) -> str:
-    return "".join(ch for ch in name.lower() if ch.isalnum())
-
-
 # ---- the normalised form: model folders and runs ---------------------------------------------------------
-def definition_of(task: GlueTask) -> dict:
+def definition_of(task: Task) -> dict:
     """A user task as a JSON-able definition: every file spelled out with all its columns."""
     if not task.is_user_task:
         raise ValueError(f"{task.name} is a GLUE registry task, not a user-defined one")
@@ -397,46 +378,18 @@ def definition_of(task: GlueTask) -> dict:
         split: {"path": layout.filename, "format": layout.file_format, "text_a": layout.text_a_column,
                 "text_b": layout.text_b_column, "label": layout.label_column, "id": layout.id_column}
         for split, layout in task.splits.items()}}
-    if task.is_regression:
-        definition["regression"] = {"min": task.label_range[0], "max": task.label_range[1]}
-    else:
-        definition["labels"] = list(task.labels)
+    definition.update(task.label_definition())
     definition["metrics"] = list(task.metrics)
     definition["symmetric"] = task.symmetric
     return definition
 
 
-def restore_tasks(definitions: list[dict], source: str) -> None:
-    """Registers the user tasks a model folder stored (model_config.json), so it loads in any process.
-
-    A task already registered in this process (from --task_defs) is kept -- the current definition
-    decides where data comes from and how it is scored -- if its head is the same: the same labels in
-    the same order (or the same score range), and a sentence pair or not; otherwise a ValueError.
-    """
-    if not definitions:
-        return  # a model of GLUE tasks only
-    stored = tasks_from_definitions({"tasks": definitions}, source=source, check_files=False)
-    for task in stored:
-        try:
-            current = get_task(task.name)
-        except ValueError:
-            register_tasks([task])
-            continue
-        if current.name != task.name or (current.labels, current.label_range, current.is_pair) != (
-                task.labels, task.label_range, task.is_pair):
-            raise InputError(
-                f"{source}: this model's {task.name} head was trained with {_head_description(task)}, but "
-                f"{current.definition_file} defines {current.name} with {_head_description(current)}")
+def stored_tasks(definitions: list[dict], source: str) -> list[Task]:
+    """The user tasks a model folder stored (model_config.json: `source`), without their data files."""
+    return tasks_from_definitions({"tasks": definitions}, source=source, check_files=False) if definitions else []
 
 
-def _head_description(task: GlueTask) -> str:
-    kind = "sentence pairs" if task.is_pair else "single sentences"
-    if task.is_regression:
-        return f"scores in [{task.label_range[0]:g}, {task.label_range[1]:g}] on {kind}"
-    return f"labels {list(task.labels)} on {kind}"
-
-
-def run_record(tasks: list[GlueTask], task_defs_path: str) -> dict:
+def run_record(tasks: list[Task], task_defs_path: str) -> dict:
     """What a run stores about its user tasks (<model_dir>/task_defs.json)."""
     with open(task_defs_path, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()

@@ -13,7 +13,7 @@ from bam_tf.atomic_files import atomic_open
 from bam_tf.glue_reader import TaskData
 from bam_tf.user_errors import InputError
 
-# Format 2: regression outputs are on the training scale ([0, 1], see GlueTask.training_targets).
+# Format 2: regression outputs are on the training scale ([0, 1], see Task.training_targets).
 # Format 1 (bam_tf before that) stored STS-B scores on 0–5; its classification logits are still valid.
 _FORMAT_VERSION = 2
 _READABLE_VERSIONS = (1, 2)
@@ -62,7 +62,7 @@ def align_teacher_outputs(teacher_outputs: TeacherOutputs, data: TaskData, sourc
     task = data.task
     if teacher_outputs.task_name != task.name:
         raise TeacherOutputsError(f"{source}: outputs are for task {teacher_outputs.task_name}, not {task.name}")
-    if task.is_regression and teacher_outputs.format_version < 2:
+    if teacher_outputs.format_version < task.first_usable_format:
         raise TeacherOutputsError(
             f"{source}: format {teacher_outputs.format_version} holds {task.name} scores on the label scale "
             f"{task.label_range[0]:g}–{task.label_range[1]:g}; students now train on scores scaled to [0, 1]. "

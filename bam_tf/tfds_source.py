@@ -14,7 +14,7 @@ import numpy as np
 from absl import logging
 
 from bam_tf.glue_reader import GlueDataError, TaskData
-from bam_tf.glue_tasks import GlueTask
+from bam_tf.task import Task
 from bam_tf.user_errors import InputError
 
 # TFDS renames the TSV columns per config; (text_a, text_b) feature names.
@@ -34,7 +34,7 @@ _UNLABELED = -1  # TFDS's label for GLUE test examples
 _BATCH = 4096  # batching makes the numpy conversion an order of magnitude faster than per example
 
 
-def load_tfds_split(task: GlueTask, split: str, data_dir: str | None = None,
+def load_tfds_split(task: Task, split: str, data_dir: str | None = None,
                     max_examples: int | None = None, download: bool = False) -> TaskData:
     """Reads one split of a TFDS GLUE dataset; downloads and prepares it first only if `download`."""
     if task.is_user_task:
@@ -121,14 +121,13 @@ def host_reachable(url: str, timeout_s: float = 10.0) -> bool:
         return False
 
 
-def _labels(task: GlueTask, raw: np.ndarray, where: str, source: str) -> np.ndarray | None:
+def _labels(task: Task, raw: np.ndarray, where: str, source: str) -> np.ndarray | None:
     unlabeled = raw == _UNLABELED
     if raw.size and unlabeled.all():
         return None
     if unlabeled.any():
         raise GlueDataError(where, f"{source} mixes labeled and unlabeled (-1) examples")
-    if task.is_regression:
-        return raw.astype(np.float32)
-    if raw.size and (raw.min() < 0 or raw.max() >= len(task.labels)):
-        raise GlueDataError(where, f"{source} has label ids outside [0, {len(task.labels)})")
-    return raw.astype(np.int32)
+    try:
+        return task.checked_labels(raw)
+    except ValueError as error:
+        raise GlueDataError(where, f"{source} has {error}") from None

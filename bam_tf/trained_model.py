@@ -4,8 +4,8 @@
                            --backbone, e.g. for Multi→Multi teachers)
   <dir>/heads.npz          kernel and bias of each task head
   <dir>/model_config.json  tasks, max_seq_length, head dropout, where the backbone came from, and the
-                           definitions of user tasks (--task_defs; registered again on load, so the
-                           folder loads in any process without the definition file)
+                           definitions of user tasks (--task_defs; so the folder loads in any process
+                           without the definition file)
 
 Written to a temporary sibling folder and renamed into place, so a crash never leaves half a model.
 """
@@ -18,13 +18,13 @@ import keras_hub
 import numpy as np
 
 from bam_tf import task_defs
-from bam_tf.glue_tasks import get_task
 from bam_tf.model import MultiTaskBert, build_model
+from bam_tf.task_set import GLUE, TaskSet
 from bam_tf.text_encoding import TextEncoder
 from bam_tf.user_errors import InputError, MissingInputError
 
 MODEL_CONFIG = "model_config.json"
-# 2: regression heads output the label scaled to [0, 1] (GlueTask.training_targets). Folders without a
+# 2: regression heads output the label scaled to [0, 1] (Task.training_targets). Folders without a
 # format_version predate that and trained STS-B on 0–5: their regression heads are refused.
 _FORMAT_VERSION = 2
 
@@ -57,7 +57,10 @@ def save_trained_model(directory: str, model: MultiTaskBert, encoder: TextEncode
     shutil.rmtree(old, ignore_errors=True)
 
 
-def load_trained_model(directory: str) -> tuple[MultiTaskBert, TextEncoder]:
+def load_trained_model(directory: str, task_set: TaskSet = GLUE) -> tuple[MultiTaskBert, TextEncoder]:
+    """The model and text encoder a folder holds. Its user tasks come from the folder itself, unless
+    `task_set` (the loading run's tasks) defines them too: then the run's definition is used, if it
+    describes the same head (else an InputError)."""
     config_path = os.path.join(directory, MODEL_CONFIG)
     if not os.path.exists(config_path):
         raise MissingInputError(f"{directory}: not a trained bam_tf model (no {MODEL_CONFIG})")
@@ -66,12 +69,12 @@ def load_trained_model(directory: str) -> tuple[MultiTaskBert, TextEncoder]:
             config = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:  # a damaged folder: input, not a bug
         raise InputError(f"{config_path}: not valid JSON ({error}); the model folder is damaged") from error
-    task_defs.restore_tasks(config.get("user_tasks", []), config_path)
-    tasks = [get_task(name) for name in config["tasks"]]
+    task_set = task_set.with_stored(task_defs.stored_tasks(config.get("user_tasks", []), config_path), config_path)
+    tasks = [task_set.get(name) for name in config["tasks"]]
     backbone_dir = os.path.join(directory, "backbone")
     backbone = keras_hub.models.BertBackbone.from_preset(backbone_dir)
     tokenizer = keras_hub.models.BertTokenizer.from_preset(backbone_dir)
-    old_scale = [t.name for t in tasks if t.is_regression and config.get("format_version", 1) < 2]
+    old_scale = [t.name for t in tasks if config.get("format_version", 1) < t.first_usable_format]
     if old_scale:
         raise InputError(f"{directory}: trained by an older bam_tf whose {', '.join(old_scale)} head predicts "
                          "the 0–5 label scale; heads now train on scores scaled to [0, 1]. Delete the folder "

@@ -302,8 +302,9 @@ def _write_dev_summaries(writer, step, scores):
             for name, value in task_metrics.items():
                 tf.summary.scalar(f"dev/{task}/{name}", value)
             tf.summary.scalar(f"dev/{task}/score", metrics.task_score(task_metrics))
-        try:
-            tf.summary.scalar("dev/glue_average", metrics.glue_average(scores))
+        try:  # the names are the model's own tasks': any that is not GLUE's is a user task
+            user_tasks = [task for task in scores if task not in metrics.GLUE_TASKS]
+            tf.summary.scalar("dev/glue_average", metrics.glue_average(scores, user_tasks))
         except ValueError:
             pass
     writer.flush()

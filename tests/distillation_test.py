@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from bam_tf.evaluation import predict_head
-from bam_tf.glue_tasks import get_task
+from bam_tf.task_set import glue_task
 from bam_tf.input_pipeline import TaskExamples
 from bam_tf.model import DistillationSettings, MultiTaskBert
 from bam_tf.optimizer import create_optimizer
@@ -20,7 +20,7 @@ from bam_tf.text_encoding import EncodedExamples
 from bam_tf.trained_model import build_model
 from bam_tf.trainer import TrainingOptions, train
 
-RTE = get_task("RTE")
+RTE = glue_task("RTE")
 VOCAB, CLS, SEP = 100, 1, 2
 NUM_EXAMPLES, BATCH_SIZE, NUM_STEPS = 64, 16, 60
 FIRST_TOKENS = np.arange(10, 18)  # parity of the first content token is the teacher's class

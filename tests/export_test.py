@@ -15,7 +15,7 @@ import pytest
 
 from bam_tf import export
 from bam_tf.glue_reader import TaskData, read_split
-from bam_tf.glue_tasks import get_task
+from bam_tf.task_set import glue_task
 
 GLUE_DIR = os.environ.get("GLUE_DIR", "")
 TASKS = ["RTE", "STS-B", "CoLA"]  # pair classification, regression, single sentence
@@ -74,7 +74,7 @@ def make_tiny_model_dir(path, tasks):
     from bam_tf.trained_model import build_model, save_trained_model
 
     loaded = load_backbone("random:layers=2,hidden=32")
-    model = MultiTaskBert(loaded.backbone, [get_task(t) for t in tasks])
+    model = MultiTaskBert(loaded.backbone, [glue_task(t) for t in tasks])
     build_model(model)
     # Small head weights (std 0.02, not the glorot scale of a fresh head) keep logits within the 1e-4 the
     # comparisons use: serving and in-process runs differ by float32 rounding in the pooled output
@@ -154,7 +154,7 @@ def test_run_dir_resolves_to_its_student(exported, tmp_path):
 
 def _examples(task_name: str) -> TaskData:
     """Real dev examples (when GLUE_DIR has them) followed by the hostile strings."""
-    task = get_task(task_name)
+    task = glue_task(task_name)
     a = [h[0] for h in HOSTILE]
     b = [h[1] for h in HOSTILE] if task.is_pair else None
     if HAVE_GLUE:
@@ -255,7 +255,7 @@ def test_serving_default_scores_every_task(exported, served):
     assert set(default) == {"rte_logits", "rte_probabilities", "rte_label", "sts_b_logits", "sts_b_score",
                             "sts_b_label", "cola_logits", "cola_probabilities", "cola_label"}
     for name in TASKS:
-        task = get_task(name)
+        task = glue_task(name)
         # Single-sentence tasks see sentence1 alone, exactly as when they are scored on their own.
         reference = _all_heads(model, encoder, pairs.text_a, pairs.text_b if task.is_pair else None)[name]
         _check_task_outputs(default, export.signature_name(name) + "_", task, reference)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from bam_tf import glue_submission as submission
-from bam_tf.glue_tasks import get_task
+from bam_tf.task_set import glue_task
 
 from support import GLUE_DIR, ROOT
 from support import needs_glue as _needs_glue
@@ -39,7 +39,7 @@ def setup(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("submission")
     loaded = load_backbone("random:layers=2,hidden=32")
-    model = MultiTaskBert(loaded.backbone, [get_task(t) for t in HEADS])
+    model = MultiTaskBert(loaded.backbone, [glue_task(t) for t in HEADS])
     build_model(model)
     save_trained_model(str(root / "run" / "student"), model, TextEncoder(loaded.tokenizer, 32), "random")
     glue = root / "glue"
@@ -80,7 +80,7 @@ def test_zip_members_and_summary(full):
 @pytest.mark.parametrize("task_name", ["RTE", "STS-B"])
 def test_files_match_the_test_split(full, task_name):
     _, output = full
-    task = get_task(task_name)
+    task = glue_task(task_name)
     with zipfile.ZipFile(output) as archive:
         lines = archive.read(task.submission_file).decode("utf-8").splitlines()
     assert lines[0] == "index\tprediction"
@@ -101,10 +101,10 @@ def test_files_match_the_test_split(full, task_name):
 def test_prediction_strings():
     # STS-B heads output score / 5: 0.5 is a score of 2.5; beyond [0, 1] is clipped to GLUE's [0, 5].
     outputs = np.array([[-0.2], [0.5], [0.7231], [1.4]], np.float32)
-    assert submission.prediction_strings(get_task("STS-B"), outputs) == ["0.000", "2.500", "3.615", "5.000"]
+    assert glue_task("STS-B").prediction_strings(outputs) == ["0.000", "2.500", "3.615", "5.000"]
     logits = np.array([[0.1, 0.2, 0.0], [3.0, 0.0, 0.0], [0.0, 0.0, 1.0]], np.float32)
-    assert submission.prediction_strings(get_task("AX"), logits) == ["neutral", "entailment", "contradiction"]
-    assert submission.prediction_strings(get_task("CoLA"), logits[:, :2]) == ["1", "0", "0"]
+    assert glue_task("AX").prediction_strings(logits) == ["neutral", "entailment", "contradiction"]
+    assert glue_task("CoLA").prediction_strings(logits[:, :2]) == ["1", "0", "0"]
 
 
 def test_official_file_names():
@@ -116,7 +116,7 @@ def test_official_file_names():
 def test_nothing_to_write_writes_nothing(setup):
     run_dir, glue, root = setup
     output = str(root / "none.zip")
-    summary = submission.write_submission(run_dir, glue, output, tasks=[get_task("CoLA"), get_task("AX")])
+    summary = submission.write_submission(run_dir, glue, output, tasks=[glue_task("CoLA"), glue_task("AX")])
     assert summary.output is None and not os.path.exists(output)
     assert summary.missing == {"CoLA": "no head", "AX": "no MNLI head"}
     assert "nothing written" in summary.format()

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from bam_tf.glue_tasks import TASKS, GlueTask, get_task, parse_task_list
+from bam_tf.glue_tasks import TASKS
+from bam_tf.task_set import GLUE, glue_task
+from bam_tf.task import Task
 
 _METRICS = {"mcc", "accuracy", "f1", "pearson", "spearman"}
 _ALL_NAMES = ["CoLA", "SST-2", "MRPC", "STS-B", "QQP", "MNLI", "MNLI-mm", "QNLI", "RTE", "WNLI", "AX"]
@@ -15,7 +17,7 @@ def test_registry_has_every_task_keyed_by_name():
 
 
 @pytest.mark.parametrize("task", TASKS.values(), ids=lambda t: t.name)
-def test_task_is_self_consistent(task: GlueTask):
+def test_task_is_self_consistent(task: Task):
     assert task.is_regression == (task.labels == ())
     assert task.num_outputs == (1 if task.is_regression else len(task.labels))
     assert len(set(task.labels)) == len(task.labels)
@@ -40,8 +42,8 @@ def test_task_is_self_consistent(task: GlueTask):
 
 def test_heads_and_trainability():
     assert [t.name for t in TASKS.values() if not t.trainable] == ["MNLI-mm", "AX"]
-    assert get_task("MNLI-mm").head == get_task("AX").head == "MNLI"
-    assert "train" not in get_task("MNLI-mm").splits and list(get_task("AX").splits) == ["test"]
+    assert glue_task("MNLI-mm").head == glue_task("AX").head == "MNLI"
+    assert "train" not in glue_task("MNLI-mm").splits and list(glue_task("AX").splits) == ["test"]
 
 
 def test_submission_files_are_the_official_names():
@@ -57,7 +59,7 @@ def test_submission_files_are_the_official_names():
     ("AX", ("entailment", "neutral", "contradiction")), ("STS-B", ()),
 ])
 def test_label_orders_follow_tfds(name, labels):
-    assert get_task(name).labels == labels
+    assert glue_task(name).labels == labels
 
 
 def test_metrics_and_symmetry():
@@ -69,7 +71,7 @@ def test_metrics_and_symmetry():
 
 
 def test_mnli_and_qqp_layouts_follow_download_glue_data():
-    mnli, mm = get_task("MNLI"), get_task("MNLI-mm")
+    mnli, mm = glue_task("MNLI"), glue_task("MNLI-mm")
     assert mnli.splits["train"].num_columns == 12 and mnli.splits["train"].label_column == 11
     assert mnli.splits["dev"].filename == "dev_matched.tsv" and mnli.splits["dev"].num_columns == 16
     assert mnli.splits["dev"].label_column == 15 and mnli.splits["test"].num_columns == 10
@@ -77,10 +79,10 @@ def test_mnli_and_qqp_layouts_follow_download_glue_data():
     assert mm.splits["test"].filename == "test_mismatched.tsv"
     assert mnli.tfds_splits["dev"] == "validation_matched"
     assert mm.tfds_name == "glue/mnli" and mm.tfds_splits["dev"] == "validation_mismatched"
-    qqp = get_task("QQP")
+    qqp = glue_task("QQP")
     assert (qqp.splits["train"].num_columns, qqp.splits["train"].label_column) == (6, 5)
     assert (qqp.splits["test"].num_columns, qqp.splits["test"].text_a_column) == (3, 1)
-    assert get_task("AX").directory == "diagnostic"
+    assert glue_task("AX").directory == "diagnostic"
 
 
 @pytest.mark.parametrize("alias,name", [
@@ -89,18 +91,18 @@ def test_mnli_and_qqp_layouts_follow_download_glue_data():
     ("ax", "AX"), ("diagnostic", "AX"), (" rte ", "RTE"),
 ])
 def test_get_task_aliases(alias, name):
-    assert get_task(alias).name == name
+    assert glue_task(alias).name == name
 
 
 def test_get_task_unknown_lists_valid_names():
     with pytest.raises(ValueError, match="Unknown GLUE task 'squad'") as e:
-        get_task("squad")
+        glue_task("squad")
     assert all(name in str(e.value) for name in _ALL_NAMES)
 
 
 def test_parse_task_list():
-    assert [t.name for t in parse_task_list("rte,mrpc, sts-b")] == ["RTE", "MRPC", "STS-B"]
-    assert [t.name for t in parse_task_list("cola,")] == ["CoLA"]
+    assert [t.name for t in GLUE.parse_list("rte,mrpc, sts-b")] == ["RTE", "MRPC", "STS-B"]
+    assert [t.name for t in GLUE.parse_list("cola,")] == ["CoLA"]
 
 
 @pytest.mark.parametrize("text,message", [
@@ -112,41 +114,41 @@ def test_parse_task_list():
 ])
 def test_parse_task_list_rejects(text, message):
     with pytest.raises(ValueError, match=message):
-        parse_task_list(text)
+        GLUE.parse_list(text)
 
 
 def test_tasks_are_hashable_and_immutable():
-    task = get_task("rte")
-    assert {task: 1}[get_task("RTE")] == 1
+    task = glue_task("rte")
+    assert {task: 1}[glue_task("RTE")] == 1
     with pytest.raises(TypeError):
         task.splits["train"] = task.splits["dev"]  # type: ignore[index]
 
 
 def test_regression_targets_are_scaled_to_the_unit_interval_and_back():
-    stsb = get_task("STS-B")
+    stsb = glue_task("STS-B")
     assert stsb.label_range == (0.0, 5.0)
     targets = stsb.training_targets(np.array([0.0, 1.2, 2.5, 5.0]))
     np.testing.assert_allclose(targets, [0.0, 0.24, 0.5, 1.0], rtol=1e-6)  # label / 5, as the original
     assert targets.dtype == np.float32
     np.testing.assert_allclose(stsb.label_scale(targets), [0.0, 1.2, 2.5, 5.0], rtol=1e-6)
     # class ids pass through unchanged
-    rte = get_task("RTE")
+    rte = glue_task("RTE")
     assert rte.label_range is None
     np.testing.assert_array_equal(rte.training_targets(np.array([0, 1, 1])), [0.0, 1.0, 1.0])
     assert all(t.label_range is None for t in TASKS.values() if not t.is_regression)
 
 
 def test_dev_tasks_of_a_head():
-    from bam_tf.glue_tasks import dev_tasks
+    from bam_tf.task_set import GLUE
 
-    assert [t.name for t in dev_tasks(get_task("MNLI"))] == ["MNLI", "MNLI-mm"]  # AX has no dev split
+    assert [t.name for t in GLUE.dev_tasks(glue_task("MNLI"))] == ["MNLI", "MNLI-mm"]  # AX has no dev split
     for name in ("CoLA", "SST-2", "MRPC", "STS-B", "QQP", "QNLI", "RTE", "WNLI"):
-        assert dev_tasks(get_task(name)) == [get_task(name)]
+        assert GLUE.dev_tasks(glue_task(name)) == [glue_task(name)]
 
 
 def test_task_slug_is_the_export_signature_name():
     from bam_tf.export import signature_name
-    from bam_tf.glue_tasks import task_slug
+    from bam_tf.task import task_slug
 
     assert [task_slug(t) for t in ("STS-B", "SST-2", "MNLI-mm", "RTE")] == ["sts_b", "sst_2", "mnli_mm", "rte"]
     assert all(signature_name(name) == task_slug(name) for name in TASKS)

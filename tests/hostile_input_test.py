@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bam_tf.glue_reader import read_split
-from bam_tf.glue_tasks import get_task
+from bam_tf.task_set import glue_task
 from bam_tf.run_lock import LOCK_FILE
 
 from support import run_train_in_process
@@ -97,7 +97,7 @@ def test_crlf_line_ends_are_read_like_lf(run_with_teacher_outputs, tmp_path):
         assert path.read_bytes().count(b"\r\n") == path.read_bytes().count(b"\n") > 1
     # The reader gives the LF version's rows exactly: same texts (no stray "\r"), labels and ids.
     for split in ("train", "dev"):
-        lf, crlf = read_split(lf_glue, get_task("RTE"), split), read_split(crlf_glue, get_task("RTE"), split)
+        lf, crlf = read_split(lf_glue, glue_task("RTE"), split), read_split(crlf_glue, glue_task("RTE"), split)
         assert (crlf.ids, crlf.text_a, crlf.text_b, crlf.official_index) == (lf.ids, lf.text_a, lf.text_b,
                                                                              lf.official_index)
         np.testing.assert_array_equal(crlf.labels, lf.labels)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bam_tf import task_defs
-from bam_tf.glue_tasks import get_task
+from bam_tf.task_set import glue_task
 from bam_tf.model import DistillationSettings, MultiTaskBert, build_model
 from bam_tf.user_errors import InputError
 
@@ -56,7 +56,7 @@ def _saved_and_loaded(model, path):
 
 
 def test_glue_and_user_tasks_round_trip_through_a_keras_file(tmp_path):
-    tasks = [get_task("RTE"), get_task("STS-B"), get_task("SST-2"), *_user_tasks(tmp_path)]
+    tasks = [glue_task("RTE"), glue_task("STS-B"), glue_task("SST-2"), *_user_tasks(tmp_path)]
     model = _model(tasks)
     model.batches_done.assign(7)
     loaded = _saved_and_loaded(model, tmp_path / "student.keras")
@@ -80,21 +80,21 @@ def test_glue_and_user_tasks_round_trip_through_a_keras_file(tmp_path):
 
 
 def test_loading_registers_no_user_task(tmp_path):
-    loaded = _saved_and_loaded(_model([get_task("RTE"), *_user_tasks(tmp_path)]), tmp_path / "m.keras")
+    loaded = _saved_and_loaded(_model([glue_task("RTE"), *_user_tasks(tmp_path)]), tmp_path / "m.keras")
     assert [t.name for t in loaded.tasks] == ["RTE", "tone", "rating"]
     with pytest.raises(InputError, match="Unknown GLUE task 'tone'"):
-        get_task("tone")
+        glue_task("tone")
 
 
 def test_config_is_json_and_round_trips(tmp_path):
-    model = _model([get_task("CoLA"), *_user_tasks(tmp_path)])
+    model = _model([glue_task("CoLA"), *_user_tasks(tmp_path)])
     config = json.loads(json.dumps(model.get_config()))
     again = MultiTaskBert.from_config(config)
     assert again.get_config() == config
 
 
 def _config(tmp_path):
-    return _model([get_task("RTE"), *_user_tasks(tmp_path)]).get_config()
+    return _model([glue_task("RTE"), *_user_tasks(tmp_path)]).get_config()
 
 
 @pytest.mark.parametrize("change, message", [
@@ -122,7 +122,7 @@ def test_a_garbled_config_is_an_input_error_naming_the_key(tmp_path, change, mes
 
 def test_a_garbled_keras_file_fails_loudly(tmp_path):
     path = tmp_path / "m.keras"
-    _model([get_task("RTE")]).save(str(path))
+    _model([glue_task("RTE")]).save(str(path))
     with zipfile.ZipFile(path) as archive:
         files = {name: archive.read(name) for name in archive.namelist()}
     config = json.loads(files["config.json"])

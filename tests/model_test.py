@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bam_tf.glue_tasks import get_task
+from bam_tf.task_set import glue_task
 from bam_tf.model import DistillationSettings, MultiTaskBert, head_layer_name, multitask_loss
 from bam_tf.optimizer import create_optimizer
 from bam_tf.trained_model import build_model
 
-RTE, STSB = get_task("RTE"), get_task("STS-B")
+RTE, STSB = glue_task("RTE"), glue_task("STS-B")
 TASKS = [RTE, STSB]
 LN3 = math.log(3.0)
 
@@ -291,7 +291,7 @@ def test_build_model_creates_all_variables():
 
 # ---- length groups: the same update as the unsplit batch ----------------------------------------
 
-COLA = get_task("CoLA")
+COLA = glue_task("CoLA")
 
 
 def _lengths_batch_rows():

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from bam_tf import distribution
 from bam_tf.config import BamConfig
-from bam_tf.glue_tasks import get_task
+from bam_tf.task_set import glue_task
 from bam_tf.input_pipeline import TaskExamples
 from bam_tf.model import DistillationSettings, MultiTaskBert
 from bam_tf.optimizer import create_optimizer
@@ -99,7 +99,7 @@ def test_mixed_float16_trains_with_loss_scaling_and_float32_targets():
         keras.utils.set_random_seed(0)
         backbone = keras_hub.models.BertBackbone(vocabulary_size=50, num_layers=1, num_heads=2, hidden_dim=16,
                                                  intermediate_dim=32, max_sequence_length=16)
-        model = MultiTaskBert(backbone, [get_task("RTE")], DistillationSettings(total_steps=4))
+        model = MultiTaskBert(backbone, [glue_task("RTE")], DistillationSettings(total_steps=4))
         build_model(model)
         optimizer = distribution.wrap_for_precision(
             create_optimizer(peak_learning_rate=1e-3, total_steps=4, num_layers=1), "mixed_float16")

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from bam_tf import task_defs
 from bam_tf.backbone import load_backbone
-from bam_tf.glue_tasks import get_task, register_tasks, unregister_tasks
+from bam_tf.task_set import glue_task
 from bam_tf.model import MultiTaskBert, build_model
 from bam_tf.predictor import Predictor
 from bam_tf.text_encoding import TextEncoder
@@ -33,7 +33,7 @@ def _save(directory, tasks, seed=0):
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    return _save(tmp_path_factory.mktemp("predictor") / "student", [get_task(n) for n in ("RTE", "SST-2", "STS-B")])
+    return _save(tmp_path_factory.mktemp("predictor") / "student", [glue_task(n) for n in ("RTE", "SST-2", "STS-B")])
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def _direct_outputs(predictor, task, examples):
 
 def _check_classification(predictor, task, examples, results):
     logits = _direct_outputs(predictor, task, examples).astype(np.float64)
-    labels = get_task(task).labels
+    labels = glue_task(task).labels
     assert len(results) == len(examples)
     for result, row in zip(results, logits):
         assert sorted(result) == ["label", "probabilities"]
@@ -141,13 +141,8 @@ def test_a_user_task_by_its_own_labels(tmp_path):
                               "label": "y", "labels": ["low", "mid", "high"], "metrics": ["accuracy"]}]}
     tone = task_defs.tasks_from_definitions(definitions, source="defs.yaml", base_dir=str(tmp_path),
                                             check_files=False)[0]
-    try:
-        register_tasks([tone])
-        directory = _save(tmp_path / "model", [tone, get_task("RTE")])
-        unregister_tasks(["tone"])  # a fresh process: only the model folder
-        predictor = Predictor.load(directory)
-        results = predictor.predict("Tone", SENTENCES[:2])
-        assert [sorted(r["probabilities"]) for r in results] == [["high", "low", "mid"]] * 2
-        assert {r["label"] for r in results} <= {"low", "mid", "high"}
-    finally:
-        unregister_tasks(["tone"])
+    directory = _save(tmp_path / "model", [tone, glue_task("RTE")])
+    predictor = Predictor.load(directory)  # only the model folder knows the task
+    results = predictor.predict("Tone", SENTENCES[:2])
+    assert [sorted(r["probabilities"]) for r in results] == [["high", "low", "mid"]] * 2
+    assert {r["label"] for r in results} <= {"low", "mid", "high"}

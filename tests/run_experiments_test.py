@@ -12,6 +12,7 @@ import pytest
 
 from bam_tf.config import BamConfig
 from bam_tf.experiments.experiment import Experiment, eval_task_names
+from bam_tf.task_set import GLUE
 from bam_tf.experiments.methods import METHODS
 from bam_tf.experiments.results_file import ExperimentError, append_results, read_results
 from bam_tf.run_lock import RunDirBusyError, exclusive_run_dir
@@ -324,7 +325,7 @@ def test_a_second_runner_on_the_same_experiment_stops_at_once_naming_the_first(t
 
 
 def test_mnli_is_also_recorded_on_dev_mismatched():
-    assert eval_task_names(["CoLA", "MNLI", "RTE"]) == ["CoLA", "MNLI", "MNLI-mm", "RTE"]
+    assert eval_task_names(GLUE, ["CoLA", "MNLI", "RTE"]) == ["CoLA", "MNLI", "MNLI-mm", "RTE"]
 
 
 def _script(name, *args, timeout=300):
@@ -405,25 +406,22 @@ def test_smoke_experiment_end_to_end_then_report(tmp_path):
 
 
 def test_a_user_task_from_a_definition_file_is_planned_like_a_glue_task(tmp_path):
-    """The runner registers --task_defs before it reads --tasks (TensorFlow-free, as the dry run is)."""
-    from bam_tf.glue_tasks import unregister_tasks
-
+    """The runner reads --task_defs before it reads --tasks (TensorFlow-free, as the dry run is)."""
     definitions = tmp_path / "tasks.json"
     for split in ("train", "dev"):
         (tmp_path / f"{split}.csv").write_text("s1,s2,y\na,b,same\nc,d,different\n", encoding="utf-8")
     definitions.write_text(json.dumps({"tasks": [{
         "name": "paraphrase", "files": {"train": "train.csv", "dev": "dev.csv"}, "text_a": "s1", "text_b": "s2",
         "label": "y", "labels": ["different", "same"], "metrics": ["f1", "accuracy"]}]}), encoding="utf-8")
-    try:
-        base = BamConfig(model_dir=str(tmp_path / "exp"), glue_dir="/glue", tasks="paraphrase,RTE",
-                         task_defs=str(definitions))
-        experiment = Experiment(base, ["single", "bam"], [0], str(tmp_path / "exp"), str(tmp_path / "r.jsonl"),
-                                backend=FakeBackend(), out=lambda text: None)
-        assert experiment.tasks == ["paraphrase", "RTE"]
-        assert [(str(item.key), item.done) for item in experiment.plan()[0]] == [("single seed 0", False),
-                                                                               ("bam seed 0", False)]
-    finally:
-        unregister_tasks(["paraphrase"])
+    base = BamConfig(model_dir=str(tmp_path / "exp"), glue_dir="/glue", tasks="paraphrase,RTE",
+                     task_defs=str(definitions))
+    experiment = Experiment(base, ["single", "bam"], [0], str(tmp_path / "exp"), str(tmp_path / "r.jsonl"),
+                            backend=FakeBackend(), out=lambda text: None)
+    assert experiment.tasks == ["paraphrase", "RTE"]
+    assert [(str(item.key), item.done) for item in experiment.plan()[0]] == [("single seed 0", False),
+                                                                           ("bam seed 0", False)]
+    with pytest.raises(ValueError, match="Unknown GLUE task 'paraphrase'"):
+        GLUE.get("paraphrase")  # the experiment's tasks are its own, not the process's
 
 
 def test_a_record_from_before_dataset_multiples_ran_without_them():

@@ -34,13 +34,13 @@ S2 = ["Someone plays music.", "naïve café", "", "東京"]
 @pytest.fixture(scope="module")
 def signatures(tmp_path_factory):
     from bam_tf.backbone import load_backbone
-    from bam_tf.glue_tasks import get_task
+    from bam_tf.task_set import glue_task
     from bam_tf.model import MultiTaskBert
     from bam_tf.text_encoding import TextEncoder
     from bam_tf.trained_model import build_model
 
     loaded = load_backbone("random:layers=2,hidden=32")
-    model = MultiTaskBert(loaded.backbone, [get_task("RTE"), get_task("CoLA")])
+    model = MultiTaskBert(loaded.backbone, [glue_task("RTE"), glue_task("CoLA")])
     build_model(model)
     version_dir = export.export_saved_model(model, TextEncoder(loaded.tokenizer, 32),
                                             str(tmp_path_factory.mktemp("client") / "export"))

@@ -31,14 +31,13 @@ def run_train_in_process(*argv: str, cwd=None) -> CliResult:
 
     What a process boundary itself tests (kill -9, a lock held by another process, start-up, the console
     script) still uses subprocess. Global state a run sets (parsed flags, the Keras precision policy and
-    session, log verbosity, the working directory, user tasks it registered) is restored afterwards.
+    session, log verbosity, the working directory) is restored afterwards.
     """
     import keras
     from absl import app, flags, logging
 
-    from bam_tf import glue_tasks, train
+    from bam_tf import train
 
-    user_tasks = set(glue_tasks.user_tasks())
     policy, verbosity, old_cwd = keras.mixed_precision.global_policy(), logging.get_verbosity(), os.getcwd()
     stdout, stderr = io.StringIO(), io.StringIO()
     flags.FLAGS.unparse_flags()
@@ -57,5 +56,4 @@ def run_train_in_process(*argv: str, cwd=None) -> CliResult:
         keras.mixed_precision.set_global_policy(policy)
         logging.set_verbosity(verbosity)
         keras.backend.clear_session()
-        glue_tasks.unregister_tasks(set(glue_tasks.user_tasks()) - user_tasks)
     return CliResult(returncode, stdout.getvalue(), stderr.getvalue())

@@ -1,5 +1,5 @@
-"""--task_defs: definition files (YAML and JSON) → GlueTasks, their validation errors, reading a user task's
-TSV/CSV/JSON-lines files, the registry and averages, and the whole CLI chain on a task that is not in GLUE."""
+"""--task_defs: definition files (YAML and JSON) → Tasks, their validation errors, reading a user task's
+TSV/CSV/JSON-lines files, the run's task set and averages, and the whole CLI chain on a task that is not in GLUE."""
 
 import csv
 import dataclasses
@@ -17,7 +17,8 @@ import yaml
 
 from bam_tf import metrics, task_defs
 from bam_tf.glue_reader import GlueDataError, read_split
-from bam_tf.glue_tasks import TASKS, get_task, parse_task_list, register_tasks, unregister_tasks, user_tasks
+from bam_tf.glue_tasks import TASKS
+from bam_tf.task_set import GLUE, TaskSet, glue_task, task_set_of
 from bam_tf.task_defs import TaskDefinitionError, load_task_definitions
 from support import GLUE_DIR, needs_glue, run_train_in_process
 
@@ -57,12 +58,6 @@ def _data_files(root: pathlib.Path) -> None:
                                    '{"sentence1": "c", "sentence2": "d", "quality": "different"}\n')
     _write(root, "data/test.tsv", '7\tx "quoted\ty\n8\tz\tw\n')
     _write(root, "data/rating.tsv", "good film\t9\nbad film\t1.5\n")
-
-
-@pytest.fixture(autouse=True)
-def forget_user_tasks():
-    yield
-    unregister_tasks(list(user_tasks()))
 
 
 @pytest.fixture
@@ -234,48 +229,50 @@ def test_a_missing_definition_file(tmp_path):
         load_task_definitions(str(tmp_path / "nope.yaml"))
 
 
-# ---- the registry ------------------------------------------------------------------------------------------
-def test_registered_tasks_are_found_by_get_task_and_parse_task_list(defs):
+# ---- the run's task set ------------------------------------------------------------------------------------
+def test_a_runs_task_set_finds_its_user_tasks_next_to_glues(defs):
     with pytest.raises(ValueError, match="a task of your own needs --task_defs=FILE"):
-        get_task("paraphrase")
-    glue_registry = dict(TASKS)
-    task_defs.register_task_definitions(defs)
-    assert get_task("Paraphrase") is get_task("paraphrase") is user_tasks()["paraphrase"]
-    tasks = parse_task_list("paraphrase,rte, rating")
+        GLUE.get("paraphrase")
+    glue_table = dict(TASKS)
+    task_set = task_set_of(defs)
+    assert task_set.get("Paraphrase") is task_set.get("paraphrase") is task_set.user_tasks["paraphrase"]
+    tasks = task_set.parse_list("paraphrase,rte, rating")
     assert [t.name for t in tasks] == ["paraphrase", "RTE", "rating"]
-    # a task from the definition file is a user task, a GLUE registry task is not
+    # a task from the definition file is a user task, a GLUE task is not
     assert [t.is_user_task for t in tasks] == [True, False, True]
-    assert get_task("RTE") is TASKS["RTE"] and not any(t.is_user_task for t in TASKS.values())
-    assert dict(TASKS) == glue_registry and "paraphrase" not in TASKS  # the GLUE registry is unchanged
-    task_defs.register_task_definitions(defs)  # the same definitions again: a no-op
+    assert task_set.get("RTE") is TASKS["RTE"] and not any(t.is_user_task for t in TASKS.values())
+    assert dict(TASKS) == glue_table and "paraphrase" not in TASKS  # the GLUE table is unchanged
+    with pytest.raises(ValueError, match="a task of your own needs --task_defs=FILE"):
+        GLUE.get("paraphrase")  # nothing process-wide: other runs do not see these tasks
     with pytest.raises(ValueError, match="Unknown GLUE task 'squad'.*user tasks: paraphrase, rating"):
-        get_task("squad")
+        task_set.get("squad")
+    assert task_set_of("") is GLUE
 
 
-def test_a_task_defined_differently_twice_is_refused(defs, tmp_path):
-    task_defs.register_task_definitions(defs)
-    other = _write(tmp_path, "other.yaml", PAIR_YAML.replace("[different, same]", "[same, different]"))
-    with pytest.raises(ValueError, match=re.escape(f"{other}: task 'paraphrase' is already defined differently")):
-        task_defs.register_task_definitions(other)
-    assert get_task("paraphrase").labels == ("different", "same")
+def test_a_task_set_refuses_clashing_names(defs, tmp_path):
+    paraphrase = load_task_definitions(defs)[0]
+    other = load_task_definitions(_write(tmp_path, "other.yaml", PAIR_YAML.replace("[different, same]",
+                                                                                   "[same, different]")))[0]
+    with pytest.raises(ValueError, match=re.escape(f"{other.definition_file}: task 'paraphrase' is defined twice")):
+        TaskSet([paraphrase, other])
+    assert TaskSet([paraphrase, paraphrase]).user_tasks == {"paraphrase": paraphrase}  # the same task twice: once
+    with pytest.raises(ValueError, match="a TaskSet adds user tasks only"):
+        TaskSet([glue_task("RTE")])
 
 
-def test_a_glue_task_cannot_be_registered():
-    with pytest.raises(ValueError, match="only user tasks"):
-        register_tasks([get_task("RTE")])
-
-
-def test_a_stored_head_must_match_the_registered_definition(defs, tmp_path):
-    stored = [task_defs.definition_of(t) for t in load_task_definitions(defs)]
-    task_defs.restore_tasks(stored, "model/model_config.json")  # nothing registered: registers them
-    assert get_task("rating").definition_file == "model/model_config.json"
-    unregister_tasks(["paraphrase", "rating"])
-    task_defs.register_task_definitions(_write(tmp_path, "swapped.yaml", PAIR_YAML.replace(
-        "[different, same]", "[same, different]")))
+def test_a_stored_head_must_match_the_runs_definition(defs, tmp_path):
+    stored = task_defs.stored_tasks([task_defs.definition_of(t) for t in load_task_definitions(defs)],
+                                    "model/model_config.json")
+    restored = GLUE.with_stored(stored, "model/model_config.json")  # the run defines none: the folder's own
+    assert restored.get("rating").definition_file == "model/model_config.json"
+    swapped = task_set_of(_write(tmp_path, "swapped.yaml", PAIR_YAML.replace("[different, same]",
+                                                                             "[same, different]")))
     with pytest.raises(ValueError, match=r"model/model_config.json: this model's paraphrase head was trained with "
                                          r"labels \['different', 'same'\] on sentence pairs, but .*swapped.yaml "
                                          r"defines paraphrase with labels \['same', 'different'\]"):
-        task_defs.restore_tasks(stored, "model/model_config.json")
+        swapped.with_stored(stored, "model/model_config.json")
+    same = task_set_of(defs)
+    assert same.with_stored(stored, "model/model_config.json").get("paraphrase") is same.get("paraphrase")
 
 
 def test_run_record_notices_changed_definitions_but_not_moved_files(defs, tmp_path):
@@ -285,7 +282,6 @@ def test_run_record_notices_changed_definitions_but_not_moved_files(defs, tmp_pa
     _data_files(moved)
     moved_defs = _write(moved, "tasks.yaml", PAIR_YAML)
     assert task_defs.record_changes(before, task_defs.run_record(load_task_definitions(moved_defs), moved_defs)) == []
-    unregister_tasks(["paraphrase", "rating"])
     changed = _write(tmp_path, "changed.yaml", PAIR_YAML.replace("metrics: [f1, accuracy]", "metrics: [mcc]"))
     assert task_defs.record_changes(before, task_defs.run_record(load_task_definitions(changed), changed)) == [
         "paraphrase.metrics: ['f1', 'accuracy'] → ['mcc']"]
@@ -302,10 +298,10 @@ def test_tfds_does_not_apply_to_user_tasks(defs):
 def test_the_average_counts_user_tasks_and_the_table_says_so(defs):
     scores = {"RTE": {"accuracy": 0.6}, "paraphrase": {"f1": 0.9, "accuracy": 0.7}}
     with pytest.raises(ValueError, match="unknown GLUE task"):
-        metrics.glue_average(scores)  # not registered: could be a typo
-    task_defs.register_task_definitions(defs)
-    assert metrics.glue_average(scores) == pytest.approx((0.6 + 0.8) / 2)
-    table = metrics.format_results_table(scores)
+        metrics.glue_average(scores)  # not named as a user task: could be a typo
+    user_tasks = task_set_of(defs).user_tasks
+    assert metrics.glue_average(scores, user_tasks) == pytest.approx((0.6 + 0.8) / 2)
+    table = metrics.format_results_table(scores, user_tasks=user_tasks)
     assert "Average" in table and "GLUE avg" not in table and "70.0" in table
     assert "including the user task(s) paraphrase; it is not a GLUE score" in table
     assert "GLUE avg" in metrics.format_results_table({"RTE": {"accuracy": 0.6}})

@@ -8,12 +8,12 @@ import pytest
 
 from bam_tf import teacher_outputs as teacher_outputs_lib
 from bam_tf.glue_reader import TaskData
-from bam_tf.glue_tasks import get_task
+from bam_tf.task_set import glue_task
 from bam_tf.teacher_outputs import (TeacherOutputs, TeacherOutputsError, align_teacher_outputs,
                                     load_teacher_outputs, save_teacher_outputs)
 
-RTE = get_task("RTE")
-STSB = get_task("STS-B")
+RTE = glue_task("RTE")
+STSB = glue_task("STS-B")
 
 
 def _rte_data(n=4, text_a=None):

@@ -8,12 +8,12 @@ import tensorflow as tf
 
 from bam_tf.backbone import _hf_tokenizer, packaged_minilm_dir
 from bam_tf.glue_reader import TaskData
-from bam_tf.glue_tasks import get_task
+from bam_tf.task_set import glue_task
 from bam_tf.input_pipeline import TaskExamples, inference_dataset, training_dataset
 from bam_tf.task_sampler import example_stream
 from bam_tf.text_encoding import EncodedExamples, TextEncoder, encode_task_data
 
-RTE, COLA, STSB = get_task("RTE"), get_task("CoLA"), get_task("STS-B")
+RTE, COLA, STSB = glue_task("RTE"), glue_task("CoLA"), glue_task("STS-B")
 
 
 @pytest.fixture(scope="module")

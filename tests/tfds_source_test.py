@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from bam_tf.glue_reader import GlueDataError
-from bam_tf.glue_tasks import TASKS, get_task
+from bam_tf.glue_tasks import TASKS
+from bam_tf.task_set import glue_task
 from bam_tf.tfds_source import load_tfds_split
 
 tfds = pytest.importorskip("tensorflow_datasets")
@@ -44,7 +45,7 @@ def _never_download(monkeypatch):
 
 def test_mocked_rte(tmp_path):
     with tfds.testing.mock_data(num_examples=7):
-        data = load_tfds_split(get_task("rte"), "train", data_dir=str(tmp_path))
+        data = load_tfds_split(glue_task("rte"), "train", data_dir=str(tmp_path))
     assert len(data) == 7 and data.split == "train"
     assert data.ids == [f"train-{i}" for i in range(7)]
     assert all(isinstance(t, str) for t in data.text_a + data.text_b)
@@ -56,7 +57,7 @@ def test_mocked_rte(tmp_path):
 
 def test_mocked_stsb(tmp_path):
     with tfds.testing.mock_data(num_examples=4):
-        data = load_tfds_split(get_task("STS-B"), "dev", data_dir=str(tmp_path), max_examples=3)
+        data = load_tfds_split(glue_task("STS-B"), "dev", data_dir=str(tmp_path), max_examples=3)
     assert len(data) == 3 and data.ids == ["dev-0", "dev-1", "dev-2"]
     assert data.labels.dtype == np.float32 and data.text_b is not None
     assert data.source == "tfds:glue/stsb:validation"
@@ -92,27 +93,27 @@ def _fake_rte(labels, idx):
 
 def test_rows_are_sorted_by_idx_and_test_labels_dropped(tmp_path):
     with tfds.testing.mock_data(as_dataset_fn=_fake_rte([-1, -1, -1], [2, 0, 1])):
-        data = load_tfds_split(get_task("RTE"), "test", data_dir=str(tmp_path))
+        data = load_tfds_split(glue_task("RTE"), "test", data_dir=str(tmp_path))
     assert data.labels is None
     assert data.text_a == ["premise 0", "premise 1", "premise 2"]
     assert data.text_b == ["hypothesis 0", "hypothesis 1", "hypothesis 2"]
     assert data.ids == ["test-0", "test-1", "test-2"] and data.official_index == ["0", "1", "2"]
     with tfds.testing.mock_data(as_dataset_fn=_fake_rte([1, 0, 1], [5, 9, 3])):
-        first = load_tfds_split(get_task("RTE"), "train", data_dir=str(tmp_path), max_examples=2)
+        first = load_tfds_split(glue_task("RTE"), "train", data_dir=str(tmp_path), max_examples=2)
     assert first.official_index == ["3", "5"] and first.labels.tolist() == [1, 1]
 
 
 def test_mixed_unlabeled_examples_are_an_error(tmp_path):
     with tfds.testing.mock_data(as_dataset_fn=_fake_rte([0, -1], [0, 1])):
         with pytest.raises(GlueDataError, match="mixes labeled and unlabeled"):
-            load_tfds_split(get_task("RTE"), "train", data_dir=str(tmp_path))
+            load_tfds_split(glue_task("RTE"), "train", data_dir=str(tmp_path))
 
 
 def test_unprepared_data_dir_fails_fast(tmp_path):
     data_dir = str(tmp_path / "empty")
     start = time.monotonic()
     with pytest.raises(GlueDataError) as e:
-        load_tfds_split(get_task("RTE"), "train", data_dir=data_dir)
+        load_tfds_split(glue_task("RTE"), "train", data_dir=data_dir)
     assert time.monotonic() - start < 30
     message = str(e.value)
     assert message.startswith(f"{data_dir}: ")
@@ -121,7 +122,7 @@ def test_unprepared_data_dir_fails_fast(tmp_path):
 
 def test_split_the_task_does_not_have():
     with pytest.raises(ValueError, match="MNLI-mm has no 'train' split"):
-        load_tfds_split(get_task("MNLI-mm"), "train")
+        load_tfds_split(glue_task("MNLI-mm"), "train")
 
 
 def test_module_import_does_not_import_tfds():
@@ -137,7 +138,7 @@ def test_download_on_an_offline_machine_names_the_dataset_and_the_manual_way(tmp
     data_dir = str(tmp_path / "empty")
     started = time.monotonic()
     with pytest.raises(GlueDataError) as e:
-        load_tfds_split(get_task("RTE"), "train", data_dir=data_dir, download=True)
+        load_tfds_split(glue_task("RTE"), "train", data_dir=data_dir, download=True)
     assert time.monotonic() - started < 30
     assert probed == ["https://dl.fbaipublicfiles.com/glue/data/RTE.zip"]
     message = str(e.value)
@@ -156,13 +157,13 @@ def test_download_prepares_a_missing_dataset_then_reads_it(tmp_path, monkeypatch
         monkeypatch.setattr(tfds.core.DatasetBuilder, "is_prepared", lambda self: bool(prepared))
         monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare",
                             lambda self, *a, **k: prepared.append(self.name))
-        data = load_tfds_split(get_task("RTE"), "train", data_dir=str(tmp_path), download=True)
+        data = load_tfds_split(glue_task("RTE"), "train", data_dir=str(tmp_path), download=True)
     assert prepared == ["glue"] and len(data) == 3
 
 
 def test_an_unprepared_dataset_suggests_tfds_download(tmp_path):
     with pytest.raises(GlueDataError, match="add --tfds_download to download it"):
-        load_tfds_split(get_task("RTE"), "train", data_dir=str(tmp_path / "none"))
+        load_tfds_split(glue_task("RTE"), "train", data_dir=str(tmp_path / "none"))
 
 
 def test_host_reachable_is_false_for_a_closed_local_port():

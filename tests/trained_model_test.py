@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bam_tf.backbone import load_backbone
-from bam_tf.glue_tasks import get_task
+from bam_tf.task_set import GLUE, TaskSet
 from bam_tf.model import MultiTaskBert
 from bam_tf.text_encoding import TextEncoder
 from bam_tf.trained_model import build_model, load_trained_model, save_trained_model
@@ -15,9 +15,9 @@ from bam_tf.trained_model import build_model, load_trained_model, save_trained_m
 SPEC = "random:layers=1,hidden=16,heads=2,intermediate=32"
 
 
-def _saved(tmp_path, task_names):
+def _saved(tmp_path, task_names, task_set=GLUE):
     loaded = load_backbone(SPEC)
-    model = MultiTaskBert(loaded.backbone, [get_task(n) for n in task_names])
+    model = MultiTaskBert(loaded.backbone, [task_set.get(n) for n in task_names])
     build_model(model)
     directory = str(tmp_path / "model")
     save_trained_model(directory, model, TextEncoder(loaded.tokenizer, 32), SPEC)
@@ -61,36 +61,37 @@ def test_an_older_classification_only_model_still_loads(tmp_path):
 
 def test_a_user_task_model_loads_without_its_definition_file(tmp_path):
     from bam_tf import task_defs
-    from bam_tf.glue_tasks import unregister_tasks
 
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "train.jsonl").write_text('{"t": "a", "y": "low"}\n')
     definition = tmp_path / "d" / "tasks.yaml"
     definition.write_text("tasks:\n  - {name: tone, files: {train: train.jsonl, dev: train.jsonl}, text_a: t, "
                           "label: y, labels: [low, mid, high], metrics: [accuracy, mcc]}\n")
-    try:
-        task_defs.register_task_definitions(str(definition))
-        directory, model = _saved(tmp_path, ["tone", "RTE"])
-        unregister_tasks(["tone"])
-        os.remove(definition)  # a fresh process: only the model folder
-        again, _ = load_trained_model(directory)
-        tone = again.tasks[0]
-        assert (tone.name, tone.labels, tone.metrics, tone.is_pair) == ("tone", ("low", "mid", "high"),
-                                                                        ("accuracy", "mcc"), False)
-        assert tone.definition_file == os.path.join(directory, "model_config.json")
-        np.testing.assert_array_equal(again.heads["tone"].get_weights()[0], model.heads["tone"].get_weights()[0])
+    directory, model = _saved(tmp_path, ["tone", "RTE"], TaskSet(task_defs.load_task_definitions(str(definition))))
+    os.remove(definition)  # a fresh process: only the model folder
+    again, _ = load_trained_model(directory)
+    tone = again.tasks[0]
+    assert (tone.name, tone.labels, tone.metrics, tone.is_pair) == ("tone", ("low", "mid", "high"),
+                                                                    ("accuracy", "mcc"), False)
+    assert tone.definition_file == os.path.join(directory, "model_config.json")
+    np.testing.assert_array_equal(again.heads["tone"].get_weights()[0], model.heads["tone"].get_weights()[0])
+    with pytest.raises(ValueError, match="Unknown GLUE task 'tone'"):
+        GLUE.get("tone")  # loading a model defines nothing for anyone else
 
-        # The same name registered with another head (e.g. from today's --task_defs) is refused.
-        unregister_tasks(["tone"])
-        definition.write_text("tasks:\n  - {name: tone, files: {train: train.jsonl, dev: train.jsonl}, text_a: t, "
-                              "label: y, labels: [low, high], metrics: [accuracy]}\n")
-        task_defs.register_task_definitions(str(definition))
-        with pytest.raises(ValueError, match=r"model_config.json: this model's tone head was trained with labels "
-                                             r"\['low', 'mid', 'high'\] on single sentences, but .*tasks.yaml "
-                                             r"defines tone with labels \['low', 'high'\]"):
-            load_trained_model(directory)
-    finally:
-        unregister_tasks(["tone"])
+    # A run whose --task_defs defines the same name with another head refuses the folder.
+    definition.write_text("tasks:\n  - {name: tone, files: {train: train.jsonl, dev: train.jsonl}, text_a: t, "
+                          "label: y, labels: [low, high], metrics: [accuracy]}\n")
+    other = TaskSet(task_defs.load_task_definitions(str(definition)))
+    with pytest.raises(ValueError, match=r"model_config.json: this model's tone head was trained with labels "
+                                         r"\['low', 'mid', 'high'\] on single sentences, but .*tasks.yaml "
+                                         r"defines tone with labels \['low', 'high'\]"):
+        load_trained_model(directory, other)
+    # The same head defined by the run: the run's definition (where its data lies) is used.
+    definition.write_text("tasks:\n  - {name: tone, files: {train: train.jsonl, dev: train.jsonl}, text_a: t, "
+                          "label: y, labels: [low, mid, high], metrics: [accuracy]}\n")
+    same_head = TaskSet(task_defs.load_task_definitions(str(definition)))
+    again, _ = load_trained_model(directory, same_head)
+    assert again.tasks[0] is same_head.get("tone") and again.tasks[0].metrics == ("accuracy",)
 
 
 def test_a_damaged_model_config_is_an_input_error_naming_the_file(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
-from bam_tf.glue_tasks import get_task
+from bam_tf.task_set import glue_task
 from bam_tf.input_pipeline import TaskExamples
 from bam_tf.model import DistillationSettings, MultiTaskBert
 from bam_tf.optimizer import create_optimizer
@@ -20,7 +20,7 @@ from bam_tf.text_encoding import EncodedExamples
 from bam_tf.trained_model import build_model
 from bam_tf.trainer import CheckpointError, TrainingDivergedError, TrainingOptions, train
 
-RTE, STSB = get_task("RTE"), get_task("STS-B")
+RTE, STSB = glue_task("RTE"), glue_task("STS-B")
 BATCH, STEPS = 8, 10
 
 

@@ -11,7 +11,7 @@ import sys
 from absl import app, flags
 
 from bam_tf.glue_submission import submission_tasks, write_submission
-from bam_tf.glue_tasks import parse_task_list
+from bam_tf.task_set import GLUE
 from bam_tf.user_errors import InputError
 
 flags.DEFINE_string("model_dir", None, "Trained model folder, or a bam_tf run dir (its student/ is used).")
@@ -33,7 +33,7 @@ def main(argv) -> int:
     if not FLAGS.glue_dir:
         raise app.UsageError("--glue_dir (or $GLUE_DIR) is required")
     try:
-        tasks = parse_task_list(FLAGS.tasks) if FLAGS.tasks else None
+        tasks = GLUE.parse_list(FLAGS.tasks) if FLAGS.tasks else None
         summary = write_submission(FLAGS.model_dir, FLAGS.glue_dir, FLAGS.output, tasks, FLAGS.batch_size,
                                    FLAGS.max_examples)
     except InputError as error:

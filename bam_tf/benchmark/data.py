@@ -33,10 +33,9 @@ def load_task_examples(glue_dir: str, tasks, examples_per_task: int, seed: int, 
         if task.symmetric:  # BamPipeline.split with the default --swap_pair_order
             data = data.with_swapped_pairs()
         encoded = encode_task_data(data, encoder)
-        if task.is_regression:
-            teacher = rng.uniform(0.0, 1.0, (len(data), 1))  # the training scale of regression heads
-        else:
-            teacher = rng.standard_normal((len(data), task.num_outputs)) * 2.0
+        # Stand-in teacher outputs: their values do not change a step's cost; [0, 1] is the training scale
+        # of a regression head and fine logits for a classifier.
+        teacher = rng.uniform(0.0, 1.0, (len(data), task.num_outputs))
         examples.append(TaskExamples(encoded, task.training_targets(data.labels), task.num_outputs,
                                      teacher.astype(np.float32)))
     return examples

@@ -23,7 +23,7 @@ class Harness:
         from bam_tf.backbone import load_backbone
         from bam_tf.config import BamConfig
         from bam_tf.distribution import resolve_precision
-        from bam_tf.glue_tasks import parse_task_list
+        from bam_tf.task_set import GLUE
         from bam_tf.length_bucketing import bucket_by_length
         from bam_tf.task_sampler import example_stream
         from bam_tf.text_encoding import TextEncoder
@@ -33,7 +33,7 @@ class Harness:
         self.defaults = BamConfig()  # the pipeline's own defaults for everything not benchmarked
         self.strategy = tf.distribute.get_strategy()
         self.precision = settings.precision or resolve_precision("auto", self.strategy)
-        self.tasks = parse_task_list(settings.tasks)
+        self.tasks = GLUE.parse_list(settings.tasks)
         keras.mixed_precision.set_global_policy(self.precision)
 
         tokenizer = load_backbone(settings.backbone, load_weights=False).tokenizer

@@ -19,16 +19,15 @@ from bam_tf.config import BamConfig
 from bam_tf.experiments.methods import DISTILL_FROM_SINGLE, METHODS, changed_flags, method_configs
 from bam_tf.experiments.results_file import ExperimentError, append_results, latest_records, read_results
 from bam_tf.experiments.teacher_outputs_store import TeacherOutputsStore, copy_outputs, missing_outputs
-from bam_tf.glue_tasks import dev_tasks, get_task, parse_task_list
 from bam_tf.run_lock import exclusive_run_dir
-from bam_tf.task_defs import register_task_definitions
+from bam_tf.task_set import TaskSet, task_set_of
 
 BAM_TF_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def eval_task_names(task_names: Iterable[str]) -> list[str]:
+def eval_task_names(task_set: TaskSet, task_names: Iterable[str]) -> list[str]:
     """Dev sets scored for these training tasks (MNLI is also scored on dev-mismatched)."""
-    return [eval_task.name for name in task_names for eval_task in dev_tasks(get_task(name))]
+    return [eval_task.name for name in task_names for eval_task in task_set.dev_tasks(task_set.get(name))]
 
 
 def git_commit() -> dict:
@@ -84,9 +83,8 @@ class Experiment:
         self.results_file = results_file
         self._backend = backend
         self.store = TeacherOutputsStore(teacher_outputs_store) if teacher_outputs_store else None
-        if base.task_defs:  # the user's own tasks (TensorFlow-free), so --tasks may name them
-            register_task_definitions(base.task_defs)
-        self.tasks = [task.name for task in parse_task_list(base.tasks)]
+        self.task_set = task_set_of(base.task_defs)  # GLUE's and the user's own tasks (TensorFlow-free)
+        self.tasks = [task.name for task in self.task_set.parse_list(base.tasks)]
         self.out = out or (lambda text: print(text, flush=True))
         self._provenance: dict | None = None
         for key in self.keys():  # every run's flags must be valid before anything starts
@@ -129,7 +127,7 @@ class Experiment:
 
     # ---- plan ------------------------------------------------------------------------------------
     def expected_tasks(self) -> list[str]:
-        return eval_task_names(self.tasks)
+        return eval_task_names(self.task_set, self.tasks)
 
     def plan(self) -> tuple[list[PlanItem], str | None]:
         records, warning = read_results(self.results_file)
@@ -142,7 +140,7 @@ class Experiment:
                 record = latest.get((key.method, key.seed, task))
                 if record is None:
                     continue
-                self._check_same_flags(key, task, record, configs[get_task(task).head])
+                self._check_same_flags(key, task, record, configs[self.task_set.get(task).head])
                 present.append(task)
             expected = self.expected_tasks()
             if len(present) == len(expected):
@@ -218,7 +216,7 @@ class Experiment:
         previous = latest_records(read_results(self.results_file)[0])
         lines = []
         for task in self.expected_tasks():
-            train_task = get_task(task).head
+            train_task = self.task_set.get(task).head
             model_dir, dev, summary = trained[train_task]
             if (key.method, key.seed, task) in previous:
                 continue  # an earlier, interrupted write already recorded it

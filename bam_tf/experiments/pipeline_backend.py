@@ -14,7 +14,7 @@ import keras
 
 from bam_tf.config import BamConfig
 from bam_tf.glue_reader import read_split
-from bam_tf.glue_tasks import parse_task_list
+from bam_tf.task_set import task_set_of
 from bam_tf.pipeline import BamPipeline
 
 
@@ -51,7 +51,7 @@ class PipelineBackend:
         if config.data_source != "tsv":
             return None
         sizes = {}
-        for task in parse_task_list(config.tasks):
+        for task in task_set_of(config.task_defs).parse_list(config.tasks):
             key = (os.path.abspath(config.glue_dir), task.name, config.max_train_examples, config.swap_pair_order)
             if key not in self._sizes:
                 data = read_split(config.glue_dir, task, "train", config.max_train_examples or None)

@@ -50,5 +50,5 @@ class Results:
                         if (method, seed, t) in self.latest}
             if len(per_task) == len(self.tasks):
                 averages[seed] = metrics.glue_average(
-                    per_task, extra_tasks=[t for t in self.tasks if t not in metrics.GLUE_TASKS])
+                    per_task, user_tasks=[t for t in self.tasks if t not in metrics.GLUE_TASKS])
         return averages

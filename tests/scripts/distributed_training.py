@@ -11,7 +11,7 @@ import keras_hub
 import numpy as np
 
 from bam_tf.distribution import create_strategy, is_chief
-from bam_tf.glue_tasks import get_task
+from bam_tf.task_set import glue_task
 from bam_tf.input_pipeline import TaskExamples
 from bam_tf.model import DistillationSettings, MultiTaskBert
 from bam_tf.optimizer import BertAdamW
@@ -50,7 +50,7 @@ def main():
         # No dropout: replicas draw their own dropout masks, which a single device would not reproduce.
         backbone = keras_hub.models.BertBackbone(vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=16,
                                                  intermediate_dim=32, max_sequence_length=32, dropout=0.0)
-        model = MultiTaskBert(backbone, [get_task("RTE"), get_task("STS-B")],
+        model = MultiTaskBert(backbone, [glue_task("RTE"), glue_task("STS-B")],
                               DistillationSettings(total_steps=STEPS), head_dropout=0.0)
         build_model(model)
         # ε = 1 makes Adam's step depend on the gradient's scale, so a loss normalised by the wrong batch
