@@ -46,6 +46,7 @@ def layerwise_lr_multiplier(variable_path: str, num_layers: int, decay: float) -
     return float(decay ** (num_layers + 2 - layer_depth(variable_path, num_layers)))
 
 
+@keras.saving.register_keras_serializable(package="bam_tf")
 class BertAdamW(keras.optimizers.AdamW):
     """AdamW with a per-variable learning-rate multiplier, decoupled decay scaled by it, post-sum clipping.
 
@@ -63,6 +64,12 @@ class BertAdamW(keras.optimizers.AdamW):
         self.schedule_step = schedule_step
         self._lr_multipliers = {}
         self.exclude_from_weight_decay(var_names=list(NO_DECAY_NAMES))
+
+    def get_config(self) -> dict:
+        # schedule_step (the model's batch counter, a variable) is not saved: a reloaded optimizer's
+        # schedule follows its own `iterations`, which equal it unless float16 loss scaling skipped updates.
+        return {**super().get_config(), "num_layers": self.num_layers, "layerwise_lr_decay": self.layerwise_lr_decay,
+                "clip_global_norm": self.clip_global_norm, "bias_correction": self.bias_correction}
 
     def build(self, variables):
         super().build(variables)

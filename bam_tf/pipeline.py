@@ -1,13 +1,4 @@
-"""The BAM pipeline, stage by stage, over one --model_dir:
-
-  teachers/<TASK>/          one fine-tuned single-task model per task (+ its dev_results.json)
-  teacher_outputs/<TASK>.npz  each teacher's outputs on its task's training split
-  student/                  the multi-task student (+ dev_results.json)
-  dev_results.json          teachers' and student's dev scores side by side
-  flags.txt, config.json    the resolved flags (flags.txt works as a --flagfile)
-  task_defs.json            with --task_defs: the user tasks' definitions (a changed one is refused)
-  tensorboard/<stage>/      summaries for `tensorboard --logdir <model_dir>`
-  checkpoints/<stage>/      rolling checkpoints of the stage in progress (removed once it is saved)
+"""The BAM pipeline, stage by stage, over one --model_dir (laid out as bam_tf.run_layout describes).
 
 A finished stage is skipped and a stage in progress resumes from its latest checkpoint, so re-running
 the same command continues an interrupted run; the run refuses a model_dir written with other flags.
@@ -35,7 +26,8 @@ from bam_tf.task import Task
 from bam_tf.input_pipeline import TaskExamples
 from bam_tf.length_bucketing import bucket_by_length
 from bam_tf.run_lock import exclusive_run_dir
-from bam_tf.task_defs import RUN_RECORD, record_changes, run_record
+from bam_tf.run_layout import DEV_RESULTS, STAGE_OUTPUTS, TRAINING_SUMMARY, RunLayout
+from bam_tf.task_defs import record_changes, run_record
 from bam_tf.task_set import task_set_of
 from bam_tf.model import MultiTaskBert
 from bam_tf.stage import compiled_stage_model
@@ -46,9 +38,6 @@ from bam_tf.text_encoding import EncodedExamples, TextEncoder, encode_task_data
 from bam_tf.trained_model import is_trained_model_dir, load_trained_model, save_trained_model
 from bam_tf.trainer import TrainingOptions, train
 from bam_tf.user_errors import InputError, MissingInputError
-
-_STAGE_OUTPUTS = ("teachers", "teacher_outputs", "student", "checkpoints")
-
 
 class BamPipeline:
     def __init__(self, config: BamConfig, strategy: tf.distribute.Strategy | None = None, verbose: bool = True):
@@ -66,18 +55,16 @@ class BamPipeline:
         # the chief writes the run's files.
         self.model_dir = config.model_dir if is_chief() else os.path.join(
             config.model_dir, "workers", str(json.loads(os.environ["TF_CONFIG"])["task"]["index"]))
+        self.layout = RunLayout(self.model_dir)
         self._encoder: TextEncoder | None = None
         self._splits: dict[tuple[str, str], tuple[TaskData, EncodedExamples]] = {}
 
     # ---- locations -------------------------------------------------------------------------------
-    def path(self, *parts: str) -> str:
-        return os.path.join(self.model_dir, *parts)
-
     def teacher_dir(self, task: Task) -> str:
-        return self.path("teachers", task.name)
+        return self.layout.teacher_dir(task.name)
 
     def teacher_outputs_path(self, task: Task) -> str:
-        return self.path("teacher_outputs", f"{task.name}.npz")
+        return self.layout.teacher_outputs_path(task.name)
 
     # ---- stages ----------------------------------------------------------------------------------
     def run(self) -> dict | None:
@@ -92,10 +79,10 @@ class BamPipeline:
                      "on" if self.jit_compile else "off", self.jit_compile_reason)
         mode = self.config.mode
         self._load_data_first(mode)
-        atomic_files.write_json(self.path("config.json"), self.config.to_dict())
-        atomic_files.write_text(self.path("flags.txt"), self.config.to_flagfile_text())
+        atomic_files.write_json(self.layout.config_path, self.config.to_dict())
+        atomic_files.write_text(self.layout.flags_path, self.config.to_flagfile_text())
         if any(task.is_user_task for task in self.tasks):
-            atomic_files.write_json(self.path(RUN_RECORD), run_record(self.tasks, self.config.task_defs))
+            atomic_files.write_json(self.layout.task_defs_record, run_record(self.tasks, self.config.task_defs))
         if mode in ("all", "teachers") and self.config.distill:
             self.train_teachers()
         if mode in ("all", "predict") and self.config.distill:
@@ -148,8 +135,8 @@ class BamPipeline:
 
     def train_student(self) -> None:
         c = self.config
-        if is_trained_model_dir(self.path("student")):
-            logging.info("student already trained, keeping %s", self.path("student"))
+        if is_trained_model_dir(self.layout.student_dir):
+            logging.info("student already trained, keeping %s", self.layout.student_dir)
             return
         teacher_outputs = {task.name: None for task in self.tasks}
         if c.distill:  # load and check every teacher before spending time on training
@@ -158,23 +145,23 @@ class BamPipeline:
                 data, _ = self.split(task, "train")
                 teacher_outputs[task.name] = align_teacher_outputs(load_teacher_outputs(path), data, path)
         self._train_and_save(self.tasks, teacher_outputs, c.learning_rate, c.train_batch_size,
-                             c.num_train_epochs, self.path("student"), "student", use_multiples=c.dataset_multiples)
+                             c.num_train_epochs, self.layout.student_dir, "student", use_multiples=c.dataset_multiples)
 
     def evaluate(self, rescore: bool = True) -> dict:
-        student = self.path("student")
+        student = self.layout.student_dir
         if not is_trained_model_dir(student):
             raise MissingInputError(f"{student}: no trained student (run --mode=student first)")
-        saved = os.path.join(student, "dev_results.json")
+        saved = os.path.join(student, DEV_RESULTS)
         results = {"student": self.dev_results(student) if rescore or not os.path.exists(saved)
                    else atomic_files.read_json(saved)}
         teachers = {}
         for task in self.tasks:
-            path = os.path.join(self.teacher_dir(task), "dev_results.json")
+            path = os.path.join(self.teacher_dir(task), DEV_RESULTS)
             if os.path.exists(path):
                 teachers.update(atomic_files.read_json(path)["tasks"])
         if teachers:
             results["teachers"] = self._with_average(teachers)
-        atomic_files.write_json(self.path("dev_results.json"), results)
+        atomic_files.write_json(self.layout.dev_results_path, results)
         print(metrics.format_results_table(results["student"]["tasks"], title="Student (dev)",
                                              user_tasks=self.task_set.user_tasks))
         if teachers:
@@ -209,10 +196,10 @@ class BamPipeline:
             model = compiled_stage_model(c, tasks, learning_rate=learning_rate, total_steps=steps,
                                          precision=self.precision)
         stage = os.path.basename(out_dir) if description == "student" else f"teacher_{tasks[0].name}"
-        checkpoint_dir = self.path("checkpoints", stage)
+        checkpoint_dir = self.layout.checkpoint_dir(stage)
         summary = train(model, examples, stream, self.strategy, TrainingOptions(
             description=description, checkpoint_dir=checkpoint_dir, checkpoint_every=c.checkpoint_every,
-            keep_checkpoints=c.keep_checkpoints, summary_dir=self.path("tensorboard", stage),
+            keep_checkpoints=c.keep_checkpoints, summary_dir=self.layout.tensorboard_dir(stage),
             log_every=c.log_every, eval_every=c.eval_every, evaluate=lambda: self._dev_scores(model),
             run_flags_text=c.to_flagfile_text(), verbose=self.verbose, jit_compile=self.jit_compile,
             static_length=c.max_seq_length if isinstance(self.strategy, tf.distribute.TPUStrategy) else None,
@@ -221,12 +208,12 @@ class BamPipeline:
         logging.info("%s: %d steps in %.0f s, examples per task %s, passes over each training set %s", description,
                      summary.steps, summary.seconds, summary.examples_per_task, passes)
         save_trained_model(out_dir, model, self.encoder, c.backbone)
-        atomic_files.write_json(os.path.join(out_dir, "training_summary.json"),
+        atomic_files.write_json(os.path.join(out_dir, TRAINING_SUMMARY),
                                 {**dataclasses.asdict(summary), "passes_per_task": passes,
                                  "train_examples": dict(zip(names, sizes)),
                                  "dataset_multiples": dict(zip(names, multiples)),
                                  "precision": self.precision, "device": device_description(self.strategy)})
-        atomic_files.write_json(os.path.join(out_dir, "dev_results.json"), self._with_average(summary.final_dev_scores))
+        atomic_files.write_json(os.path.join(out_dir, DEV_RESULTS), self._with_average(summary.final_dev_scores))
         best_dir = os.path.join(checkpoint_dir, "best")
         if os.path.isdir(best_dir):  # per-task best checkpoints outlive the rolling ones
             shutil.rmtree(os.path.join(out_dir, "best"), ignore_errors=True)
@@ -247,7 +234,7 @@ class BamPipeline:
         model, encoder = load_trained_model(model_dir, self.task_set)
         self._check_same_encoding(encoder, model_dir)
         results = self._with_average(self._dev_scores(model))
-        atomic_files.write_json(os.path.join(model_dir, "dev_results.json"), results)
+        atomic_files.write_json(os.path.join(model_dir, DEV_RESULTS), results)
         return results
 
     @property
@@ -296,13 +283,13 @@ class BamPipeline:
                              f"this run uses {self.config.max_seq_length}")
 
     def _check_model_dir(self) -> None:
-        config_path = self.path("config.json")
+        config_path = self.layout.config_path
         if os.path.exists(config_path):
             previous = BamConfig.from_json_file(config_path).to_dict()
             current = self.config.to_dict()
             changed = sorted(k for k in current if k not in FLAGS_FREE_TO_CHANGE and previous[k] != current[k])
-            has_outputs = any(os.path.exists(self.path(name)) for name in _STAGE_OUTPUTS)
-            record = self.path(RUN_RECORD)  # user tasks: what they were defined as, not only the file's path
+            has_outputs = any(os.path.exists(self.layout.path(name)) for name in STAGE_OUTPUTS)
+            record = self.layout.task_defs_record  # user tasks: what they were defined as, not only the file's path
             task_changes = record_changes(
                 atomic_files.read_json(record) if os.path.exists(record) else None,
                 run_record(self.tasks, self.config.task_defs) if self.config.task_defs else None)
@@ -315,5 +302,5 @@ class BamPipeline:
                 details = ", ".join([f"--{k}: {previous[k]!r} → {current[k]!r}{hint.get(k, '')}" for k in changed]
                                     + [f"--task_defs {change}" for change in task_changes])
                 raise InputError(f"{self.config.model_dir} holds a run with other flags ({details}); use a new "
-                                 f"--model_dir, or --flagfile={self.path('flags.txt')} to continue that run")
+                                 f"--model_dir, or --flagfile={self.layout.flags_path} to continue that run")
 

@@ -55,7 +55,6 @@ TASK_KEYS = ("name", "files", *COLUMN_KEYS, "labels", "regression", "metrics", "
 FILE_KEYS = ("path", "format", *COLUMN_KEYS)
 _EXTENSIONS = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
-RUN_RECORD = "task_defs.json"  # in a run's model_dir, next to config.json
 
 
 class TaskDefinitionError(InputError):

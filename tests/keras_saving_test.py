@@ -134,3 +134,18 @@ def test_a_garbled_keras_file_fails_loudly(tmp_path):
             archive.writestr(name, data)
     with pytest.raises(InputError, match=r"unknown key\(s\) 'head_droput'; missing key\(s\) 'head_dropout'"):
         keras.saving.load_model(str(garbled))
+
+
+def test_a_model_compiled_for_training_saves_and_loads_with_its_optimizer(tmp_path):
+    from bam_tf.optimizer import BertAdamW, create_optimizer
+
+    model = _model([glue_task("RTE")])
+    model.compile(optimizer=create_optimizer(peak_learning_rate=1e-4, total_steps=10, num_layers=1,
+                                             layerwise_lr_decay=0.8, clip_global_norm=1.0,
+                                             schedule_step=model.batches_done))
+    model.save(tmp_path / "compiled.keras")
+    again = keras.saving.load_model(tmp_path / "compiled.keras")
+    assert isinstance(again.optimizer, BertAdamW)
+    settings = ("num_layers", "layerwise_lr_decay", "clip_global_norm", "bias_correction", "weight_decay")
+    assert {k: getattr(again.optimizer, k) for k in settings} == {k: getattr(model.optimizer, k) for k in settings}
+    assert again.optimizer._learning_rate.get_config() == model.optimizer._learning_rate.get_config()

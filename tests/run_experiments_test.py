@@ -12,6 +12,7 @@ import pytest
 
 from bam_tf.config import BamConfig
 from bam_tf.experiments.experiment import Experiment, eval_task_names
+from bam_tf.run_layout import DEV_RESULTS, TRAINING_SUMMARY, RunLayout
 from bam_tf.task_set import GLUE
 from bam_tf.experiments.methods import METHODS
 from bam_tf.experiments.results_file import ExperimentError, append_results, read_results
@@ -41,27 +42,28 @@ class FakeBackend:
 
     def run_pipeline(self, config, also_predict=False):
         self.calls.append((config.mode, config.model_dir))
+        layout = RunLayout(config.model_dir)
         if self.kill_at and config.mode == self.kill_at[0] and config.model_dir.endswith(self.kill_at[1]):
             os.makedirs(config.model_dir, exist_ok=True)
-            with open(os.path.join(config.model_dir, "config.json"), "w") as f:
+            with open(layout.config_path, "w") as f:
                 json.dump(config.to_dict(), f)  # as BamPipeline does before its first stage
             raise Killed(config.model_dir)
         tasks = config.tasks.split(",")
         if config.mode == "teachers":
             for task in tasks:
-                teacher = os.path.join(config.model_dir, "teachers", task)
+                teacher = layout.teacher_dir(task)
                 if not os.path.exists(os.path.join(teacher, "model_config.json")):
                     self.trained.append(("teacher", config.seed, task))
                     self._write_model(teacher, [task], score=0.1 + 0.01 * config.seed)
             if also_predict:
-                self._predict(config, tasks, os.path.join(config.model_dir, "teacher_outputs"))
+                self._predict(config, tasks, layout.teacher_outputs_dir)
         elif config.mode == "predict":
-            self._predict(config, tasks, os.path.join(config.model_dir, "teacher_outputs"))
+            self._predict(config, tasks, layout.teacher_outputs_dir)
         elif config.mode == "student":
-            student = os.path.join(config.model_dir, "student")
+            student = layout.student_dir
             if config.distill:
                 for task in tasks:  # BamPipeline refuses to train without them
-                    load_teacher_outputs(os.path.join(config.model_dir, "teacher_outputs", f"{task}.npz"))
+                    load_teacher_outputs(layout.teacher_outputs_path(task))
             if not os.path.exists(os.path.join(student, "model_config.json")):
                 self.trained.append(("student", config.model_dir))
                 method = os.path.relpath(config.model_dir, os.path.dirname(os.path.dirname(config.model_dir)))
@@ -91,7 +93,8 @@ class FakeBackend:
     def _write_model(directory, tasks, score):
         os.makedirs(directory, exist_ok=True)
         scores = {t: ({"mcc": score} if t == "CoLA" else {"pearson": score, "spearman": score}) for t in tasks}
-        for name, value in [("dev_results.json", {"tasks": scores}), ("training_summary.json", {"steps": 12, "precision": "float32", "device": "CPU fake"}),
+        for name, value in [(DEV_RESULTS, {"tasks": scores}),
+                            (TRAINING_SUMMARY, {"steps": 12, "precision": "float32", "device": "CPU fake"}),
                             ("model_config.json", {"tasks": tasks})]:
             with open(os.path.join(directory, name), "w") as f:
                 json.dump(value, f)

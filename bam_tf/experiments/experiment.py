@@ -19,6 +19,7 @@ from bam_tf.config import BamConfig
 from bam_tf.experiments.methods import DISTILL_FROM_SINGLE, METHODS, changed_flags, method_configs
 from bam_tf.experiments.results_file import ExperimentError, append_results, latest_records, read_results
 from bam_tf.experiments.teacher_outputs_store import TeacherOutputsStore, copy_outputs, missing_outputs
+from bam_tf.run_layout import DEV_RESULTS, TRAINING_SUMMARY, RunLayout
 from bam_tf.run_lock import exclusive_run_dir
 from bam_tf.task_set import TaskSet, task_set_of
 
@@ -120,10 +121,10 @@ class Experiment:
         return keys
 
     def teacher_dir(self, seed: int, task: str) -> str:
-        return os.path.join(self.run_dir("single", seed), "teachers", task)
+        return RunLayout(self.run_dir("single", seed)).teacher_dir(task)
 
     def teacher_outputs_dir(self, method: str, seed: int) -> str:
-        return os.path.join(self.run_dir(method, seed), "teacher_outputs")
+        return RunLayout(self.run_dir(method, seed)).teacher_outputs_dir
 
     # ---- plan ------------------------------------------------------------------------------------
     def expected_tasks(self) -> list[str]:
@@ -150,7 +151,7 @@ class Experiment:
             if present:
                 details.append(f"{len(present)} of {len(expected)} task lines recorded")
             dirs = {config.model_dir for config in configs.values()}
-            if any(os.path.exists(os.path.join(d, "config.json")) for d in dirs):
+            if any(os.path.exists(RunLayout(d).config_path) for d in dirs):
                 details.append(f"continues in {self.run_dir(key.method, key.seed)}")
             if key.method in DISTILL_FROM_SINGLE - {"bam_ensemble"} and self._outputs_only_in_store(key.seed):
                 details.append(f"teacher outputs from {self.store.seed_dir(key.seed)}")
@@ -210,7 +211,7 @@ class Experiment:
     def run_one(self, key: RunKey) -> list[dict]:
         started = time.time()
         configs = self.configs(key)
-        resumed = any(os.path.exists(os.path.join(c.model_dir, "config.json")) for c in configs.values())
+        resumed = any(os.path.exists(RunLayout(c.model_dir).config_path) for c in configs.values())
         trained = self.execute(key)  # training task → (model dir, dev results, training summary)
         wall_time = time.time() - started
         previous = latest_records(read_results(self.results_file)[0])
@@ -221,7 +222,7 @@ class Experiment:
             if (key.method, key.seed, task) in previous:
                 continue  # an earlier, interrupted write already recorded it
             if task not in dev.get("tasks", {}):
-                raise ExperimentError(f"{model_dir}/dev_results.json has no {task} scores")
+                raise ExperimentError(f"{os.path.join(model_dir, DEV_RESULTS)} has no {task} scores")
             task_metrics = dev["tasks"][task]
             config = configs[train_task]
             sizes = self.backend.train_sizes(config)
@@ -267,7 +268,7 @@ class Experiment:
             missing = self._missing_outputs(self.teacher_outputs_dir(method, seed))
             if missing:
                 self.out(f"  {key}: writing multi seed {seed}'s outputs on the train splits of {', '.join(missing)}")
-                self.backend.write_teacher_outputs(config, os.path.join(multi.model_dir, "student"),
+                self.backend.write_teacher_outputs(config, RunLayout(multi.model_dir).student_dir,
                                                    self.teacher_outputs_dir(method, seed))
         elif method == "bam_ensemble":
             for teacher_seed in self.seeds:
@@ -290,7 +291,7 @@ class Experiment:
             self.backend.run_pipeline(self.single_config(seed, "teachers"), also_predict=predict)
             self._keep_in_store(seed)
         for task in self.tasks:
-            if not os.path.exists(os.path.join(self.teacher_dir(seed, task), "dev_results.json")):
+            if not os.path.exists(os.path.join(self.teacher_dir(seed, task), DEV_RESULTS)):
                 self.backend.dev_results(self.single_config(seed), self.teacher_dir(seed, task))
 
     def ensure_teacher_outputs(self, seed: int) -> None:
@@ -326,22 +327,22 @@ class Experiment:
                          f"{self.store.seed_dir(seed)}")
 
     def ensure_student(self, config: BamConfig) -> tuple[str, dict, dict]:
-        student = os.path.join(config.model_dir, "student")
+        student = RunLayout(config.model_dir).student_dir
         if not is_trained(student):
             self.backend.run_pipeline(dataclasses.replace(config, mode="student"))
-        if not os.path.exists(os.path.join(student, "dev_results.json")):
+        if not os.path.exists(os.path.join(student, DEV_RESULTS)):
             self.backend.dev_results(config, student)
         return self._model_results(student)
 
     @staticmethod
     def _model_results(model_dir: str) -> tuple[str, dict, dict]:
-        dev = atomic_files.read_json(os.path.join(model_dir, "dev_results.json"))
-        summary_path = os.path.join(model_dir, "training_summary.json")
+        dev = atomic_files.read_json(os.path.join(model_dir, DEV_RESULTS))
+        summary_path = os.path.join(model_dir, TRAINING_SUMMARY)
         summary = atomic_files.read_json(summary_path) if os.path.exists(summary_path) else {}
         return model_dir, dev, summary
 
     def _copy_teacher_outputs(self, source_dir: str, run_dir: str, tasks: list[str]) -> None:
-        copy_outputs(source_dir, os.path.join(run_dir, "teacher_outputs"), tasks)
+        copy_outputs(source_dir, RunLayout(run_dir).teacher_outputs_dir, tasks)
 
     def _write_ensemble_outputs(self, target_dir: str) -> None:
         """Mean over seeds of the single teachers' outputs (logits; scores for STS-B), per task."""

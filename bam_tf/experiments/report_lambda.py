@@ -11,6 +11,7 @@ from bam_tf import atomic_files
 from bam_tf.config import VALUES_BEFORE_THE_FLAG_EXISTED
 from bam_tf.dataset_multiples import epoch_sizes
 from bam_tf.experiments.report_results import Results
+from bam_tf.run_layout import TRAINING_SUMMARY
 from bam_tf.task_sampler import num_train_steps
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the figure's λ comes from bam_tf.teacher_annealing (Keras)
@@ -20,7 +21,7 @@ def bam_total_steps(results: Results) -> tuple[int, str] | None:
     """Total steps of the bam student: its training_summary.json if the run folder is here, else the schedule."""
     for task in results.tasks:
         for record in results.records("bam", task):
-            path = os.path.join(record.get("model_dir", ""), "training_summary.json")
+            path = os.path.join(record.get("model_dir", ""), TRAINING_SUMMARY)
             if os.path.exists(path):
                 return int(atomic_files.read_json(path)["steps"]), path
     for task in results.tasks:

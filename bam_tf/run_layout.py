@@ -1,0 +1,72 @@
+"""Where a run's files lie: the one description of a --model_dir, for the pipeline, the experiment
+runner, export and the tests.
+
+  teachers/<TASK>/            one fine-tuned single-task model per task (+ its dev_results.json)
+  teacher_outputs/<TASK>.npz  each teacher's outputs on its task's training split
+  student/                    the multi-task student (+ dev_results.json, training_summary.json)
+  dev_results.json            teachers' and student's dev scores side by side
+  flags.txt, config.json      the resolved flags (flags.txt works as a --flagfile)
+  task_defs.json              with --task_defs: the user tasks' definitions (a changed one is refused)
+  tensorboard/<stage>/        summaries for `tensorboard --logdir <model_dir>`
+  checkpoints/<stage>/        rolling checkpoints of the stage in progress (removed once it is saved)
+
+Each trained model folder (a teacher, the student) is laid out as bam_tf.trained_model says, and holds
+its own DEV_RESULTS and TRAINING_SUMMARY.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+DEV_RESULTS = "dev_results.json"
+TRAINING_SUMMARY = "training_summary.json"
+CONFIG = "config.json"
+FLAGS = "flags.txt"
+TASK_DEFS_RECORD = "task_defs.json"
+# What finished or interrupted stages leave: a model_dir holding any of them cannot change its flags.
+STAGE_OUTPUTS = ("teachers", "teacher_outputs", "student", "checkpoints")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunLayout:
+    model_dir: str
+
+    def path(self, *parts: str) -> str:
+        return os.path.join(self.model_dir, *parts)
+
+    def teacher_dir(self, task_name: str) -> str:
+        return self.path("teachers", task_name)
+
+    @property
+    def teacher_outputs_dir(self) -> str:
+        return self.path("teacher_outputs")
+
+    def teacher_outputs_path(self, task_name: str) -> str:
+        return self.path("teacher_outputs", f"{task_name}.npz")
+
+    @property
+    def student_dir(self) -> str:
+        return self.path("student")
+
+    def checkpoint_dir(self, stage: str) -> str:
+        return self.path("checkpoints", stage)
+
+    def tensorboard_dir(self, stage: str) -> str:
+        return self.path("tensorboard", stage)
+
+    @property
+    def config_path(self) -> str:
+        return self.path(CONFIG)
+
+    @property
+    def flags_path(self) -> str:
+        return self.path(FLAGS)
+
+    @property
+    def task_defs_record(self) -> str:
+        return self.path(TASK_DEFS_RECORD)
+
+    @property
+    def dev_results_path(self) -> str:
+        return self.path(DEV_RESULTS)
