@@ -137,6 +137,7 @@ def test_a_garbled_keras_file_fails_loudly(tmp_path):
 
 
 def test_a_model_compiled_for_training_saves_and_loads_with_its_optimizer(tmp_path):
+    """Its settings and schedule come back (not its moments: Keras warns and starts them afresh)."""
     from bam_tf.optimizer import BertAdamW, create_optimizer
 
     model = _model([glue_task("RTE")])
