@@ -239,3 +239,21 @@ def test_a_baseline_results_file_is_compared_method_by_method_and_task_by_task(t
     single_rte = next(r for r in rows if r.startswith("| single | RTE |"))
     assert "| +0.0 |" in single_rte and "| 1 |" in single_rte  # identical scores: p = 1
     assert "--baseline_results=" in text
+
+
+def test_a_notes_file_becomes_the_notes_section(tmp_path):
+    import pytest
+
+    from bam_tf.experiments.results_file import ExperimentError
+
+    _write_results(tmp_path / "r.jsonl", _grid(single={"RTE": [0.6, 0.7]}, multi={"RTE": [0.5, 0.6]},
+                                               bam={"RTE": [0.7, 0.8]}, seeds=[0, 1]))
+    (tmp_path / "notes.md").write_text("Cost estimate: 4581 steps × 1.2 s ≈ 92 min a student.\n", encoding="utf-8")
+    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05,
+                               notes_file=str(tmp_path / "notes.md"))
+    assert "\n## Notes\n\nCost estimate: 4581 steps × 1.2 s ≈ 92 min a student.\n" in text
+    assert f"--notes={tmp_path / 'notes.md'}`" in text  # the command that regenerates it
+    with pytest.raises(ExperimentError, match="missing.md: cannot read the notes file"):
+        report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r2.md"), 0.05,
+                            notes_file=str(tmp_path / "missing.md"))
+    assert not (tmp_path / "r2.md").exists() and not (tmp_path / "r2.png").exists()

@@ -1,5 +1,5 @@
 """python tools/report.py --results_file=results/<name>.jsonl --output=results/<name>.md [--alpha=0.05] [--command=...]
-    [--baseline_results=results/<other>.jsonl]
+    [--baseline_results=results/<other>.jsonl] [--notes=results/<name>_notes.md]
 
 Turns the results file of tools/run_experiments.py into a Markdown report and a PNG next to it
 (results/<name>.png): summary, dev-score tables, significance tests, figure (bam_tf.experiments.report).
@@ -23,9 +23,13 @@ def main(argv=None) -> int:
     parser.add_argument("--baseline_results", default=None,
                         help="Another results file (the same methods under other settings, e.g. another training "
                              "budget): the report adds each method's scores against it, task by task")
+    parser.add_argument("--notes", default=None,
+                        help="A Markdown file included as the report's Notes section: what the results cannot say "
+                             "(the cost estimate made before the runs, what ran beside a run)")
     args = parser.parse_args(argv)
     try:
-        text = build_report(args.results_file, args.output, args.alpha, args.command, args.baseline_results)
+        text = build_report(args.results_file, args.output, args.alpha, args.command, args.baseline_results,
+                            args.notes)
     except ExperimentError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

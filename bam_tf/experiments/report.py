@@ -35,9 +35,12 @@ COMPARISONS = CLAIMS + (ANNEALING,)
 
 
 def build_report(results_file: str, output: str, alpha: float, command: str | None = None,
-                 baseline_file: str | None = None) -> str:
+                 baseline_file: str | None = None, notes_file: str | None = None) -> str:
     """Write the Markdown report to `output` and its figure next to it (.png); returns the Markdown.
-    With `baseline_file`, also each method against the same method in that results file."""
+    With `baseline_file`, also each method against the same method in that results file; with
+    `notes_file`, its Markdown (what the results cannot say: the cost estimate made before the runs,
+    what ran beside a run) as the report's "Notes" section."""
+    notes = _read_notes(notes_file) if notes_file else None  # before anything is written
     records, warning = read_results(results_file)
     if not records:
         raise ExperimentError(f"{results_file}: no results" + (f" ({warning})" if warning else ""))
@@ -59,6 +62,7 @@ def build_report(results_file: str, output: str, alpha: float, command: str | No
              f"- generated: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')} by "
              f"`python tools/report.py --results_file={results_file} --output={output}"
              + (f" --baseline_results={baseline_file}" if baseline_file else "")
+             + (f" --notes={notes_file}" if notes_file else "")
              + (f" --command='{command}'" if command else "") + "`",
              f"- bam_tf commit(s): {', '.join(commits)}",
              f"- backbone `{first.get('backbone')}`, tasks {', '.join(results.tasks)}, "
@@ -77,6 +81,8 @@ def build_report(results_file: str, output: str, alpha: float, command: str | No
     if baseline is not None:
         lines += [""] + budget_section(results, baseline, baseline_file, alpha)
     lines += [""] + runs_section(results)
+    if notes is not None:
+        lines += ["", "## Notes", "", notes.strip()]
     lines += ["", "## Figure", "", f"![per-task dev scores and λ]({os.path.basename(png)})", "",
               "Left: per task, a bar per method at the mean over seeds, one dot per seed. Right: λ, the weight "
               "of the gold label in the bam student's target λ·gold + (1 − λ)·teacher, over training (λ = step / T)."
@@ -84,3 +90,11 @@ def build_report(results_file: str, output: str, alpha: float, command: str | No
     text = "\n".join(lines) + "\n"
     atomic_files.write_text(output, text)
     return text
+
+
+def _read_notes(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ExperimentError(f"{path}: cannot read the notes file ({error})") from None
