@@ -44,7 +44,7 @@ class SubmissionSummary:
 
 
 def submission_tasks() -> list[Task]:
-    """Every task the GLUE server scores, in registry order."""
+    """Every task the GLUE server scores, in the GLUE table's order."""
     return [t for t in TASKS.values() if "test" in t.splits]
 
 

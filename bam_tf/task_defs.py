@@ -372,7 +372,7 @@ def _kind(value: Any) -> str:
 def definition_of(task: Task) -> dict:
     """A user task as a JSON-able definition: every file spelled out with all its columns."""
     if not task.is_user_task:
-        raise ValueError(f"{task.name} is a GLUE registry task, not a user-defined one")
+        raise ValueError(f"{task.name} is a GLUE task, not a user-defined one")
     definition: dict[str, Any] = {"name": task.name, "files": {
         split: {"path": layout.filename, "format": layout.file_format, "text_a": layout.text_a_column,
                 "text_b": layout.text_b_column, "label": layout.label_column, "id": layout.id_column}

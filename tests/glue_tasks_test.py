@@ -1,4 +1,4 @@
-"""Tests for the GLUE task registry."""
+"""Tests for the GLUE task table and looking tasks up by name (bam_tf.glue_tasks, bam_tf.task_set.GLUE)."""
 
 import numpy as np
 import pytest
@@ -11,7 +11,7 @@ _METRICS = {"mcc", "accuracy", "f1", "pearson", "spearman"}
 _ALL_NAMES = ["CoLA", "SST-2", "MRPC", "STS-B", "QQP", "MNLI", "MNLI-mm", "QNLI", "RTE", "WNLI", "AX"]
 
 
-def test_registry_has_every_task_keyed_by_name():
+def test_the_table_has_every_task_keyed_by_name():
     assert list(TASKS) == _ALL_NAMES
     assert all(key == task.name for key, task in TASKS.items())
 
@@ -100,7 +100,7 @@ def test_get_task_unknown_lists_valid_names():
     assert all(name in str(e.value) for name in _ALL_NAMES)
 
 
-def test_parse_task_list():
+def test_parse_list():
     assert [t.name for t in GLUE.parse_list("rte,mrpc, sts-b")] == ["RTE", "MRPC", "STS-B"]
     assert [t.name for t in GLUE.parse_list("cola,")] == ["CoLA"]
 
@@ -112,7 +112,7 @@ def test_parse_task_list():
     ("", "No tasks given"),
     (" , ", "No tasks given"),
 ])
-def test_parse_task_list_rejects(text, message):
+def test_parse_list_rejects(text, message):
     with pytest.raises(ValueError, match=message):
         GLUE.parse_list(text)
 

@@ -63,7 +63,7 @@ def test_glue_and_user_tasks_round_trip_through_a_keras_file(tmp_path):
 
     assert isinstance(loaded, MultiTaskBert)
     assert [t.name for t in loaded.tasks] == ["RTE", "STS-B", "SST-2", "tone", "rating"]
-    assert loaded.tasks[:3] == tasks[:3]  # the registry's own GLUE tasks
+    assert loaded.tasks[:3] == tasks[:3]  # the GLUE table's own task objects
     for before, after in zip(tasks[3:], loaded.tasks[3:]):
         assert after.is_user_task
         assert task_defs.definition_of(after) == task_defs.definition_of(before)
