@@ -31,13 +31,25 @@ from bam_tf.task_defs import record_changes, run_record
 from bam_tf.task_set import task_set_of
 from bam_tf.model import MultiTaskBert
 from bam_tf.stage import compiled_stage_model
-from bam_tf.task_sampler import example_stream, num_train_steps
+from bam_tf.task_sampler import ExampleStream, example_stream, num_train_steps
 from bam_tf.teacher_outputs import (TeacherOutputs, align_teacher_outputs, load_teacher_outputs,
                                     save_teacher_outputs)
 from bam_tf.text_encoding import EncodedExamples, TextEncoder, encode_task_data
 from bam_tf.trained_model import is_trained_model_dir, load_trained_model, save_trained_model
 from bam_tf.trainer import TrainingOptions, train
 from bam_tf.user_errors import InputError, MissingInputError
+
+@dataclasses.dataclass(frozen=True)
+class TrainingInputs:
+    """What one training stage trains on: its tasks' examples and the whole sampled stream of batches."""
+
+    tasks: list[Task]
+    examples: list[TaskExamples]
+    stream: ExampleStream
+    sizes: list[int]  # training examples per task
+    multiples: list[int]  # dataset multiple per task (1 each when an epoch is the plain sum)
+    epochs: float
+
 
 class BamPipeline:
     def __init__(self, config: BamConfig, strategy: tf.distribute.Strategy | None = None, verbose: bool = True):
@@ -101,9 +113,9 @@ class BamPipeline:
             if is_trained_model_dir(self.teacher_dir(task)):
                 logging.info("teacher for %s already trained, keeping %s", task.name, self.teacher_dir(task))
                 continue
-            self._train_and_save([task], {task.name: None}, c.teacher_learning_rate, c.teacher_batch_size,
-                                 c.teacher_epochs, self.teacher_dir(task), f"teacher {task.name}",
-                                 use_multiples=False)
+            inputs = self.training_inputs([task], {task.name: None}, c.teacher_batch_size, c.teacher_epochs,
+                                          use_multiples=False)
+            self._train_and_save(inputs, c.teacher_learning_rate, self.teacher_dir(task), f"teacher {task.name}")
 
     def write_teacher_outputs(self, teacher_dir: str | None = None, output_dir: str | None = None) -> None:
         """Each task's teacher outputs on its training split, kept where they exist already.
@@ -138,14 +150,36 @@ class BamPipeline:
         if is_trained_model_dir(self.layout.student_dir):
             logging.info("student already trained, keeping %s", self.layout.student_dir)
             return
+        self._train_and_save(self.student_inputs(), c.learning_rate, self.layout.student_dir, "student")
+
+    def student_inputs(self) -> TrainingInputs:
+        """The student's examples (with teacher outputs when distilling) and its whole training stream."""
+        c = self.config
         teacher_outputs = {task.name: None for task in self.tasks}
         if c.distill:  # load and check every teacher before spending time on training
             for task in self.tasks:
                 path = self.teacher_outputs_path(task)
                 data, _ = self.split(task, "train")
                 teacher_outputs[task.name] = align_teacher_outputs(load_teacher_outputs(path), data, path)
-        self._train_and_save(self.tasks, teacher_outputs, c.learning_rate, c.train_batch_size,
-                             c.num_train_epochs, self.layout.student_dir, "student", use_multiples=c.dataset_multiples)
+        return self.training_inputs(self.tasks, teacher_outputs, c.train_batch_size, c.num_train_epochs,
+                                    use_multiples=c.dataset_multiples)
+
+    def training_inputs(self, tasks: list[Task], teacher_outputs: dict[str, np.ndarray | None], batch_size: int,
+                        epochs: float, use_multiples: bool) -> TrainingInputs:
+        c = self.config
+        examples = []
+        for task in tasks:
+            data, encoded = self.split(task, "train")
+            examples.append(TaskExamples(encoded, task.training_targets(data.labels), task.num_outputs,
+                                         teacher_outputs[task.name]))
+        sizes = [len(e.encoded) for e in examples]
+        names = [task.name for task in tasks]
+        multiples = epoch_multiples(names, sizes, c.task_weight_exponent, use_multiples)
+        epoch = epoch_sizes(names, sizes, c.task_weight_exponent, use_multiples)
+        steps = num_train_steps(epoch, epochs, batch_size, c.max_train_steps)
+        stream = example_stream(sizes, c.task_weight_exponent, batch_size, steps, c.task_mixing, c.seed)
+        stream = bucket_by_length(stream, [e.encoded.lengths for e in examples], c.length_bucketing_window, c.seed)
+        return TrainingInputs(tasks, examples, stream, sizes, multiples, epochs)
 
     def evaluate(self, rescore: bool = True) -> dict:
         student = self.layout.student_dir
@@ -170,27 +204,17 @@ class BamPipeline:
         return results
 
     # ---- pieces ----------------------------------------------------------------------------------
-    def _train_and_save(self, tasks: list[Task], teacher_outputs: dict[str, np.ndarray | None],
-                        learning_rate: float, batch_size: int, epochs: float, out_dir: str, description: str,
-                        use_multiples: bool):
+    def _train_and_save(self, inputs: TrainingInputs, learning_rate: float, out_dir: str, description: str):
         c = self.config
-        examples = []
-        for task in tasks:
-            data, encoded = self.split(task, "train")
-            examples.append(TaskExamples(encoded, task.training_targets(data.labels), task.num_outputs,
-                                         teacher_outputs[task.name]))
-        sizes = [len(e.encoded) for e in examples]
+        tasks, examples, stream, sizes, multiples = (inputs.tasks, inputs.examples, inputs.stream, inputs.sizes,
+                                                     inputs.multiples)
         names = [task.name for task in tasks]
-        multiples = epoch_multiples(names, sizes, c.task_weight_exponent, use_multiples)
-        epoch = epoch_sizes(names, sizes, c.task_weight_exponent, use_multiples)
-        steps = num_train_steps(epoch, epochs, batch_size, c.max_train_steps)
-        logging.info("%s: %d steps of %d = %g epochs of %d examples (%s)%s", description, steps, batch_size, epochs,
-                     sum(epoch),
+        steps = stream.num_steps
+        logging.info("%s: %d steps of %d = %g epochs of %d examples (%s)%s", description, steps, stream.batch_size,
+                     inputs.epochs, sum(s * m for s, m in zip(sizes, multiples)),
                      " + ".join(f"{n} {s}×{m}" for n, s, m in zip(names, sizes, multiples)),
                      "; multiples as the original's (GLUE tasks from its size table, others relative to "
                      f"{names[int(np.argmax(sizes))]}, the largest here)" if max(multiples) > 1 else "")
-        stream = example_stream(sizes, c.task_weight_exponent, batch_size, steps, c.task_mixing, c.seed)
-        stream = bucket_by_length(stream, [e.encoded.lengths for e in examples], c.length_bucketing_window, c.seed)
         keras.utils.set_random_seed(c.seed)
         with self.strategy.scope():
             model = compiled_stage_model(c, tasks, learning_rate=learning_rate, total_steps=steps,

@@ -105,6 +105,24 @@ def test_evaluate_mode_reproduces_scores_and_flagfile_reruns(finished_run):
 
 
 @needs_glue
+def test_gradient_shares_of_the_runs_student(finished_run):
+    model_dir, _ = finished_run
+    result = subprocess.run([sys.executable, "tools/gradient_shares.py", f"--model_dir={model_dir}", "--batches=2"],
+                            capture_output=True, text=True, timeout=600, env={**os.environ, "GLUE_DIR": GLUE_DIR},
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    titles = [i for i, line in enumerate(lines) if line.startswith(model_dir)]
+    assert len(titles) == 2
+    assert "fresh model, batches 0–1 of" in lines[titles[0]] and "trained student" in lines[titles[1]]
+    for start, end in zip(titles, titles[1:] + [len(lines)]):
+        rows = [line.split("|") for line in lines[start:end] if line.startswith("| ") and "---" not in line][1:]
+        assert [row[1].strip() for row in rows] == TASKS
+        assert sum(int(row[2]) for row in rows) == 2 * 16  # two student batches of 16
+        assert sum(float(row[5]) for row in rows) == pytest.approx(1.0, abs=0.01)  # shares, printed to 3 decimals
+
+
+@needs_glue
 def test_a_model_dir_refuses_different_flags(finished_run):
     model_dir, _ = finished_run
     flags = tiny_run_flags(model_dir) + ["--seed=7", "--mode=evaluate"]
