@@ -10,6 +10,7 @@ import os
 
 from absl import flags
 
+from bam_tf.task_loss_weights import parse_task_loss_weights
 from bam_tf.user_errors import InputError
 
 # Flags whose default differs from what bam_tf did before they existed: a recorded config without them
@@ -86,6 +87,10 @@ class BamConfig:
     task_weight_exponent: float = _field(0.75, "Tasks are sampled with probability ∝ size^exponent.")
     task_mixing: str = _field("mixed", "mixed: tasks mixed inside each batch (original BAM); per_task: each "
                               "batch from one task.", ("mixed", "per_task"))
+    task_loss_weights: str = _field("", "Comma-separated TASK=WEIGHT: that task's summed loss counts WEIGHT times in "
+                                    "the multi-task student's update (e.g. STS-B=25); other tasks 1, as in the "
+                                    "original. Teachers ignore it. tools/gradient_shares.py shows each task's share "
+                                    "of the update.")
 
     warmup_fraction: float = _field(0.1, "Fraction of steps with linear learning-rate warmup.")
     weight_decay: float = _field(0.01, "AdamW decoupled weight decay (not on LayerNorm or biases).")
@@ -191,6 +196,10 @@ class BamConfig:
         for name in ("distill_weight", "warmup_fraction", "head_dropout"):
             if not 0 <= getattr(self, name) <= 1:
                 problems.append(f"--{name} must be in [0, 1]")
+        try:
+            parse_task_loss_weights(self.task_loss_weights)
+        except InputError as error:
+            problems.append(str(error))
         if self.tpu and self.strategy != "tpu":
             problems.append("--tpu only applies with --strategy=tpu")
         for f in dataclasses.fields(self):

@@ -43,7 +43,8 @@ def gradient_gram(model: MultiTaskBert, batch: dict, gold_weight) -> tuple[tf.Te
     with tf.GradientTape(persistent=True) as tape:
         outputs = model(batch, training=True)
         loss_sums, counts = multitask_loss(outputs, batch, model.tasks, gold_weight, model.distillation.temperature)
-        task_losses = [loss_sums[t] for t in range(len(model.tasks))]
+        weighted = model.weighted_loss_sums(loss_sums)  # as the update weighs them (--task_loss_weights)
+        task_losses = [weighted[t] for t in range(len(model.tasks))]
     gradients = [tape.gradient(loss, shared, unconnected_gradients=tf.UnconnectedGradients.ZERO)
                  for loss in task_losses]
     del tape
@@ -148,7 +149,8 @@ def run_gradient_shares(model_dir: str, at: str, num_batches: int) -> tuple[str,
     if at == "start":
         keras.utils.set_random_seed(config.seed)  # as the pipeline seeds the student it trains
         model = compiled_stage_model(config, pipeline.tasks, learning_rate=config.learning_rate,
-                                     total_steps=total_steps, precision=pipeline.precision, compile_model=False)
+                                     total_steps=total_steps, precision=pipeline.precision, compile_model=False,
+                                     task_loss_weights=pipeline.stage_loss_weights(pipeline.tasks))
     else:
         model, _ = load_trained_model(layout.student_dir, pipeline.task_set)
         trained = [task.name for task in model.tasks]
@@ -156,6 +158,7 @@ def run_gradient_shares(model_dir: str, at: str, num_batches: int) -> tuple[str,
             raise InputError(f"{layout.student_dir} has heads for {trained}, the run's flags train "
                              f"{[task.name for task in pipeline.tasks]}")
         model.distillation = settings
+        model.task_loss_weights = pipeline.stage_loss_weights(pipeline.tasks)  # a model folder does not keep them
     keras.utils.set_random_seed(config.seed)  # dropout
     gold_weights = [float(teacher_annealing.gold_weight(step, total_steps, config.teacher_annealing,
                                                         config.distill_weight))

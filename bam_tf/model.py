@@ -7,7 +7,8 @@ code, and single-task batches) with one compiled step.
 The loss is, as in the original, the *sum* of the masked per-example losses over the batch
 (`loss_reduction="sum"`); with gradients clipped to a global norm of 1.0 nearly every step is then
 clipped, so each update has a fixed length and Adam sees normalised gradients. `"mean"` divides by the
-global batch size instead (clipping then acts only on large gradients). Either way each replica adds up
+global batch size instead (clipping then acts only on large gradients). `task_loss_weights`
+(--task_loss_weights) multiplies a task's summed loss in the gradient only. Either way each replica adds up
 its slice of the global batch and the optimizer sums gradients across replicas, so a distributed step
 equals a single-device step on the whole batch.
 
@@ -74,10 +75,18 @@ def multitask_loss(outputs: dict, batch: dict, tasks: list[Task], gold_weight, t
 @keras.saving.register_keras_serializable(package="bam_tf")
 class MultiTaskBert(keras.Model):
     def __init__(self, backbone, tasks: list[Task], distillation: DistillationSettings = DistillationSettings(),
-                 head_dropout: float = 0.1, loss_reduction: str = "sum", **kwargs):
+                 head_dropout: float = 0.1, loss_reduction: str = "sum", task_loss_weights: dict | None = None,
+                 **kwargs):
         super().__init__(**kwargs)
         if loss_reduction not in LOSS_REDUCTIONS:
             raise ValueError(f"unknown loss_reduction {loss_reduction!r}; choose one of {LOSS_REDUCTIONS}")
+        names = [task.name for task in tasks]
+        unknown = sorted(set(task_loss_weights or {}) - set(names))
+        if unknown:
+            raise InputError(f"task_loss_weights: {unknown} are not among the model's tasks {names}")
+        # None: every task's loss counts once (the original); else one weight per task, in task order.
+        weights = [float((task_loss_weights or {}).get(name, 1.0)) for name in names]
+        self.task_loss_weights = None if all(w == 1.0 for w in weights) else dict(zip(names, weights))
         self.backbone = backbone
         self.tasks = list(tasks)
         self.distillation = distillation
@@ -158,8 +167,15 @@ class MultiTaskBert(keras.Model):
         with tf.GradientTape() as tape:
             outputs = self(group, training=True)
             loss_sums, counts = multitask_loss(outputs, group, self.tasks, gold_weight, self.distillation.temperature)
-            scaled_loss = self.optimizer.scale_loss(ops.sum(loss_sums) / loss_divisor)
+            scaled_loss = self.optimizer.scale_loss(ops.sum(self.weighted_loss_sums(loss_sums)) / loss_divisor)
         return tape.gradient(scaled_loss, self.trainable_variables), loss_sums, counts
+
+    def weighted_loss_sums(self, loss_sums):
+        """Per-task loss sums as the update weighs them (--task_loss_weights); unchanged without weights."""
+        if self.task_loss_weights is None:
+            return loss_sums
+        return loss_sums * ops.convert_to_tensor([self.task_loss_weights[task.name] for task in self.tasks],
+                                                 "float32")
 
     def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable,
@@ -168,7 +184,8 @@ class MultiTaskBert(keras.Model):
                 "tasks": [task.name for task in self.tasks],
                 "user_tasks": [task_defs.definition_of(task) for task in self.tasks if task.is_user_task],
                 "distillation": dataclasses.asdict(self.distillation),
-                "head_dropout": self.head_dropout.rate, "loss_reduction": self.loss_reduction}
+                "head_dropout": self.head_dropout.rate, "loss_reduction": self.loss_reduction,
+                "task_loss_weights": self.task_loss_weights}
 
     @classmethod
     def from_config(cls, config: dict) -> "MultiTaskBert":
@@ -180,7 +197,13 @@ class MultiTaskBert(keras.Model):
             raise InputError(f"{_CONFIG}: backbone: expected a serialized keras-hub backbone, "
                              f"found {config['backbone']!r}")
         backbone = keras.saving.deserialize_keras_object(config["backbone"])
-        settings = {key: config[key] for key in ("head_dropout", "loss_reduction", *_LAYER_KEYS) if key in config}
+        weights = config.get("task_loss_weights")
+        if weights is not None and not (isinstance(weights, dict) and all(
+                isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0 for w in weights.values())):
+            raise InputError(f"{_CONFIG}: task_loss_weights: expected null or a mapping of task name to a positive "
+                             f"weight, found {weights!r}")
+        settings = {key: config[key] for key in ("head_dropout", "loss_reduction", *_OPTIONAL_KEYS, *_LAYER_KEYS)
+                    if key in config}
         model = cls(backbone, tasks, distillation, **settings)
         build_model(model)  # Keras loads the saved weights next, into variables that must exist by then
         return model
@@ -212,18 +235,19 @@ def build_model(model: MultiTaskBert) -> None:
 _CONFIG = "MultiTaskBert config"  # how errors name a saved model's config
 _LAYER_KEYS = ("name", "trainable", "dtype")  # keras.layers.Layer's own, optional
 _MODEL_KEYS = ("backbone", "tasks", "user_tasks", "distillation", "head_dropout", "loss_reduction")
+_OPTIONAL_KEYS = ("task_loss_weights",)  # absent from configs saved before it existed
 
 
 def _check_config_keys(config) -> None:
     # A misspelt or missing key would otherwise fall back to a constructor default without a word.
     if not isinstance(config, dict):
         raise InputError(f"{_CONFIG}: expected a mapping, found {type(config).__name__}")
-    unknown = sorted(set(config) - {*_LAYER_KEYS, *_MODEL_KEYS})
+    unknown = sorted(set(config) - {*_LAYER_KEYS, *_MODEL_KEYS, *_OPTIONAL_KEYS})
     missing = [key for key in _MODEL_KEYS if key not in config]
     if unknown or missing:
         problems = ([f"unknown key(s) {', '.join(map(repr, unknown))}"] if unknown else []) + (
             [f"missing key(s) {', '.join(map(repr, missing))}"] if missing else [])
-        raise InputError(f"{_CONFIG}: {'; '.join(problems)}; valid keys: {', '.join(_MODEL_KEYS + _LAYER_KEYS)}")
+        raise InputError(f"{_CONFIG}: {'; '.join(problems)}; valid keys: {', '.join(_MODEL_KEYS + _OPTIONAL_KEYS + _LAYER_KEYS)}")
 
 
 def _tasks_from_config(names, definitions) -> list[Task]:

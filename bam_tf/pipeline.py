@@ -28,6 +28,7 @@ from bam_tf.length_bucketing import bucket_by_length
 from bam_tf.run_lock import exclusive_run_dir
 from bam_tf.run_layout import DEV_RESULTS, STAGE_OUTPUTS, TRAINING_SUMMARY, RunLayout
 from bam_tf.task_defs import record_changes, run_record
+from bam_tf.task_loss_weights import resolve_task_loss_weights
 from bam_tf.task_set import task_set_of
 from bam_tf.model import MultiTaskBert
 from bam_tf.stage import compiled_stage_model
@@ -59,6 +60,8 @@ class BamPipeline:
         untrainable = [t.name for t in self.tasks if not t.trainable]
         if untrainable:
             raise InputError(f"--tasks: {untrainable} are evaluation-only sets (scored by another task's head)")
+        # Checked now, so a misnamed task fails before anything is loaded.
+        self.task_loss_weights = resolve_task_loss_weights(config.task_loss_weights, self.task_set, self.tasks)
         self.strategy = strategy or create_strategy(config.strategy, config.tpu, config.cpu_replicas)
         self.precision, self.precision_reason = choose_precision(config.precision, self.strategy)
         self.jit_compile, self.jit_compile_reason = choose_jit_compile(config.jit_compile, self.strategy)
@@ -215,10 +218,14 @@ class BamPipeline:
                      " + ".join(f"{n} {s}×{m}" for n, s, m in zip(names, sizes, multiples)),
                      "; multiples as the original's (GLUE tasks from its size table, others relative to "
                      f"{names[int(np.argmax(sizes))]}, the largest here)" if max(multiples) > 1 else "")
+        weights = self.stage_loss_weights(tasks)
+        if weights:
+            logging.info("%s: task loss weights (--task_loss_weights) %s", description,
+                         ", ".join(f"{name} ×{weight:g}" for name, weight in weights.items()))
         keras.utils.set_random_seed(c.seed)
         with self.strategy.scope():
             model = compiled_stage_model(c, tasks, learning_rate=learning_rate, total_steps=steps,
-                                         precision=self.precision)
+                                         precision=self.precision, task_loss_weights=weights)
         stage = os.path.basename(out_dir) if description == "student" else f"teacher_{tasks[0].name}"
         checkpoint_dir = self.layout.checkpoint_dir(stage)
         summary = train(model, examples, stream, self.strategy, TrainingOptions(
@@ -243,6 +250,12 @@ class BamPipeline:
             shutil.rmtree(os.path.join(out_dir, "best"), ignore_errors=True)
             os.replace(best_dir, os.path.join(out_dir, "best"))
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
+
+    def stage_loss_weights(self, tasks: list[Task]) -> dict[str, float] | None:
+        """The task loss weights of a stage training `tasks`: None when all are 1 or the stage has one task
+        (nothing to balance)."""
+        weights = {task.name: self.task_loss_weights[task.name] for task in tasks}
+        return weights if len(tasks) > 1 and any(w != 1.0 for w in weights.values()) else None
 
     def _dev_scores(self, model: MultiTaskBert) -> dict[str, dict[str, float]]:
         scores = {}

@@ -13,13 +13,17 @@ from bam_tf.optimizer import create_optimizer
 from bam_tf.trained_model import build_model
 
 def compiled_stage_model(config: BamConfig, tasks: list[Task], *, learning_rate: float, total_steps: int,
-                         precision: str, compile_model: bool = True) -> MultiTaskBert:
-    """A fresh MultiTaskBert for `tasks`, compiled with the run's optimizer; call inside strategy.scope()."""
+                         precision: str, compile_model: bool = True,
+                         task_loss_weights: dict[str, float] | None = None) -> MultiTaskBert:
+    """A fresh MultiTaskBert for `tasks`, compiled with the run's optimizer; call inside strategy.scope().
+
+    `task_loss_weights`: the resolved --task_loss_weights (task name -> weight), for a multi-task stage."""
     c = config
     loaded = load_backbone(c.backbone)
     model = MultiTaskBert(loaded.backbone, tasks, DistillationSettings(
         total_steps=total_steps, teacher_annealing=c.teacher_annealing, distill_weight=c.distill_weight,
-        temperature=c.temperature), head_dropout=c.head_dropout, loss_reduction=c.loss_reduction)
+        temperature=c.temperature), head_dropout=c.head_dropout, loss_reduction=c.loss_reduction,
+        task_loss_weights=task_loss_weights)
     build_model(model)
     if compile_model:
         model.compile(optimizer=wrap_for_precision(create_optimizer(

@@ -17,8 +17,9 @@ DISTILL_FROM_SINGLE = {"bam", "bam_no_anneal", "born_again_single", "bam_ensembl
 # Flags that do not change a run's result: a results line with other values of these still counts. The
 # model_dir follows --experiment_dir, which may move.
 FREE_FLAGS = FLAGS_FREE_TO_CHANGE | {"model_dir"}
-# Flags a single-task run never uses (the original, too, turns dataset multiples off for one task).
-MULTI_TASK_ONLY_FLAGS = frozenset({"dataset_multiples"})
+# Flags a single-task run never uses (the original, too, turns dataset multiples off for one task; a task's
+# loss weight has nothing to balance alone).
+MULTI_TASK_ONLY_FLAGS = frozenset({"dataset_multiples", "task_loss_weights"})
 
 
 def method_configs(base: BamConfig, method: str, seed: int, run_dir: str, tasks: list[str]) -> dict[str, BamConfig]:
