@@ -6,7 +6,8 @@ its projection on g: share_t = ⟨g_t, g⟩ / ‖g‖². A batch's shares add up
 negative share (it pulls against the others). Comparing a task's share with its fraction of the batch's
 examples tells whether its loss steers the shared weights in proportion to its data: a regression loss
 on a [0, 1] scale, for one, may steer far less than a cross-entropy. Heads are left out: each task's head
-gets only its own task's gradient.
+gets only its own task's gradient. This is the gradient the optimizer receives; Adam's per-weight scaling
+is the same for every task's part of it.
 
 Measured with the run's own model (fresh, as training starts, or as trained), batches, targets and λ, with
 dropout on as in training; one forward pass and one backward pass per task per batch.
@@ -50,8 +51,8 @@ def gradient_gram(model: MultiTaskBert, batch: dict, gold_weight) -> tuple[tf.Te
     del tape
     # One row per task: its gradient over every shared weight, flattened (embedding gradients arrive as
     # IndexedSlices and become dense here).
-    flat = tf.stack([tf.concat([tf.reshape(tf.cast(tf.convert_to_tensor(g), tf.float32), [-1]) for g in task_gradients],
-                               axis=0) for task_gradients in gradients])
+    flat = tf.stack([tf.concat([tf.reshape(tf.cast(tf.convert_to_tensor(g), tf.float32), [-1])
+                                for g in task_gradients], axis=0) for task_gradients in gradients])
     return tf.matmul(flat, flat, transpose_b=True), loss_sums, counts
 
 

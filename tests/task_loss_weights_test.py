@@ -43,7 +43,8 @@ def test_resolve_gives_every_task_a_weight_with_names_as_tasks_spells_them():
 
 
 def test_resolve_refuses_tasks_outside_the_run_and_twice_named_ones():
-    with pytest.raises(InputError, match=r"--task_loss_weights: CoLA is not trained by this run \(--tasks: RTE, STS-B\)"):
+    with pytest.raises(InputError,
+                       match=r"--task_loss_weights: CoLA is not trained by this run \(--tasks: RTE, STS-B\)"):
         resolve_task_loss_weights("cola=2", GLUE, [RTE, STSB])
     with pytest.raises(InputError, match=r"STS-B is given a weight twice"):
         resolve_task_loss_weights("STS-B=2,stsb=3", GLUE, [RTE, STSB])
