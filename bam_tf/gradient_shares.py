@@ -49,11 +49,14 @@ def gradient_gram(model: MultiTaskBert, batch: dict, gold_weight) -> tuple[tf.Te
     gradients = [tape.gradient(loss, shared, unconnected_gradients=tf.UnconnectedGradients.ZERO)
                  for loss in task_losses]
     del tape
-    # One row per task: its gradient over every shared weight, flattened (embedding gradients arrive as
-    # IndexedSlices and become dense here).
-    flat = tf.stack([tf.concat([tf.reshape(tf.cast(tf.convert_to_tensor(g), tf.float32), [-1])
-                                for g in task_gradients], axis=0) for task_gradients in gradients])
-    return tf.matmul(flat, flat, transpose_b=True), loss_sums, counts
+    # G = Σ over shared weights of F_v F_vᵀ, F_v holding each task's gradient of weight v as a row: one weight's
+    # rows at a time, never a copy of every gradient (embedding gradients arrive as IndexedSlices, made dense).
+    gram = tf.zeros((len(model.tasks), len(model.tasks)), tf.float32)
+    for v in range(len(shared)):
+        rows = tf.stack([tf.reshape(tf.cast(tf.convert_to_tensor(task_gradients[v]), tf.float32), [-1])
+                         for task_gradients in gradients])
+        gram += tf.matmul(rows, rows, transpose_b=True)
+    return gram, loss_sums, counts
 
 
 def shares_from_gram(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -139,8 +142,11 @@ def run_gradient_shares(model_dir: str, at: str, num_batches: int) -> tuple[str,
         raise MissingInputError(f"{model_dir}: not a bam_tf run dir (no {os.path.basename(layout.config_path)})")
     # The run's flags, read where the run lies now (its recorded model_dir may be relative, or moved).
     config = dataclasses.replace(BamConfig.from_json_file(layout.config_path), model_dir=model_dir)
-    pipeline = BamPipeline(config, verbose=False)
-    keras.mixed_precision.set_global_policy(pipeline.precision)
+    # This process's default strategy, not the run's (a TPU or a cluster it may not reach): nothing is distributed.
+    pipeline = BamPipeline(config, strategy=tf.distribute.get_strategy(), verbose=False)
+    # float16 without the run's loss scaling would flush small gradients to zero, the smallest task's most.
+    precision = "float32" if pipeline.precision == "mixed_float16" else pipeline.precision
+    keras.mixed_precision.set_global_policy(precision)
     inputs = pipeline.student_inputs()
     total_steps = inputs.stream.num_steps
     count = min(num_batches, total_steps)
@@ -150,7 +156,7 @@ def run_gradient_shares(model_dir: str, at: str, num_batches: int) -> tuple[str,
     if at == "start":
         keras.utils.set_random_seed(config.seed)  # as the pipeline seeds the student it trains
         model = compiled_stage_model(config, pipeline.tasks, learning_rate=config.learning_rate,
-                                     total_steps=total_steps, precision=pipeline.precision, compile_model=False,
+                                     total_steps=total_steps, precision=precision, compile_model=False,
                                      task_loss_weights=pipeline.stage_loss_weights(pipeline.tasks))
     else:
         model, _ = load_trained_model(layout.student_dir, pipeline.task_set)
@@ -169,5 +175,5 @@ def run_gradient_shares(model_dir: str, at: str, num_batches: int) -> tuple[str,
     targets = (f"distilled, λ {gold_weights[0]:.3f}–{gold_weights[-1]:.3f}" if config.distill
                else "gold labels")
     title = (f"{model_dir}, {'fresh model' if at == 'start' else 'trained student'}, batches {first}–"
-             f"{first + count - 1} of {total_steps} ({targets}, {pipeline.precision})")
+             f"{first + count - 1} of {total_steps} ({targets}, {precision})")
     return title, shares

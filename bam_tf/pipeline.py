@@ -50,6 +50,7 @@ class TrainingInputs:
     sizes: list[int]  # training examples per task
     multiples: list[int]  # dataset multiple per task (1 each when an epoch is the plain sum)
     epochs: float
+    epoch_examples: int  # Σ size × multiple: the examples one epoch counts
 
 
 class BamPipeline:
@@ -182,7 +183,7 @@ class BamPipeline:
         steps = num_train_steps(epoch, epochs, batch_size, c.max_train_steps)
         stream = example_stream(sizes, c.task_weight_exponent, batch_size, steps, c.task_mixing, c.seed)
         stream = bucket_by_length(stream, [e.encoded.lengths for e in examples], c.length_bucketing_window, c.seed)
-        return TrainingInputs(tasks, examples, stream, sizes, multiples, epochs)
+        return TrainingInputs(tasks, examples, stream, sizes, multiples, epochs, sum(epoch))
 
     def evaluate(self, rescore: bool = True) -> dict:
         student = self.layout.student_dir
@@ -214,7 +215,7 @@ class BamPipeline:
         names = [task.name for task in tasks]
         steps = stream.num_steps
         logging.info("%s: %d steps of %d = %g epochs of %d examples (%s)%s", description, steps, stream.batch_size,
-                     inputs.epochs, sum(s * m for s, m in zip(sizes, multiples)),
+                     inputs.epochs, inputs.epoch_examples,
                      " + ".join(f"{n} {s}×{m}" for n, s, m in zip(names, sizes, multiples)),
                      "; multiples as the original's (GLUE tasks from its size table, others relative to "
                      f"{names[int(np.argmax(sizes))]}, the largest here)" if max(multiples) > 1 else "")
@@ -222,6 +223,8 @@ class BamPipeline:
         if weights:
             logging.info("%s: task loss weights (--task_loss_weights) %s", description,
                          ", ".join(f"{name} ×{weight:g}" for name, weight in weights.items()))
+        elif len(tasks) == 1 and description == "student" and self.task_loss_weights[tasks[0].name] != 1.0:
+            logging.info("student: --task_loss_weights ignored: a stage of one task has nothing to weigh it against")
         keras.utils.set_random_seed(c.seed)
         with self.strategy.scope():
             model = compiled_stage_model(c, tasks, learning_rate=learning_rate, total_steps=steps,

@@ -43,7 +43,10 @@ def resolve_task_loss_weights(text: str, task_set, tasks: list[Task]) -> dict[st
     weights = {task.name: 1.0 for task in tasks}
     named = set()
     for name, weight in parse_task_loss_weights(text):
-        task = task_set.get(name)
+        try:
+            task = task_set.get(name)
+        except InputError as error:
+            raise InputError(f"{FLAG}: {error}") from None
         if task.name not in weights:
             raise InputError(f"{FLAG}: {task.name} is not trained by this run (--tasks: "
                              f"{', '.join(t.name for t in tasks)})")

@@ -36,12 +36,13 @@ def test_a_task_pulling_against_the_others_has_a_negative_share():
     np.testing.assert_allclose(cosines, [1.0, -1.0])
 
 
-def _tiny_model():
+def _tiny_model(task_loss_weights=None):
     # no dropout: gradient_gram runs the model in training mode, the reference gradients below in inference mode
     keras.utils.set_random_seed(0)
     backbone = keras_hub.models.BertBackbone(vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=32,
                                              intermediate_dim=64, max_sequence_length=64, dropout=0.0)
-    model = MultiTaskBert(backbone, TASKS, DistillationSettings(total_steps=10), head_dropout=0.0)
+    model = MultiTaskBert(backbone, TASKS, DistillationSettings(total_steps=10), head_dropout=0.0,
+                          task_loss_weights=task_loss_weights)
     build_model(model)
     return model
 
@@ -80,6 +81,14 @@ def test_gram_matches_separately_computed_task_gradients():
     np.testing.assert_array_equal(gram[2], 0.0)  # CoLA has no example in this batch
     np.testing.assert_array_equal(counts.numpy(), [3.0, 2.0, 0.0])
     assert loss_sums.shape == (3,)
+
+
+def test_the_gram_weighs_task_gradients_as_the_update_does():
+    plain = gradient_gram(_tiny_model(), _batch(), tf.constant(0.5))[0].numpy()
+    weighted = gradient_gram(_tiny_model({"STS-B": 3.0}), _batch(), tf.constant(0.5))[0].numpy()
+    np.testing.assert_allclose(weighted[1, 1], 9 * plain[1, 1], rtol=1e-4)  # g_STS-B tripled
+    np.testing.assert_allclose(weighted[0, 1], 3 * plain[0, 1], rtol=1e-4)
+    np.testing.assert_allclose(weighted[0, 0], plain[0, 0], rtol=1e-4)
 
 
 def test_measured_shares_add_up_to_one_per_batch_and_count_examples():

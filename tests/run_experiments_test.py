@@ -266,6 +266,22 @@ def test_the_teacher_outputs_store_refuses_outputs_of_other_teachers(tmp_path):
         same.run()
 
 
+def test_a_store_serves_an_experiment_whose_flags_differ_only_in_what_teachers_never_use(tmp_path):
+    store = tmp_path / "store"
+    make_experiment(tmp_path, methods=("single", "bam"), seeds=(0,), store=str(store)).run()
+    kept = json.load(open(store / "seed0" / "teacher_flags.json"))
+    assert "task_loss_weights" not in kept and "dataset_multiples" not in kept
+    os.rename(tmp_path / "exp", tmp_path / "lost")
+    os.remove(tmp_path / "results.jsonl")
+    weighted = make_experiment(tmp_path, methods=("bam", "born_again_single"), seeds=(0,), store=str(store),
+                               task_loss_weights="STS-B=25", dataset_multiples=False)
+    weighted.run()
+    assert [entry for entry in weighted.backend.trained if entry[0] == "teacher"] == []  # from the store
+    flags = {(r["method"], r["task"]): r["flags"] for r in read_results(str(tmp_path / "results.jsonl"))[0]}
+    assert flags[("bam", "CoLA")]["task_loss_weights"] == "STS-B=25"
+    assert flags[("born_again_single", "CoLA")]["task_loss_weights"] == ""  # a run of CoLA alone
+
+
 def test_the_runner_flags_reach_the_experiment(tmp_path):
     from absl import flags
 

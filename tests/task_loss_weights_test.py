@@ -48,7 +48,7 @@ def test_resolve_refuses_tasks_outside_the_run_and_twice_named_ones():
         resolve_task_loss_weights("cola=2", GLUE, [RTE, STSB])
     with pytest.raises(InputError, match=r"STS-B is given a weight twice"):
         resolve_task_loss_weights("STS-B=2,stsb=3", GLUE, [RTE, STSB])
-    with pytest.raises(InputError, match=r"Unknown GLUE task 'tone'"):
+    with pytest.raises(InputError, match=r"^--task_loss_weights: Unknown GLUE task 'tone'"):
         resolve_task_loss_weights("tone=2", GLUE, [RTE, STSB])
 
 

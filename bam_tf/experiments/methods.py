@@ -43,7 +43,8 @@ def method_configs(base: BamConfig, method: str, seed: int, run_dir: str, tasks:
     elif method == "born_again_single":
         return {task: config(tasks=task, model_dir=os.path.join(run_dir, task),
                              learning_rate=base.teacher_learning_rate, train_batch_size=base.teacher_batch_size,
-                             num_train_epochs=base.teacher_epochs)
+                             num_train_epochs=base.teacher_epochs,
+                             task_loss_weights=default("task_loss_weights"))  # one task: nothing to weigh
                 for task in tasks}
     else:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
