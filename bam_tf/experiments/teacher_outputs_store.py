@@ -5,7 +5,8 @@ The experiment dir holds every model (hundreds of MB a seed) and may not survive
 machine; the store is small enough to commit beside the results file. A bam run whose seed's outputs are
 in the store needs neither the teachers nor their training (half an hour a seed on a 2-core CPU). The
 outputs carry the fingerprint of their training data (a student refuses others); teacher_flags.json
-refuses outputs of teachers trained with other flags.
+refuses outputs of teachers trained with other flags (the runner leaves out flags that
+only act on multi-task runs).
 """
 
 from __future__ import annotations
