@@ -111,6 +111,8 @@ def test_lambda_and_total_steps_are_the_ones_training_uses(tmp_path):
     record["flags"]["dataset_multiples"] = True
     assert report_lambda.bam_total_steps(report_results.Results([record]))[0] == 46
     del record["flags"]["dataset_multiples"]
+    # The steps the results file recorded win over the schedule recomputed from the flags.
+    assert report_lambda.bam_total_steps(report_results.Results([{**record, "training_steps": 9}]))[0] == 9
     # With it: the steps its training_summary.json records.
     (tmp_path / "student").mkdir()
     (tmp_path / "student" / "training_summary.json").write_text(json.dumps({"steps": 7}))
@@ -131,18 +133,23 @@ def test_a_user_task_counts_in_the_average_without_being_registered(tmp_path):
     assert "paraphrase" in text.split("## Dev scores")[1]
 
 
-def test_the_report_names_the_commit_and_wall_time_of_every_run(tmp_path):
+def test_the_report_names_the_commit_steps_and_wall_time_of_every_run(tmp_path):
+    steps = {("single", "RTE"): 234, ("single", "CoLA"): 802, ("multi", "RTE"): 4581, ("multi", "CoLA"): 4581}
     with open(tmp_path / "r.jsonl", "w") as f:
         for method, seed, commit, wall, dirty in [("single", 0, "a" * 40, 1800.0, False),
                                                   ("multi", 0, "b" * 40, 3000.0, True)]:
             for task in ("RTE", "CoLA"):
+                model_dir = f"runs/{method}/teachers/{task}" if method == "single" else f"runs/{method}/student"
                 f.write(json.dumps({"method": method, "seed": seed, "task": task, "metrics": {"accuracy": 0.5},
                                     "score": 0.5, "flags": {}, "git_commit": commit, "git_dirty": dirty,
-                                    "wall_time_s": wall, "finished_at": "2026-12-01T19:00:00+00:00"}) + "\n")
+                                    "wall_time_s": wall, "finished_at": "2026-12-01T19:00:00+00:00",
+                                    "training_steps": steps[(method, task)], "model_dir": model_dir}) + "\n")
     text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
     runs = text.split("## Runs")[1].split("## Figure")[0]
-    assert f"| single | 0 | `{'a' * 12}` | 30.0 min | not recorded | 2026-12-01T19:00:00+00:00 |" in runs
-    assert f"| multi | 0 | `{'b' * 12} +changes` | 50.0 min |" in runs
+    # single: one teacher per task, 234 + 802 steps; multi: one student shared by both tasks.
+    assert (f"| single | 0 | `{'a' * 12}` | 1036 in 2 models | 30.0 min | not recorded | "
+            "2026-12-01T19:00:00+00:00 |") in runs
+    assert f"| multi | 0 | `{'b' * 12} +changes` | 4581 | 50.0 min |" in runs
 
 
 def test_the_report_names_each_runs_precision_and_warns_when_they_differ(tmp_path):
@@ -162,8 +169,8 @@ def test_the_report_names_each_runs_precision_and_warns_when_they_differ(tmp_pat
 
     text = write(runs)
     table = text.split("## Runs")[1]
-    assert f"| bam | 0 | `unknown` | - | mixed_bfloat16, {avx512} |" in table
-    assert "| single | 1 | `unknown` | - | not recorded |" in table
+    assert f"| bam | 0 | `unknown` | - | - | mixed_bfloat16, {avx512} |" in table
+    assert "| single | 1 | `unknown` | - | - | not recorded |" in table
     summary = text.split("## Summary")[1].split("## Dev scores")[0]
     assert ("**Mixed precision**: the runs did not all compute in one precision (float32: bam 1; "
             "mixed_bfloat16: single 0, bam 0)") in summary
@@ -217,7 +224,7 @@ def test_the_cost_of_a_seed_leaves_out_resumed_runs(tmp_path):
     text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
     # single: median of 30, 40, 33.3 min = 33.3; multi: 60 (the resumed 10 min is only its last part).
     assert "single 33.3 min, multi 60.0 min; all 2 methods 1.6 h." in text
-    assert "| multi | 1 | `unknown` | 10.0 min (resumed) |" in text
+    assert "| multi | 1 | `unknown` | - | 10.0 min (resumed) |" in text
 
 
 def test_a_baseline_results_file_is_compared_method_by_method_and_task_by_task(tmp_path):

@@ -18,12 +18,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the figure's λ comes from
 
 
 def bam_total_steps(results: Results) -> tuple[int, str] | None:
-    """Total steps of the bam student: its training_summary.json if the run folder is here, else the schedule."""
+    """Total steps of the bam student: its training_summary.json if the run folder is here, else the steps the
+    results file recorded, else (older results files) the schedule recomputed from the flags."""
     for task in results.tasks:
         for record in results.records("bam", task):
             path = os.path.join(record.get("model_dir", ""), TRAINING_SUMMARY)
             if os.path.exists(path):
                 return int(atomic_files.read_json(path)["steps"]), path
+    for task in results.tasks:
+        for record in results.records("bam", task):
+            if isinstance(record.get("training_steps"), int):
+                return record["training_steps"], "training_steps in the results file (run folder not found)"
     for task in results.tasks:
         for record in results.records("bam", task):
             flags, sizes = record.get("flags") or {}, record.get("train_examples")
@@ -33,9 +38,7 @@ def bam_total_steps(results: Results) -> tuple[int, str] | None:
                 steps = num_train_steps(epoch, flags["num_train_epochs"], flags["train_batch_size"],
                                         flags.get("max_train_steps") or 0)
                 return steps, ("the schedule: ⌈epochs · Σ train examples × dataset multiple / batch size⌉ (run "
-                               "folder not found)")
-            if record.get("training_steps"):
-                return int(record["training_steps"]), "training_steps in the results file"
+                               "folder not found, a results file from before training_steps were recorded)")
     return None
 
 

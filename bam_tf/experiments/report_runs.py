@@ -9,12 +9,15 @@ from bam_tf.experiments.report_results import Results
 
 
 def runs_section(results: Results) -> list[str]:
-    """One row per (method, seed): the bam_tf commit it ran from, its wall time and when it finished."""
-    lines = ["## Runs", "", "Wall time: the seconds the runner spent on that (method, seed), teachers it had to "
-             "train included; a resumed run counts only the part after the resume. Precision: what `--precision` "
-             "resolved to on the device that ran it (\"not recorded\": a line from before bam_tf recorded them).", "",
-             "| method | seed | bam_tf commit | wall time | precision, device | finished |",
-             "|---|---:|---|---:|---|---|"]
+    """One row per (method, seed): the bam_tf commit it ran from, its training steps, wall time, precision and
+    device, and when it finished."""
+    lines = ["## Runs", "", "Steps: the training steps of the run's models (a `single` run trains one model per "
+             "task, and its steps are their sum). Wall time: the seconds the runner spent on that (method, seed), "
+             "teachers it had to train included; a resumed run counts only the part after the resume. Precision: "
+             "what `--precision` resolved to on the device that ran it (\"not recorded\": a line from before bam_tf "
+             "recorded them).", "",
+             "| method | seed | bam_tf commit | steps | wall time | precision, device | finished |",
+             "|---|---:|---|---:|---:|---|---|"]
     for method in results.methods:
         for seed in results.seeds(method):
             record = _run_record(results, method, seed)
@@ -22,7 +25,8 @@ def runs_section(results: Results) -> list[str]:
             wall = record.get("wall_time_s")
             wall_text = f"{wall / 60:.1f} min" + (" (resumed)" if record.get("resumed") else "") \
                 if isinstance(wall, (int, float)) else "-"
-            lines.append(f"| {method} | {seed} | `{commit}` | {wall_text} | {_precision_and_device(record)} | "
+            lines.append(f"| {method} | {seed} | `{commit}` | {_steps_text(results, method, seed)} | {wall_text} | "
+                         f"{_precision_and_device(record)} | "
                          f"{record.get('finished_at', '-')} |")
     costs = seed_costs(results)
     if costs:
@@ -30,6 +34,20 @@ def runs_section(results: Results) -> list[str]:
                   + ", ".join(f"{method} {minutes:.1f} min" for method, minutes in costs.items())
                   + (f"; all {len(costs)} methods {sum(costs.values()) / 60:.1f} h." if len(costs) > 1 else ".")]
     return lines
+
+
+def _steps_text(results: Results, method: str, seed: int) -> str:
+    """The steps of each model the (method, seed) trained, summed: a multi-task run's tasks share one model."""
+    steps_per_model = {}
+    for task in results.tasks:
+        record = results.latest.get((method, seed, task))
+        if record is not None and isinstance(record.get("training_steps"), int):
+            model = record.get("model_dir") or (task if method == "single" else method)
+            steps_per_model[model] = record["training_steps"]
+    if not steps_per_model:
+        return "-"
+    total = sum(steps_per_model.values())
+    return f"{total}" if len(steps_per_model) == 1 else f"{total} in {len(steps_per_model)} models"
 
 
 def _precision_and_device(record: dict) -> str:
