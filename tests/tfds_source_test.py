@@ -4,6 +4,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -21,8 +22,11 @@ _TIME_LIMIT_S = 120
 
 
 @pytest.fixture(autouse=True)
-def _never_download(monkeypatch):
+def _never_download(monkeypatch, tmp_path):
     """A download attempt would retry for minutes without network; make it fail at once, and cap time."""
+    # tfds.builder on data not prepared leaves an empty tempfile.mkdtemp() folder behind (its
+    # DatasetInfo.initialize_from_bucket); keep those inside the test's own folder, not in /tmp.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     from tensorflow_datasets.core.download import download_manager
     from tensorflow_datasets.core.utils import gcs_utils
 
