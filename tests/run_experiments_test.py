@@ -366,6 +366,10 @@ def test_the_flagfiles_parse_and_runner_owned_flags_are_refused(tmp_path):
     result = _script("run_experiments.py", f"--flagfile={faithful}", *where)
     assert result.returncode == 0, result.stderr
     assert "0 done, 20 to do" in result.stdout
+    budget = os.path.join(ROOT, "configs", "experiments", "cpu_mini_glue_budget.flags")
+    result = _script("run_experiments.py", f"--flagfile={budget}", *where)
+    assert result.returncode == 0, result.stderr
+    assert "0 done, 20 to do" in result.stdout
     result = _script("run_experiments.py", f"--flagfile={smoke}", "--seed=3", *where)
     assert result.returncode != 0 and "--seed (use --seeds)" in result.stderr
     result = _script("run_experiments.py", f"--flagfile={smoke}", "--lerning_rate=3", *where)
