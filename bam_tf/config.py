@@ -73,7 +73,8 @@ class BamConfig:
     dataset_multiples: bool = _field(True, "Count an epoch of a multi-task student as the original BAM code does: "
                                      "each training set copied round((size_ref/size)^(1-exponent)) times (its "
                                      "GLUE table, MNLI as reference: CoLA 3, SST-2 2, MRPC 3, STS-B 2, RTE 4; "
-                                     "tasks of --task_defs relative to the run's largest). Only the number of "
+                                     "WNLI 5; tasks of --task_defs against MNLI's size if a GLUE task is in the "
+                                     "run, else the run's largest set). Only the number of "
                                      "steps changes; tasks are still sampled ∝ size^exponent. False: an epoch is "
                                      "the plain sum of the training sets (bam_tf before this flag).")
     max_train_steps: int = _field(0, "Stop every training run after at most N steps (0: no cap). Schedules "
@@ -193,6 +194,8 @@ class BamConfig:
         for name in ("teacher_learning_rate", "learning_rate", "teacher_epochs", "num_train_epochs", "temperature"):
             if not getattr(self, name) > 0:
                 problems.append(f"--{name} must be positive")
+        if not self.task_weight_exponent >= 0:  # negative: small tasks sampled more than large ones, multiples explode
+            problems.append("--task_weight_exponent must be 0 (uniform over tasks) or positive")
         for name in ("distill_weight", "warmup_fraction", "head_dropout"):
             if not 0 <= getattr(self, name) <= 1:
                 problems.append(f"--{name} must be in [0, 1]")

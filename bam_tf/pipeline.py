@@ -17,7 +17,7 @@ from absl import logging
 from bam_tf import atomic_files, metrics
 from bam_tf.backbone import load_backbone
 from bam_tf.config import FLAGS_FREE_TO_CHANGE, VALUES_BEFORE_THE_FLAG_EXISTED, BamConfig
-from bam_tf.dataset_multiples import epoch_multiples, epoch_sizes
+from bam_tf.dataset_multiples import describe_reference, epoch_multiples, epoch_sizes
 from bam_tf.distribution import (choose_jit_compile, choose_precision, create_strategy, device_description,
                                  is_chief)
 from bam_tf.evaluation import evaluate_split, predict_head
@@ -51,6 +51,18 @@ class TrainingInputs:
     multiples: list[int]  # dataset multiple per task (1 each when an epoch is the plain sum)
     epochs: float
     epoch_examples: int  # Σ size × multiple: the examples one epoch counts
+
+    def budget(self) -> str:
+        """The log's line on how long the stage trains and why: steps, epochs, and each task's size × multiple."""
+        steps, batch_size = self.stream.num_steps, self.stream.batch_size
+        names = [task.name for task in self.tasks]
+        full = num_train_steps([self.epoch_examples], self.epochs, batch_size)
+        how = "=" if steps == full else f"(capped by --max_train_steps; {full} for)"
+        per_task = " + ".join(f"{n} {s}×{m}" for n, s, m in zip(names, self.sizes, self.multiples))
+        origin = (f"; multiples as the original's ({describe_reference(names, self.sizes)})"
+                  if max(self.multiples) > 1 else "")
+        return f"{steps} steps of {batch_size} {how} {self.epochs:g} epochs of {self.epoch_examples} examples " \
+               f"({per_task}){origin}"
 
 
 class BamPipeline:
@@ -214,11 +226,7 @@ class BamPipeline:
                                                      inputs.multiples)
         names = [task.name for task in tasks]
         steps = stream.num_steps
-        logging.info("%s: %d steps of %d = %g epochs of %d examples (%s)%s", description, steps, stream.batch_size,
-                     inputs.epochs, inputs.epoch_examples,
-                     " + ".join(f"{n} {s}×{m}" for n, s, m in zip(names, sizes, multiples)),
-                     "; multiples as the original's (GLUE tasks from its size table, others relative to "
-                     f"{names[int(np.argmax(sizes))]}, the largest here)" if max(multiples) > 1 else "")
+        logging.info("%s: %s", description, inputs.budget())
         weights = self.stage_loss_weights(tasks)
         if weights:
             logging.info("%s: task loss weights (--task_loss_weights) %s", description,

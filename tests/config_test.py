@@ -89,6 +89,12 @@ def test_predict_mode_with_nodistill():
     assert "--mode=predict writes teacher outputs" in _problems(_valid(distill=False, mode="predict"))
 
 
+def test_task_weight_exponent_may_be_zero_but_not_negative():
+    assert "--task_weight_exponent must be 0 (uniform over tasks) or positive" in _problems(
+        _valid(task_weight_exponent=-1.0))
+    _valid(task_weight_exponent=0.0).validate()  # uniform over tasks: valid
+
+
 def test_range_checks_and_all_problems_reported_together():
     message = _problems(BamConfig(glue_dir="/g", learning_rate=0.0, warmup_fraction=1.5, layerwise_lr_decay=0.0,
                                   max_train_steps=-1))

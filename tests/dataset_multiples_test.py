@@ -46,13 +46,28 @@ def test_expected_task_weights_equal_the_originals_copies_times_weights():
     assert task_probabilities(sizes, 0.75).tolist() == pytest.approx(original_share, rel=1e-9)
 
 
-def test_user_tasks_are_scaled_relative_to_the_largest_task_of_the_run():
+def test_user_tasks_alone_are_scaled_relative_to_the_largest_task_of_the_run():
     # (10000 / 10000)^¼ = 1; (10000 / 600)^¼ = 16.67^¼ = 2.02 → 2; (10000 / 40)^¼ = 250^¼ = 3.98 → 4
     assert dataset_multiples(["big", "mid", "tiny"], [10000, 600, 40], 0.75) == [1, 2, 4]
     # exponent 1: sampling ∝ size, no copies needed
     assert dataset_multiples(["big", "tiny"], [10000, 40], 1.0) == [1, 1]
-    # a GLUE task beside a user task keeps its table multiple
+
+
+def test_user_tasks_beside_glue_tasks_share_mnlis_reference():
+    # a GLUE task keeps its table multiple; the user task: (392702 / 100000)^¼ = 1.41 → 1
     assert dataset_multiples(["RTE", "mine"], [500, 100000], 0.75) == [4, 1]
+    # a user task of RTE's size gets RTE's multiple: (392702 / 2490)^¼ = 3.54 → 4 (not 1 against RTE itself)
+    assert dataset_multiples(["RTE", "mine"], [2490, 2490], 0.75) == [4, 4]
+    # (392702 / 500)^¼ = 785.4^¼ = 5.29 → 5 beside CoLA, however few CoLA rows this run keeps
+    assert dataset_multiples(["CoLA", "mine"], [1000, 500], 0.75) == [3, 5]
+    # a user task larger than MNLI becomes the reference of the other user tasks: (10^6 / 10^4)^¼ = 3.16 → 3
+    assert dataset_multiples(["RTE", "huge", "small"], [2490, 10**6, 10**4], 0.75) == [4, 1, 3]
+
+
+def test_wnli_is_scaled_against_mnli_like_the_tables_tasks():
+    # not in the original's table; its 635 train examples: (392702 / 635)^¼ = 618.4^¼ = 4.99 → 5, whatever else runs
+    assert dataset_multiples(["RTE", "WNLI"], [2490, 635], 0.75) == [4, 5]
+    assert dataset_multiples(["CoLA", "SST-2", "WNLI"], [8551, 1000, 100], 0.75) == [3, 2, 5]
 
 
 def test_multiple_rounds_as_the_original():
@@ -65,3 +80,33 @@ def test_single_task_stages_and_the_flag_turn_multiples_off():
     assert epoch_multiples(["RTE"], [2490], 0.75, enabled=True) == [1]  # the original: off for one task
     assert epoch_multiples(["CoLA", "RTE"], [8551, 2490], 0.75, enabled=False) == [1, 1]
     assert epoch_multiples(["CoLA", "RTE"], [8551, 2490], 0.75, enabled=True) == [3, 4]
+
+
+def _inputs(names, sizes, multiples, steps, epochs=6, batch_size=128):
+    import types
+
+    import numpy as np
+
+    from bam_tf.pipeline import TrainingInputs
+    from bam_tf.task_sampler import ExampleStream
+    stream = ExampleStream(np.zeros(steps * batch_size, np.int32), np.zeros(steps * batch_size, np.int64), batch_size)
+    return TrainingInputs([types.SimpleNamespace(name=n) for n in names], [], stream, sizes, multiples, epochs,
+                          sum(s * m for s, m in zip(sizes, multiples)))
+
+
+def test_the_logs_budget_line_states_steps_epochs_and_multiples():
+    names, sizes = ["CoLA", "SST-2", "MRPC", "STS-B", "RTE"], [8551, 8551, 7336, 11498, 2490]
+    assert _inputs(names, sizes, [3, 2, 3, 2, 4], 4581).budget() == (
+        "4581 steps of 128 = 6 epochs of 97719 examples (CoLA 8551×3 + SST-2 8551×2 + MRPC 7336×3 + STS-B 11498×2 "
+        "+ RTE 2490×4); multiples as the original's (the original's size table, MNLI the reference)")
+    # --max_train_steps=10: the line says the cap, not 6 epochs that never happen
+    assert _inputs(names, sizes, [3, 2, 3, 2, 4], 10).budget().startswith(
+        "10 steps of 128 (capped by --max_train_steps; 4581 for) 6 epochs of 97719 examples")
+    # a teacher: one task, plain epochs (⌈3 · 2490 / 32⌉ = 234), nothing said about multiples
+    assert _inputs(["RTE"], [2490], [1], 234, epochs=3, batch_size=32).budget() == (
+        "234 steps of 32 = 3 epochs of 2490 examples (RTE 2490×1)")
+    assert _inputs(["big", "tiny"], [10000, 40], [1, 4], 4, epochs=1, batch_size=2560).budget().endswith(
+        "multiples as the original's (relative to big, the largest here)")
+    assert _inputs(["RTE", "mine"], [2490, 2490], [4, 4], 59, epochs=1, batch_size=340).budget().endswith(
+        "(GLUE tasks from the original's size table, others from their size here against 392702 examples "
+        "(MNLI's, or the largest set here if larger))")

@@ -270,11 +270,14 @@ def test_a_store_serves_an_experiment_whose_flags_differ_only_in_what_teachers_n
     store = tmp_path / "store"
     make_experiment(tmp_path, methods=("single", "bam"), seeds=(0,), store=str(store)).run()
     kept = json.load(open(store / "seed0" / "teacher_flags.json"))
-    assert "task_loss_weights" not in kept and "dataset_multiples" not in kept
+    assert "task_loss_weights" not in kept and "dataset_multiples" not in kept and "learning_rate" not in kept
+    assert kept["teacher_learning_rate"] == 5e-5
     os.rename(tmp_path / "exp", tmp_path / "lost")
     os.remove(tmp_path / "results.jsonl")
     weighted = make_experiment(tmp_path, methods=("bam", "born_again_single"), seeds=(0,), store=str(store),
-                               task_loss_weights="STS-B=25", dataset_multiples=False)
+                               task_loss_weights="STS-B=25", dataset_multiples=False, learning_rate=3e-4,
+                               train_batch_size=64, num_train_epochs=2.0, temperature=2.0,
+                               task_weight_exponent=0.5, task_mixing="per_task")
     weighted.run()
     assert [entry for entry in weighted.backend.trained if entry[0] == "teacher"] == []  # from the store
     flags = {(r["method"], r["task"]): r["flags"] for r in read_results(str(tmp_path / "results.jsonl"))[0]}

@@ -42,6 +42,9 @@ def test_num_train_steps_by_hand():
     assert num_train_steps([10], 0.5, 4) == 2
     # never fewer than one step
     assert num_train_steps([1], 0.001, 128) == 1
+    # epochs as written, not as a float: 1.1 · 1600 / 32 = 55 exactly (1.1 * 1600 / 32 in floats is 55.000000000000007)
+    assert num_train_steps([1600], 1.1, 32) == 55
+    assert num_train_steps([1000, 2000], 2.2, 8) == 825  # 2.2 · 3000 / 8 = 825 (floats: 825.0000000000001)
     # --max_train_steps caps it; 0 means no cap
     assert num_train_steps([100, 28], 3, 32, max_steps=5) == 5
     assert num_train_steps([100, 28], 3, 32, max_steps=50) == 12

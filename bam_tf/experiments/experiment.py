@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 
 from bam_tf import atomic_files, metrics
 from bam_tf.config import BamConfig
-from bam_tf.experiments.methods import (DISTILL_FROM_SINGLE, METHODS, MULTI_TASK_ONLY_FLAGS, changed_flags,
+from bam_tf.experiments.methods import (DISTILL_FROM_SINGLE, METHODS, STUDENT_ONLY_FLAGS, changed_flags,
                                         method_configs)
 from bam_tf.experiments.results_file import ExperimentError, append_results, latest_records, read_results
 from bam_tf.experiments.teacher_outputs_store import TeacherOutputsStore, copy_outputs, missing_outputs
@@ -317,9 +317,8 @@ class Experiment:
                     and not self._missing_outputs(self.store.seed_dir(seed)))
 
     def _teacher_flags(self, seed: int) -> dict:
-        # Teachers train one task each, so flags that act only on multi-task runs never reached them.
         return {key: value for key, value in self.single_config(seed).to_dict().items()
-                if key not in MULTI_TASK_ONLY_FLAGS}
+                if key not in STUDENT_ONLY_FLAGS}
 
     def _keep_in_store(self, seed: int) -> None:
         if self.store:

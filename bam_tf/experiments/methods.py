@@ -20,6 +20,12 @@ FREE_FLAGS = FLAGS_FREE_TO_CHANGE | {"model_dir"}
 # Flags a single-task run never uses (the original, too, turns dataset multiples off for one task; a task's
 # loss weight has nothing to balance alone).
 MULTI_TASK_ONLY_FLAGS = frozenset({"dataset_multiples", "task_loss_weights"})
+# Flags the single-task teachers never read (they train with --teacher_learning_rate, --teacher_batch_size and
+# --teacher_epochs on gold labels alone, and one task leaves nothing to sample or mix): a store's teacher
+# outputs serve an experiment that changes only these.
+STUDENT_ONLY_FLAGS = MULTI_TASK_ONLY_FLAGS | {"learning_rate", "train_batch_size", "num_train_epochs", "temperature",
+                                              "teacher_annealing", "distill_weight", "task_weight_exponent",
+                                              "task_mixing"}
 
 
 def method_configs(base: BamConfig, method: str, seed: int, run_dir: str, tasks: list[str]) -> dict[str, BamConfig]:

@@ -35,7 +35,8 @@ once, naming the first. The experiment dir holds every model (hundreds of MB a s
 survive (another machine, a fresh checkout), finished runs are still skipped through the results file, and
 with --teacher_outputs_store (e.g. results/<name>_teacher_outputs, committed beside the results file) the
 bam runs of a seed whose `single` run finished take its teachers' outputs from there: DIR/seed<k>/<TASK>.npz
-and teacher_flags.json (outputs of teachers trained with other flags are refused).
+and teacher_flags.json (outputs of teachers trained with other flags are refused; flags only the student
+reads, such as --learning_rate or --temperature, may differ).
 
 A results line: method, seed, task, metrics (the task's GLUE dev metrics), score (their mean, the GLUE task
 score), wall_time_s (seconds this invocation spent on the (method, seed), dependencies included; a run that
