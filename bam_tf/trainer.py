@@ -7,6 +7,7 @@ rebuilt to start at the restored step.
 """
 
 import dataclasses
+import hashlib
 import os
 import shutil
 import sys
@@ -31,6 +32,9 @@ from bam_tf.user_errors import InputError
 # multiples of 16 give at most max_seq_length / 16 lengths per group size.
 XLA_LENGTH_MULTIPLE = 16
 
+
+# Beside a stage's checkpoints: which example stream they were trained on (see _check_same_stream).
+STREAM_FILE = "example_stream.json"
 
 # One distributed step per stage, traced once from its dataset's element spec (trainer_test checks).
 traced_once_per_owner("train.<locals>.distributed_step")
@@ -90,6 +94,8 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
         manager = tf.train.CheckpointManager(checkpoint, options.checkpoint_dir, options.keep_checkpoints)
         _restore_latest(checkpoint, manager)
     start_step = int(model.batches_done.numpy())  # batches, not applied updates (see MultiTaskBert)
+    if start_step and options.checkpoint_dir:
+        _check_same_stream(options.checkpoint_dir, stream)
     # λ weighs gold against teacher targets: without any teacher (teachers, `multi`) it changes nothing,
     # so it is neither shown nor logged there.
     distilling = any(e.teacher_outputs is not None for e in examples)
@@ -170,6 +176,8 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
             window_counts[:] = 0
         if manager and (done % options.checkpoint_every == 0 or done == num_steps):
             manager.save(checkpoint_number=done)
+            if not os.path.exists(os.path.join(options.checkpoint_dir, STREAM_FILE)):
+                atomic_files.write_json(os.path.join(options.checkpoint_dir, STREAM_FILE), _stream_identity(stream))
         if best and done % options.eval_every == 0 and done < num_steps:
             _evaluate(options, writer, best, done)
     final_scores = _evaluate(options, writer, best, num_steps) if options.evaluate else {}
@@ -181,6 +189,31 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
                            best_steps=best.steps() if best else {}, final_dev_scores=final_scores,
                            length_group_size=group_size, length_groups=why,
                            step_traces=distributed_step.experimental_get_tracing_count())
+
+
+def _stream_identity(stream: ExampleStream) -> dict:
+    digest = hashlib.sha256(stream.task_ids.tobytes())
+    digest.update(stream.example_indices.tobytes())
+    return {"steps": stream.num_steps, "batch_size": stream.batch_size, "sha256": digest.hexdigest()}
+
+
+def _check_same_stream(checkpoint_dir: str, stream: ExampleStream) -> None:
+    """A resumed stage must continue the stream its checkpoints were trained on: the step counter, λ and the
+    learning rate are positions in that stream. Other training data, or a bam_tf that counts steps otherwise,
+    gives another one; continuing it would silently train a mix of the two. (Checkpoints from before this
+    record carry no STREAM_FILE and resume unchecked.)"""
+    path = os.path.join(checkpoint_dir, STREAM_FILE)
+    if not os.path.exists(path):
+        return
+    recorded, current = atomic_files.read_json(path), _stream_identity(stream)
+    if recorded != current:
+        what = (f"{recorded['steps']} steps of {recorded['batch_size']} then, {current['steps']} of "
+                f"{current['batch_size']} now" if (recorded["steps"], recorded["batch_size"]) !=
+                (current["steps"], current["batch_size"]) else "as many steps, in another order")
+        raise CheckpointError(f"{checkpoint_dir}: these checkpoints were trained on another example stream ({what}): "
+                              "the training data or the way bam_tf counts steps changed since they were written. "
+                              "Continue with what wrote them, or delete this folder to train the stage from the "
+                              "start.")
 
 
 def length_plan(examples: list[TaskExamples], stream: ExampleStream, num_replicas: int,

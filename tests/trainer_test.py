@@ -152,6 +152,18 @@ def test_a_corrupted_checkpoint_is_a_clear_error(tmp_path):
     assert os.path.exists(tmp_path / "ckpt-2.index")  # older checkpoints are left alone
 
 
+def test_checkpoints_of_another_example_stream_are_refused(tmp_path):
+    """Other data or another step count gives another stream; its checkpoint's step would mean something else."""
+    _train(_model(steps=4), stream=_stream(4), checkpoint_dir=str(tmp_path), checkpoint_every=2)
+    assert (tmp_path / "example_stream.json").exists()
+    with pytest.raises(CheckpointError, match=r"another example stream \(4 steps of 8 then, 6 of 8 now\)"):
+        _train(_model(steps=6), stream=_stream(6), checkpoint_dir=str(tmp_path))
+    other_order = example_stream([24, 40], 0.75, BATCH, 4, "mixed", seed=4)
+    with pytest.raises(CheckpointError, match=r"another example stream \(as many steps, in another order\)"):
+        _train(_model(steps=4), stream=other_order, checkpoint_dir=str(tmp_path))
+    assert _train(_model(steps=4), stream=_stream(4), checkpoint_dir=str(tmp_path)).resumed_from_step == 4  # same
+
+
 def test_jit_compiled_step_matches_the_plain_step():
     # No dropout: XLA draws its random numbers with another algorithm than the CPU kernels.
     plain, compiled = _model(steps=3, dropout=0.0), _model(steps=3, dropout=0.0)
