@@ -6,6 +6,7 @@ The resolved config is written to the run's model dir (`flags.txt`, re-usable as
 
 import dataclasses
 import json
+import math
 import os
 
 from absl import flags
@@ -192,10 +193,10 @@ class BamConfig:
             if getattr(self, name) < 0:
                 problems.append(f"--{name} must be 0 (no cap) or positive")
         for name in ("teacher_learning_rate", "learning_rate", "teacher_epochs", "num_train_epochs", "temperature"):
-            if not getattr(self, name) > 0:
-                problems.append(f"--{name} must be positive")
-        if not self.task_weight_exponent >= 0:  # negative: small tasks sampled more than large ones, multiples explode
-            problems.append("--task_weight_exponent must be 0 (uniform over tasks) or positive")
+            if not 0 < getattr(self, name) < math.inf:
+                problems.append(f"--{name} must be positive and finite")
+        if not 0 <= self.task_weight_exponent < math.inf:  # negative: small tasks sampled more than large ones, multiples explode
+            problems.append("--task_weight_exponent must be 0 (uniform over tasks) or positive and finite")
         for name in ("distill_weight", "warmup_fraction", "head_dropout"):
             if not 0 <= getattr(self, name) <= 1:
                 problems.append(f"--{name} must be in [0, 1]")

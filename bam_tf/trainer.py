@@ -94,8 +94,11 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
         manager = tf.train.CheckpointManager(checkpoint, options.checkpoint_dir, options.keep_checkpoints)
         _restore_latest(checkpoint, manager)
     start_step = int(model.batches_done.numpy())  # batches, not applied updates (see MultiTaskBert)
-    if start_step and options.checkpoint_dir:
-        _check_same_stream(options.checkpoint_dir, stream)
+    if options.checkpoint_dir:
+        if start_step:
+            _check_same_stream(options.checkpoint_dir, stream)
+        else:  # before the first checkpoint, so that no checkpoint ever lies here without its stream's record
+            atomic_files.write_json(os.path.join(options.checkpoint_dir, STREAM_FILE), _stream_identity(stream))
     # λ weighs gold against teacher targets: without any teacher (teachers, `multi`) it changes nothing,
     # so it is neither shown nor logged there.
     distilling = any(e.teacher_outputs is not None for e in examples)
@@ -176,8 +179,6 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
             window_counts[:] = 0
         if manager and (done % options.checkpoint_every == 0 or done == num_steps):
             manager.save(checkpoint_number=done)
-            if not os.path.exists(os.path.join(options.checkpoint_dir, STREAM_FILE)):
-                atomic_files.write_json(os.path.join(options.checkpoint_dir, STREAM_FILE), _stream_identity(stream))
         if best and done % options.eval_every == 0 and done < num_steps:
             _evaluate(options, writer, best, done)
     final_scores = _evaluate(options, writer, best, num_steps) if options.evaluate else {}
@@ -205,7 +206,15 @@ def _check_same_stream(checkpoint_dir: str, stream: ExampleStream) -> None:
     path = os.path.join(checkpoint_dir, STREAM_FILE)
     if not os.path.exists(path):
         return
-    recorded, current = atomic_files.read_json(path), _stream_identity(stream)
+    current = _stream_identity(stream)
+    try:
+        recorded = atomic_files.read_json(path)
+    except (OSError, ValueError) as error:
+        recorded = error
+    if not isinstance(recorded, dict) or not current.keys() <= recorded.keys():
+        raise CheckpointError(f"{path}: unreadable as the record of the example stream that the checkpoints beside "
+                              f"it were trained on ({str(recorded)[:200]}); delete this folder to train the stage "
+                              "from the start.")
     if recorded != current:
         what = (f"{recorded['steps']} steps of {recorded['batch_size']} then, {current['steps']} of "
                 f"{current['batch_size']} now" if (recorded["steps"], recorded["batch_size"]) !=

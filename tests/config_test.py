@@ -93,6 +93,14 @@ def test_task_weight_exponent_may_be_zero_but_not_negative():
     assert "--task_weight_exponent must be 0 (uniform over tasks) or positive" in _problems(
         _valid(task_weight_exponent=-1.0))
     _valid(task_weight_exponent=0.0).validate()  # uniform over tasks: valid
+    assert "--task_weight_exponent must be 0 (uniform over tasks) or positive and finite" in _problems(
+        _valid(task_weight_exponent=float("inf")))
+
+
+@pytest.mark.parametrize("name", ["num_train_epochs", "teacher_epochs", "learning_rate", "temperature"])
+@pytest.mark.parametrize("value", [0.0, float("inf"), float("nan")])
+def test_rates_and_epochs_must_be_positive_and_finite(name, value):
+    assert f"--{name} must be positive and finite" in _problems(_valid(**{name: value}))
 
 
 def test_range_checks_and_all_problems_reported_together():

@@ -70,6 +70,17 @@ def test_summary_warns_when_methods_hold_different_seeds(tmp_path):
     assert "**Incomplete grid**: the methods hold different seeds (single: [0, 1]; multi: [0, 1]; bam: [0])" in text
 
 
+def test_summary_warns_when_a_seed_misses_a_task(tmp_path):
+    # bam seed 1 lost its SST-2 line: its GLUE average is left out, so means would mix seed sets unannounced.
+    grid = _grid(single={"RTE": [0.50, 0.51], "SST-2": [0.9, 0.9]}, multi={"RTE": [0.60, 0.61], "SST-2": [0.9, 0.9]},
+                 bam={"RTE": [0.55, 0.56], "SST-2": [0.9, 0.9]}, seeds=[0, 1])
+    del grid[("bam", 1)]["SST-2"]
+    _write_results(tmp_path / "r.jsonl", grid)
+    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    assert ("**Incomplete grid**: the methods hold different seeds (single: [0, 1]; multi: [0, 1]; bam: [0, 1]; "
+            "seeds with every task, which the GLUE averages use: single: [0, 1]; multi: [0, 1]; bam: [0])") in text
+
+
 def test_summary_says_when_the_claim_is_not_reproduced(tmp_path):
     grid = _grid(single={"CoLA": [0.40, 0.42]}, multi={"CoLA": [0.41, 0.43]}, bam={"CoLA": [0.30, 0.31]}, seeds=[0, 1])
     _write_results(tmp_path / "r.jsonl", grid)
@@ -246,6 +257,22 @@ def test_a_baseline_results_file_is_compared_method_by_method_and_task_by_task(t
     single_rte = next(r for r in rows if r.startswith("| single | RTE |"))
     assert "| +0.0 |" in single_rte and "| 1 |" in single_rte  # identical scores: p = 1
     assert "--baseline_results=" in text
+
+
+def test_against_a_baseline_with_other_tasks_the_glue_averages_cover_the_shared_tasks(tmp_path):
+    here = _grid(single={"RTE": [0.6] * 3, "SST-2": [0.9] * 3, "CoLA": [0.3] * 3}, multi={"RTE": [0.5] * 3},
+                 bam={"RTE": [0.6] * 3, "SST-2": [0.9] * 3, "CoLA": [0.3] * 3}, seeds=[0, 1, 2])
+    del here[("multi", 0)], here[("multi", 1)], here[("multi", 2)]
+    baseline = {key: {t: v for t, v in per_task.items() if t != "CoLA"} for key, per_task in here.items()}
+    _write_results(tmp_path / "here.jsonl", here)
+    _write_results(tmp_path / "base.jsonl", baseline)
+    text = report.build_report(str(tmp_path / "here.jsonl"), str(tmp_path / "here.md"), 0.05,
+                               baseline_file=str(tmp_path / "base.jsonl"))
+    section = text.split("## Against the baseline results")[1].split("## Runs")[0]
+    assert "both over the tasks they share: SST-2, RTE." in section
+    # Same RTE and SST-2 scores in both files: the averages over those two are equal (CoLA's 30.0 would give −15.0).
+    bam_glue = next(line for line in section.splitlines() if line.startswith("| bam | GLUE average |"))
+    assert "| 75.0 ± 0.0 (3) | 75.0 ± 0.0 (3) | +0.0 |" in bam_glue
 
 
 def test_a_notes_file_becomes_the_notes_section(tmp_path):

@@ -2,6 +2,7 @@
 
 import dataclasses
 import glob
+import json
 import os
 
 import keras
@@ -162,6 +163,18 @@ def test_checkpoints_of_another_example_stream_are_refused(tmp_path):
     with pytest.raises(CheckpointError, match=r"another example stream \(as many steps, in another order\)"):
         _train(_model(steps=4), stream=other_order, checkpoint_dir=str(tmp_path))
     assert _train(_model(steps=4), stream=_stream(4), checkpoint_dir=str(tmp_path)).resumed_from_step == 4  # same
+
+
+def test_unreadable_stream_record_is_refused_and_a_fresh_stage_writes_its_own(tmp_path):
+    record = tmp_path / "example_stream.json"
+    tmp_path.mkdir(exist_ok=True)
+    record.write_text('{"steps": 99}')  # left from another run, no checkpoint beside it: a fresh start replaces it
+    _train(_model(steps=4), stream=_stream(4), checkpoint_dir=str(tmp_path), checkpoint_every=2)
+    assert json.loads(record.read_text())["steps"] == 4
+    for damaged in ("", "[1]", '{"steps": 4}'):
+        record.write_text(damaged)
+        with pytest.raises(CheckpointError, match=r"example_stream.json: unreadable as the record .*delete this"):
+            _train(_model(steps=4), stream=_stream(4), checkpoint_dir=str(tmp_path))
 
 
 def test_jit_compiled_step_matches_the_plain_step():

@@ -19,6 +19,10 @@ def budget_section(results: Results, baseline: Results, baseline_file: str, alph
     methods = [m for m in results.methods if m in baseline.methods]
     if not methods:
         return lines + ["No method is in both files."]
+    shared_tasks = [t for t in results.tasks if t in baseline.tasks]
+    if shared_tasks != results.tasks or len(shared_tasks) != len(baseline.tasks):
+        lines += [f"The two files hold different tasks; their GLUE averages below are both over the tasks they "
+                  f"share: {', '.join(shared_tasks) or 'none'}.", ""]
     lines += ["| method | task | here (n) | baseline (n) | difference | p (two-sided) | Holm-adjusted p |",
               "|---|---|---:|---:|---:|---:|---:|"]
     for method in methods:
@@ -30,7 +34,8 @@ def budget_section(results: Results, baseline: Results, baseline_file: str, alph
             lines.append(f"| {method} | {task} | {mean_std_text(x)} ({len(x)}) | {mean_std_text(y)} ({len(y)}) | "
                          f"{100 * (np.mean(x) - np.mean(y)):+.1f} | {test.p_value:.4g} | "
                          f"{adj:.4g}{' **significant**' if adj <= alpha else ''} |")
-        x_avg, y_avg = list(results.glue_averages(method).values()), list(baseline.glue_averages(method).values())
+        x_avg = list(results.glue_averages(method, shared_tasks).values())
+        y_avg = list(baseline.glue_averages(method, shared_tasks).values())
         if x_avg and y_avg:
             test = significance.mann_whitney_u(x_avg, y_avg, alternative="two-sided")
             lines.append(f"| {method} | GLUE average | {mean_std_text(x_avg)} ({len(x_avg)}) | "

@@ -42,13 +42,15 @@ class Results:
     def scores(self, method: str, task: str) -> list[float]:
         return [float(r["score"]) for r in self.records(method, task)]
 
-    def glue_averages(self, method: str) -> dict[int, float]:
-        """GLUE average per seed, over seeds that have every task of the report."""
+    def glue_averages(self, method: str, tasks: list[str] | None = None) -> dict[int, float]:
+        """GLUE average per seed over `tasks` (default: every task of the report), for the seeds that have them
+        all."""
+        tasks = self.tasks if tasks is None else tasks
         averages = {}
         for seed in self.seeds(method):
-            per_task = {t: self.latest[(method, seed, t)]["metrics"] for t in self.tasks
+            per_task = {t: self.latest[(method, seed, t)]["metrics"] for t in tasks
                         if (method, seed, t) in self.latest}
-            if len(per_task) == len(self.tasks):
+            if per_task and len(per_task) == len(tasks):
                 averages[seed] = metrics.glue_average(
-                    per_task, user_tasks=[t for t in self.tasks if t not in metrics.GLUE_TASKS])
+                    per_task, user_tasks=[t for t in tasks if t not in metrics.GLUE_TASKS])
         return averages
