@@ -178,6 +178,9 @@ class BamConfig:
             problems.append("--model_dir is required")
         if self.data_source == "tsv" and not self.glue_dir and not self.task_defs:  # user tasks need no GLUE
             problems.append("--glue_dir (or $GLUE_DIR) is required with --data_source=tsv")
+        if self.data_source == "tsv" and not self.glue_dir and self.task_defs and "tasks" not in changed:
+            problems.append(f"--tasks is left at its default ({self.tasks}: GLUE tasks, which need --glue_dir): "
+                            f"name the tasks to train, e.g. --tasks=<a task of {self.task_defs}>")
         if self.teacher_annealing and "distill_weight" in changed:
             problems.append("--distill_weight only applies with --noteacher_annealing")
         if not self.distill and changed & {"teacher_annealing", "distill_weight", "temperature"}:

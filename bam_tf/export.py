@@ -35,7 +35,7 @@ import shutil
 import sys
 import tempfile
 
-from bam_tf.run_layout import RunLayout
+from bam_tf.run_layout import RunLayout, resolve_model_dir
 from bam_tf.task import task_slug
 from bam_tf.user_errors import InputError
 
@@ -52,16 +52,6 @@ class ExportError(InputError):
 def signature_name(task_name: str) -> str:
     """"STS-B" -> "sts_b": the SavedModel signature (and output-name prefix) of a task."""
     return task_slug(task_name)
-
-
-def resolve_model_dir(model_dir: str) -> str:
-    """A trained model folder, or a run dir (then its student/)."""
-    # bam_tf.trained_model.is_trained_model_dir, without importing keras-hub just to say no.
-    for candidate in (model_dir, RunLayout(model_dir).student_dir):
-        if os.path.exists(os.path.join(candidate, "model_config.json")):
-            return candidate
-    raise ExportError(f"{model_dir}: neither a trained model folder (model_config.json) nor a run dir "
-                      "with a trained student/")
 
 
 def existing_versions(export_dir: str) -> list[int]:

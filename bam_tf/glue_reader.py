@@ -26,6 +26,7 @@ class GlueDataError(InputError):
         super().__init__(f"{where}: {message}")
         self.path = os.fspath(path)
         self.line = line
+        self.problem = message
 
 
 @dataclasses.dataclass(eq=False)  # eq on numpy arrays is ambiguous; compare fingerprints instead
@@ -176,7 +177,7 @@ def _rows(path: str, layout: SplitLayout, max_rows: int | None,
     for line_no, fields in _fields(path, layout.file_format):
         if max_rows is not None and rows >= max_rows:
             return
-        if not fields:
+        if not fields or (len(fields) == 1 and not fields[0].strip()):  # blank, or spaces only (as JSON lines)
             pending_blank = pending_blank or line_no
             continue
         if pending_blank is not None:
@@ -217,8 +218,10 @@ def _table_records(path: str, layout: SplitLayout, max_rows: int | None) -> Iter
                 if isinstance(column, str):
                     if header.count(column) != 1:
                         problem = "appears twice in" if column in header else "is not in"
+                        spaced = ("; the header's names have spaces around them (a header written as 'a, b')"
+                                  if column not in header and column in [h.strip() for h in header] else "")
                         raise GlueDataError(path, f"column {column!r} ({role}) {problem} the header row; columns: "
-                                                  f"{', '.join(header)}", 1)
+                                                  f"{', '.join(map(repr, header))}{spaced}", 1)
                     column = header.index(column)
                 elif column >= len(fields):
                     raise GlueDataError(path, f"column {column} ({role}) does not exist: the row has {len(fields)} "
@@ -324,7 +327,14 @@ def read_split(glue_dir: str | os.PathLike, task: Task, split: str,
         if layout.text_b_column is not None:
             text_b.append(values["text_b"])
         if layout.label_column is not None:
-            labels.append(_parse_label(task, values["label"], path, line_no))
+            try:
+                labels.append(_parse_label(task, values["label"], path, line_no))
+            except GlueDataError as error:
+                if row == 0 and task.is_user_task and layout.file_format != "jsonl" and not layout.has_header:
+                    raise GlueDataError(path, f"{error.problem}; if line {line_no} is a header row, name the "
+                                              "columns in the task definition instead of numbering them",
+                                        line_no) from None
+                raise
         official_index.append(values.get("id", str(row)))
 
     label_array = None

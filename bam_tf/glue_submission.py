@@ -8,6 +8,12 @@ score clipped to [0, 5]). MNLI-mm and AX are scored by the MNLI head. A run dir'
 Tasks the model has no head for, or whose test file is not in the GLUE folder, are listed as missing in
 the summary, never skipped silently. The zip is written atomically. Command line:
 `python tools/glue_submission.py`.
+
+A task of the user's own that the model was trained on (--task_defs) is predicted the same way when named
+in `tasks`: its definition's test file (stored with the model), into `<name>.tsv` indexed by its `id`
+column (else the row number), labels as its definition names them, scores clipped to its range. Such a
+zip is no GLUE submission; it is how a user gets a test file's predictions. GLUE data is only needed for
+GLUE tasks.
 """
 
 from __future__ import annotations
@@ -52,27 +58,31 @@ def submission_tsv(official_index: list[str], predictions: list[str]) -> str:
     return "index\tprediction\n" + "".join(f"{i}\t{p}\n" for i, p in zip(official_index, predictions))
 
 
-def write_submission(model_dir: str, glue_dir: str, output: str, tasks: list[Task] | None = None,
+def write_submission(model_dir: str, glue_dir: str, output: str, tasks: str | None = None,
                      batch_size: int = 128, max_examples: int | None = None) -> SubmissionSummary:
+    """tasks: comma-separated names, of GLUE tasks or of the model's own (default: every GLUE test task)."""
     from bam_tf.evaluation import predict_head
-    from bam_tf.export import resolve_model_dir
     from bam_tf.glue_reader import read_split
+    from bam_tf.run_layout import resolve_model_dir
+    from bam_tf.task_set import TaskSet
     from bam_tf.text_encoding import encode_task_data
     from bam_tf.trained_model import load_trained_model
 
-    if not os.path.isdir(glue_dir):
-        raise MissingInputError(f"{glue_dir}: GLUE data directory does not exist")
     model, encoder = load_trained_model(resolve_model_dir(model_dir))
+    chosen = TaskSet(t for t in model.tasks if t.is_user_task).parse_list(tasks) if tasks else submission_tasks()
+    if any(not t.is_user_task for t in chosen) and not os.path.isdir(glue_dir or ""):
+        raise MissingInputError(f"{glue_dir or '--glue_dir'}: GLUE data directory does not exist (GLUE tasks "
+                                "read their test files from it)")
     heads = {t.name for t in model.tasks}
     written, missing, files = {}, {}, {}
-    for task in tasks or submission_tasks():
+    for task in chosen:
         if "test" not in task.splits:
             missing[task.name] = "no test split"
             continue
         if task.head not in heads:
             missing[task.name] = "no head" if task.head == task.name else f"no {task.head} head"
             continue
-        path = os.path.join(glue_dir, task.directory, task.splits["test"].filename)
+        path = os.path.join(glue_dir or "", task.directory, task.splits["test"].filename)  # user tasks: absolute
         if not os.path.isfile(path):
             missing[task.name] = f"no test file {path}"
             continue

@@ -27,7 +27,7 @@ from bam_tf.input_pipeline import TaskExamples
 from bam_tf.length_bucketing import bucket_by_length
 from bam_tf.run_lock import exclusive_run_dir
 from bam_tf.run_layout import DEV_RESULTS, STAGE_OUTPUTS, TRAINING_SUMMARY, RunLayout
-from bam_tf.task_defs import record_changes, run_record
+from bam_tf.task_defs import check_data_files, record_changes, run_record
 from bam_tf.task_loss_weights import resolve_task_loss_weights
 from bam_tf.task_set import task_set_of
 from bam_tf.model import MultiTaskBert
@@ -70,6 +70,9 @@ class BamPipeline:
         self.config = config
         self.task_set = task_set_of(config.task_defs)  # GLUE's tasks and the user's own
         self.tasks = self.task_set.parse_list(config.tasks)
+        for task in self.tasks:
+            if task.is_user_task:
+                check_data_files(task)  # now, not when a later stage first reads them
         untrainable = [t.name for t in self.tasks if not t.trainable]
         if untrainable:
             raise InputError(f"--tasks: {untrainable} are evaluation-only sets (scored by another task's head)")

@@ -26,6 +26,7 @@ import tensorflow as tf
 from bam_tf.task import Task
 from bam_tf.task_set import TaskSet
 from bam_tf.model import MultiTaskBert
+from bam_tf.run_layout import resolve_model_dir
 from bam_tf.text_encoding import TextEncoder
 from bam_tf.trained_model import load_trained_model
 from bam_tf.user_errors import InputError
@@ -40,8 +41,9 @@ class Predictor:
 
     @classmethod
     def load(cls, directory: str) -> Predictor:
-        """The predictor of a trained model folder (bam_tf.trained_model: a teacher's or the student's)."""
-        return cls(*load_trained_model(directory))
+        """The predictor of a trained model folder (bam_tf.trained_model: a teacher's or the student's), or of
+        a run dir's student."""
+        return cls(*load_trained_model(resolve_model_dir(directory)))
 
     @property
     def tasks(self) -> list[str]:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from bam_tf.user_errors import MissingInputError
+
 DEV_RESULTS = "dev_results.json"
 TRAINING_SUMMARY = "training_summary.json"
 CONFIG = "config.json"
@@ -70,3 +72,13 @@ class RunLayout:
     @property
     def dev_results_path(self) -> str:
         return self.path(DEV_RESULTS)
+
+
+def resolve_model_dir(model_dir: str) -> str:
+    """A trained model folder, or a run dir (then its student/): what export, prediction and submission load."""
+    # bam_tf.trained_model.is_trained_model_dir, without importing keras-hub just to say no.
+    for candidate in (model_dir, RunLayout(model_dir).student_dir):
+        if os.path.exists(os.path.join(candidate, "model_config.json")):
+            return candidate
+    raise MissingInputError(f"{model_dir}: neither a trained model folder (model_config.json) nor a run dir "
+                            "with a trained student/")

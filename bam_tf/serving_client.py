@@ -8,6 +8,8 @@
 
 A task names its signature (rte, sts_b, cola, ... or the GLUE name: RTE, STS-B); "all" uses
 serving_default (every head at once; single-sentence tasks ignore sentence2, which defaults to "").
+A task of the user's own (trained with --task_defs) is named the same way (review-stars or review_stars);
+the client does not know whether it takes pairs, so the server checks its inputs.
 REST urls: http://HOST:8501 (the :predict path is added) or a full :predict URL; gRPC: HOST:8500.
 Command line: `python tools/serving_client.py`. TensorFlow is imported for gRPC only.
 """
@@ -30,7 +32,7 @@ signature_name = task_slug  # the export's rule (bam_tf.export.signature_name): 
 
 
 def signature_inputs(task: str, sentence1: list[str], sentence2: list[str] | None) -> tuple[str, dict]:
-    """(signature name, {input name: list of strings}) for a task, checked against the GLUE tasks."""
+    """(signature name, {input name: list of strings}) for a task, checked against it if it is a GLUE task."""
     if not sentence1:
         raise InputError("give at least one --sentence1")
     if sentence2 is not None and len(sentence2) != len(sentence1):
@@ -38,7 +40,11 @@ def signature_inputs(task: str, sentence1: list[str], sentence2: list[str] | Non
     if task.lower() in ALL_TASKS:
         return "serving_default", {"sentence1": list(sentence1),
                                    "sentence2": list(sentence2) if sentence2 is not None else [""] * len(sentence1)}
-    found = glue_task(task)
+    try:
+        found = glue_task(task)
+    except InputError:  # a task of the user's own: its signature is its slug (bam_tf.export), its inputs as given
+        return signature_name(task), ({"sentence1": list(sentence1)} if sentence2 is None else
+                                      {"sentence1": list(sentence1), "sentence2": list(sentence2)})
     if found.is_pair:
         if sentence2 is None:
             raise InputError(f"{found.name} is a sentence-pair task: give --sentence2 as well")

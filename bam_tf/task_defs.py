@@ -10,7 +10,7 @@ A definition file is JSON, or YAML when it ends in .yaml/.yml (read with yaml.sa
   format     (inside a file mapping) tsv, csv or jsonl; default from the extension (.tsv, .csv, .jsonl)
   text_a     column of the first text; text_b (optional) of the second, for sentence-pair tasks
   label      column of the gold label
-  id         (optional) column of an example id, kept as the official index for predictions
+  id         (optional) column of an example id: the index of test predictions (tools/glue_submission.py)
   labels     the label strings, in the order of the head's classes (f1 scores the second one), or
   regression {min: .., max: ..}: the score range (heads train on (y − min) / (max − min))
   metrics    among accuracy, f1, mcc (classification) and pearson, spearman (regression)
@@ -66,10 +66,22 @@ class TaskDefinitionError(InputError):
 
 
 # ---- reading a definition file ------------------------------------------------------------------------
-def load_task_definitions(path: str) -> list[Task]:
-    """The tasks of a definition file, validated (their data files must exist)."""
+def load_task_definitions(path: str, check_files: bool = True) -> list[Task]:
+    """The tasks of a definition file, validated (with check_files, every task's data files must exist)."""
     return tasks_from_definitions(_read_document(path), source=path,
-                                  base_dir=os.path.dirname(os.path.abspath(path)), check_files=True)
+                                  base_dir=os.path.dirname(os.path.abspath(path)), check_files=check_files)
+
+
+def check_data_files(task: Task) -> None:
+    """A user task's data files exist. A run checks the tasks it uses, so that a shared definition file with
+    one task whose data is not downloaded does not stop runs of the others."""
+    for split, layout in task.splits.items():
+        if os.path.exists(layout.filename) and not os.path.isfile(layout.filename):
+            raise TaskDefinitionError(task.definition_file, f"{task.name}.files.{split}",
+                                      f"{layout.filename}: not a regular file")
+        if not os.path.isfile(layout.filename):
+            raise TaskDefinitionError(task.definition_file, f"{task.name}.files.{split}",
+                                      f"{layout.filename}: no such file")
 
 
 def _read_document(path: str) -> Any:
@@ -77,7 +89,7 @@ def _read_document(path: str) -> Any:
     if extension not in (".json", ".yaml", ".yml"):
         raise TaskDefinitionError(path, "", "a task definition file ends in .json, .yaml or .yml")
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # -sig: a byte-order mark (Windows editors) is dropped
             text = f.read()
     except FileNotFoundError:
         raise TaskDefinitionError(path, "", "no such file (--task_defs)") from None

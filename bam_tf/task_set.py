@@ -97,9 +97,10 @@ def glue_task(name: str) -> Task:
 
 
 def task_set_of(task_defs: str) -> TaskSet:
-    """A run's tasks: GLUE's, plus those of its --task_defs file if it names one."""
+    """A run's tasks: GLUE's, plus those of its --task_defs file if it names one (their data files are checked
+    for the tasks a run uses: bam_tf.task_defs.check_data_files)."""
     if not task_defs:
         return GLUE
     from bam_tf.task_defs import load_task_definitions
 
-    return TaskSet(load_task_definitions(task_defs))
+    return TaskSet(load_task_definitions(task_defs, check_files=False))

@@ -68,6 +68,12 @@ def test_missing_glue_dir_with_tsv():
     assert "--glue_dir (or $GLUE_DIR) is required" in _problems(BamConfig(model_dir="/x"))
 
 
+def test_task_defs_without_tasks_or_glue_dir_asks_for_tasks():
+    message = _problems(BamConfig(model_dir="/x", task_defs="mine.yaml"))
+    assert "--tasks is left at its default (CoLA,SST-2" in message and "e.g. --tasks=<a task of mine.yaml>" in message
+    BamConfig(model_dir="/x", task_defs="mine.yaml", tasks="paraphrase").validate()  # user tasks need no GLUE
+
+
 def test_distill_weight_with_annealing_on():
     assert "--distill_weight only applies with --noteacher_annealing" in _problems(_valid(distill_weight=0.3))
 

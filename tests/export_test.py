@@ -16,6 +16,7 @@ import pytest
 from bam_tf import export
 from bam_tf.glue_reader import TaskData, read_split
 from bam_tf.task_set import glue_task
+from bam_tf.user_errors import InputError
 
 GLUE_DIR = os.environ.get("GLUE_DIR", "")
 TASKS = ["RTE", "STS-B", "CoLA"]  # pair classification, regression, single sentence
@@ -148,7 +149,7 @@ def test_run_dir_resolves_to_its_student(exported, tmp_path):
     assert export.resolve_model_dir(model_dir) == model_dir
     os.symlink(model_dir, tmp_path / "student")
     assert export.resolve_model_dir(str(tmp_path)) == str(tmp_path / "student")
-    with pytest.raises(export.ExportError, match="neither a trained model folder"):
+    with pytest.raises(InputError, match="neither a trained model folder"):
         export.resolve_model_dir(str(tmp_path / "student" / "backbone"))
 
 

@@ -116,7 +116,7 @@ def test_official_file_names():
 def test_nothing_to_write_writes_nothing(setup):
     run_dir, glue, root = setup
     output = str(root / "none.zip")
-    summary = submission.write_submission(run_dir, glue, output, tasks=[glue_task("CoLA"), glue_task("AX")])
+    summary = submission.write_submission(run_dir, glue, output, tasks="CoLA,AX")
     assert summary.output is None and not os.path.exists(output)
     assert summary.missing == {"CoLA": "no head", "AX": "no MNLI head"}
     assert "nothing written" in summary.format()
@@ -136,3 +136,32 @@ def test_cli_with_max_examples(setup):
     with zipfile.ZipFile(output) as archive:
         assert archive.namelist() == ["RTE.tsv"]
         assert len(archive.read("RTE.tsv").decode().splitlines()) == 8
+
+
+def test_a_users_own_task_gets_its_test_file_predicted_without_glue_data(tmp_path):
+    from bam_tf.backbone import load_backbone
+    from bam_tf.model import MultiTaskBert
+    from bam_tf.task_defs import load_task_definitions
+    from bam_tf.text_encoding import TextEncoder
+    from bam_tf.trained_model import build_model, save_trained_model
+
+    (tmp_path / "train.tsv").write_text("good\tyes\nbad\tno\n")
+    (tmp_path / "test.tsv").write_text("id\ttext\nq7\tfine\nq9\tawful\n")
+    (tmp_path / "tasks.yaml").write_text(
+        "tasks:\n  - name: verdict\n    files:\n      train: train.tsv\n      dev: train.tsv\n"
+        "      test: {path: test.tsv, text_a: text, id: id, label: null}\n"
+        "    text_a: 0\n    label: 1\n    labels: ['no', 'yes']\n    metrics: [accuracy]\n")
+    (verdict,) = load_task_definitions(str(tmp_path / "tasks.yaml"))
+    loaded = load_backbone("random:layers=2,hidden=32")
+    model = MultiTaskBert(loaded.backbone, [verdict, glue_task("RTE")])
+    build_model(model)
+    save_trained_model(str(tmp_path / "model"), model, TextEncoder(loaded.tokenizer, 32), "random")
+    output = str(tmp_path / "predictions.zip")
+    summary = submission.write_submission(str(tmp_path / "model"), "", output, tasks="verdict")
+    assert summary.written == {"verdict.tsv": 2} and not summary.missing
+    with zipfile.ZipFile(output) as archive:
+        rows = [line.split("\t") for line in archive.read("verdict.tsv").decode().splitlines()]
+    assert rows[0] == ["index", "prediction"] and [r[0] for r in rows[1:]] == ["q7", "q9"]
+    assert {r[1] for r in rows[1:]} <= {"no", "yes"}
+    with pytest.raises(ValueError, match="--glue_dir: GLUE data directory does not exist"):
+        submission.write_submission(str(tmp_path / "model"), "", output, tasks="verdict,RTE")

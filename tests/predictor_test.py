@@ -1,6 +1,8 @@
 """bam_tf.predictor: Predictor.load on a saved tiny model folder, predictions checked against the model's own
 outputs, batching, task-name spellings, the input errors, and a Keras-native copy of the loaded model."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -122,8 +124,12 @@ def test_input_errors(predictor, task, examples, kwargs, message):
 
 
 def test_loading_a_folder_that_is_no_model(tmp_path):
-    with pytest.raises(MissingInputError, match="not a trained bam_tf model"):
+    with pytest.raises(MissingInputError, match="neither a trained model folder .* nor a run dir"):
         Predictor.load(str(tmp_path))
+
+
+def test_a_run_dir_loads_its_student(model_dir, predictor):
+    assert Predictor.load(os.path.dirname(model_dir)).tasks == predictor.tasks == ["RTE", "SST-2", "STS-B"]
 
 
 def test_the_loaded_model_saves_as_a_keras_file(predictor, tmp_path):

@@ -106,8 +106,13 @@ def test_bad_requests_are_refused():
         client.build_request("rest_inputs", "cola", ["a"], ["b"])
     with pytest.raises(ValueError, match="one of each per row"):
         client.build_request("rest_inputs", "rte", ["a", "b"], ["c"])
-    with pytest.raises(ValueError, match="Unknown GLUE task"):
-        client.build_request("rest_inputs", "nope", ["a"], None)
+
+
+def test_a_task_of_the_users_own_is_sent_to_its_signature_with_the_inputs_given():
+    assert client.build_request("rest_inputs", "review-stars", ["a"], None) == {
+        "signature_name": "review_stars", "inputs": {"sentence1": ["a"]}}
+    assert client.build_request("rest_instances", "Paraphrase", ["a"], ["b"]) == {
+        "signature_name": "paraphrase", "instances": [{"sentence1": "a", "sentence2": "b"}]}
 
 
 def test_signature_names_agree_with_the_exporter():

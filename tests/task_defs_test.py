@@ -229,6 +229,13 @@ def test_a_missing_definition_file(tmp_path):
         load_task_definitions(str(tmp_path / "nope.yaml"))
 
 
+def test_a_json_definition_file_may_start_with_a_byte_order_mark(tmp_path):
+    _data_files(tmp_path)
+    document = json.dumps({"tasks": [yaml.safe_load(PAIR_YAML)["tasks"][1]]})
+    path = _write(tmp_path, "tasks.json", "\ufeff" + document)  # as Windows Notepad saves UTF-8
+    assert [task.name for task in load_task_definitions(path)] == ["rating"]
+
+
 # ---- the run's task set ------------------------------------------------------------------------------------
 def test_a_runs_task_set_finds_its_user_tasks_next_to_glues(defs):
     with pytest.raises(ValueError, match="a task of your own needs --task_defs=FILE"):
@@ -337,7 +344,8 @@ CSV_COLUMNS = {"text_a": "s1", "text_b": "s2", "label": "y"}
     ('s1,s2,y\na,b,yes\n"c\nd",e,maybe\n', 3, "unknown mine label 'maybe'; valid labels: no, yes"),
     ("s1,s2,y\na,b,yes\nc,d\n", 3, "expected 3 columns (as many as the first line), found 2"),
     ('s1,s2,y\na,b,yes\n"never closed,b,yes\n', 3, "cannot parse CSV: "),
-    ("s1,s2,label\na,b,yes\n", 1, "column 'y' (label) is not in the header row; columns: s1, s2, label"),
+    ("s1,s2,label\na,b,yes\n", 1, "column 'y' (label) is not in the header row; columns: 's1', 's2', 'label'"),
+    ("s1, s2, y\na,b,yes\n", 1, "columns: 's1', ' s2', ' y'; the header's names have spaces around them"),
     ("s1,s2,y,y\na,b,yes,no\n", 1, "column 'y' (label) appears twice in the header row"),
     ("s1,s2,y\na,b,yes\n\nc,d,no\n", 3, "expected 3 columns, found 0 (blank line)"),
     (b"s1,s2,y\na,b,yes\n\xff,b,no\n", 3, "not valid UTF-8"),
@@ -389,6 +397,8 @@ def test_jsonl_numbers_are_label_strings_and_ids(tmp_path):
 @pytest.mark.parametrize("fmt,content,line,message", [
     ("tsv", "a\tyes\nb\tyes\tz\n", 2, "expected 2 columns (as many as the first line), found 3"),
     ("tsv", "a\tyes\nb\tperhaps\n", 2, "unknown mine label 'perhaps'"),
+    ("tsv", "text\tanswer\nb\tyes\n", 1,
+     "unknown mine label 'answer'; valid labels: no, yes; if line 1 is a header row, name the columns"),
     ("csv", "a\n", 1, "column 1 (label) does not exist: the row has 1 columns, numbered from 0"),
     ("csv", "", None, "file is empty"),
 ])
@@ -396,6 +406,16 @@ def test_headerless_files_by_column_index(tmp_path, fmt, content, line, message)
     path = _write(tmp_path, f"train.{fmt}", content)
     task = _one_task(tmp_path, {"train": f"train.{fmt}", "dev": f"train.{fmt}"}, text_a=0, label=1)
     _expect_read_error(task, "train", path, line, message)
+
+
+@pytest.mark.parametrize("fmt", ["tsv", "csv"])
+def test_trailing_lines_of_spaces_are_blank_lines(tmp_path, fmt):
+    sep = "\t" if fmt == "tsv" else ","
+    _write(tmp_path, f"train.{fmt}", f"a{sep}yes\nb{sep}no\n  \n")  # the last line: two spaces
+    task = _one_task(tmp_path, {"train": f"train.{fmt}", "dev": f"train.{fmt}"}, text_a=0, label=1)
+    assert read_split("", task, "train").labels.tolist() == [1, 0]
+    path = _write(tmp_path, f"train.{fmt}", f"a{sep}yes\n   \nb{sep}no\n")
+    _expect_read_error(task, "train", path, 2, "blank line")
 
 
 def test_header_only_file_and_regression_range(tmp_path):
@@ -415,6 +435,20 @@ def test_header_only_file_and_regression_range(tmp_path):
     with pytest.raises(GlueDataError, match=r"dev.tsv:3: stars score '-2' is outside \[-1, 7.5\]"):
         read_split("", task, "dev")
     assert read_split("", task, "dev", max_examples=1).labels.tolist() == [7.5]
+
+
+def test_a_run_checks_the_data_files_of_the_tasks_it_uses_only(defs, tmp_path):
+    from bam_tf.config import BamConfig
+    from bam_tf.pipeline import BamPipeline
+
+    os.remove(tmp_path / "data" / "test.tsv")  # paraphrase's data is incomplete; rating's is whole
+    with pytest.raises(TaskDefinitionError, match=r"test.tsv: no such file"):
+        load_task_definitions(defs)  # a definition file alone: every task's files are checked
+    run = dict(model_dir=str(tmp_path / "run"), task_defs=defs)
+    assert [t.name for t in BamPipeline(BamConfig(tasks="rating", **run), verbose=False).tasks] == ["rating"]
+    with pytest.raises(TaskDefinitionError) as e:
+        BamPipeline(BamConfig(tasks="rating,paraphrase", **run), verbose=False)
+    assert str(e.value) == f"{defs}: paraphrase.files.test: {tmp_path / 'data' / 'test.tsv'}: no such file"
 
 
 def test_a_data_file_removed_after_loading_the_definition(defs, tmp_path):

@@ -12,6 +12,7 @@ for a batch.
 
 --task names a task signature (rte, sts_b, cola, ... or the GLUE name: RTE, STS-B); --task=all uses
 serving_default (every head at once; single-sentence tasks ignore sentence2, which defaults to "").
+A task of your own (--task_defs at training) is named the same way: --task=review-stars or review_stars.
 --url: REST: http://HOST:8501 (the :predict path is added) or a full :predict URL; gRPC: HOST:8500.
 """
 
@@ -23,8 +24,8 @@ from absl import app, flags
 from bam_tf.serving_client import FORMATS, ServingError, build_request, send_request
 from bam_tf.user_errors import InputError
 
-flags.DEFINE_string("task", None, "Task signature (rte, sts_b, cola; GLUE names work too), or 'all' for "
-                    "serving_default.")
+flags.DEFINE_string("task", None, "Task signature (rte, sts_b, cola; GLUE names and your own tasks' names "
+                    "work too), or 'all' for serving_default.")
 flags.DEFINE_multi_string("sentence1", None, "First sentence; repeat for a batch.")
 flags.DEFINE_multi_string("sentence2", None, "Second sentence of a pair task; one per --sentence1.")
 flags.DEFINE_enum("format", "rest_instances", FORMATS, "Request format.")
