@@ -22,6 +22,8 @@ def atomic_open(path: str, mode: str = "w"):
     try:
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
             yield f
+            f.flush()
+            os.fsync(f.fileno())  # the content on disk before the name: a crash must not leave an empty file there
         os.replace(tmp_path, path)
     except BaseException:
         os.unlink(tmp_path)

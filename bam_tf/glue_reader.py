@@ -177,7 +177,9 @@ def _rows(path: str, layout: SplitLayout, max_rows: int | None,
     for line_no, fields in _fields(path, layout.file_format):
         if max_rows is not None and rows >= max_rows:
             return
-        if not fields or (len(fields) == 1 and not fields[0].strip()):  # blank, or spaces only (as JSON lines)
+        # Blank, or spaces only (as JSON lines) where a row has several columns: in a one-column file spaces
+        # are a row's text.
+        if not fields or (len(fields) == 1 and not fields[0].strip() and num_columns not in (None, 1)):
             pending_blank = pending_blank or line_no
             continue
         if pending_blank is not None:

@@ -25,7 +25,7 @@ import zipfile
 from bam_tf import atomic_files
 from bam_tf.glue_tasks import TASKS
 from bam_tf.task import Task
-from bam_tf.user_errors import MissingInputError
+from bam_tf.user_errors import InputError, MissingInputError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow itself is imported by write_submission
 
@@ -69,7 +69,11 @@ def write_submission(model_dir: str, glue_dir: str, output: str, tasks: str | No
     from bam_tf.trained_model import load_trained_model
 
     model, encoder = load_trained_model(resolve_model_dir(model_dir))
-    chosen = TaskSet(t for t in model.tasks if t.is_user_task).parse_list(tasks) if tasks else submission_tasks()
+    try:
+        chosen = TaskSet(t for t in model.tasks if t.is_user_task).parse_list(tasks) if tasks else submission_tasks()
+    except InputError as error:  # its hint (--task_defs) is for training runs: here the model knows its tasks
+        raise InputError(f"--tasks={tasks}: {str(error).split(';')[0]}; GLUE tasks, or this model's own: "
+                         f"{', '.join(t.name for t in model.tasks if t.is_user_task) or 'none'}") from None
     if any(not t.is_user_task for t in chosen) and not os.path.isdir(glue_dir or ""):
         raise MissingInputError(f"{glue_dir or '--glue_dir'}: GLUE data directory does not exist (GLUE tasks "
                                 "read their test files from it)")

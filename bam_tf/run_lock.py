@@ -1,4 +1,5 @@
-"""One writer per run directory: a second process on a busy --model_dir stops at once, naming the first.
+"""One writer per run directory (or results file): a second process on a busy --model_dir stops at once,
+naming the first.
 
 The lock is `fcntl.flock` on `<dir>/.lock`, held for the whole run. The kernel drops it when the holder
 exits in any way, kill -9 included, so a lock never outlives its process: re-running after a crash
@@ -29,7 +30,21 @@ class RunDirBusyError(InputError, RuntimeError):
 def exclusive_run_dir(directory: str):
     """Hold `directory` for this process until the block ends; raise RunDirBusyError if another has it."""
     os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, LOCK_FILE)
+    with _exclusive(os.path.join(directory, LOCK_FILE), directory, "directory"):
+        yield
+
+
+@contextlib.contextmanager
+def exclusive_file(path: str):
+    """Hold the file `path` (through `<path>.lock` beside it; e.g. a results file that several experiment
+    dirs could append to) for this process until the block ends; RunDirBusyError if another has it."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with _exclusive(path + LOCK_FILE, path, "file"):
+        yield
+
+
+@contextlib.contextmanager
+def _exclusive(path: str, what: str, kind: str):
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
@@ -37,8 +52,8 @@ def exclusive_run_dir(directory: str):
         except OSError as error:
             if error.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 raise
-            raise RunDirBusyError(f"{directory} is in use by another bam_tf process ({_describe(fd)}); wait for "
-                                  "it to finish or stop it, or use another directory") from None
+            raise RunDirBusyError(f"{what} is in use by another bam_tf process ({_describe(fd)}); wait for "
+                                  f"it to finish or stop it, or use another {kind}") from None
         holder = {"pid": os.getpid(), "host": socket.gethostname(),
                   "since": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                   "command": " ".join(sys.argv)}

@@ -9,7 +9,8 @@
 A task names its signature (rte, sts_b, cola, ... or the GLUE name: RTE, STS-B); "all" uses
 serving_default (every head at once; single-sentence tasks ignore sentence2, which defaults to "").
 A task of the user's own (trained with --task_defs) is named the same way (review-stars or review_stars);
-the client does not know whether it takes pairs, so the server checks its inputs.
+the client does not know whether it takes pairs, so the server checks its inputs (and answers a misspelt
+name with an unknown signature).
 REST urls: http://HOST:8501 (the :predict path is added) or a full :predict URL; gRPC: HOST:8500.
 Command line: `python tools/serving_client.py`. TensorFlow is imported for gRPC only.
 """

@@ -6,6 +6,7 @@ ids, width or values do not match its own training set, before any training star
 """
 
 import dataclasses
+import zipfile
 
 import numpy as np
 
@@ -51,10 +52,11 @@ def load_teacher_outputs(path: str) -> TeacherOutputs:
                                   str(npz["data_fingerprint"]), version)
     except FileNotFoundError:
         raise TeacherOutputsError(f"{path}: no teacher outputs here (run --mode=predict first)") from None
-    except (KeyError, ValueError, OSError) as error:
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as error:  # EOF: empty; BadZip: cut short
         if isinstance(error, TeacherOutputsError):
             raise
-        raise TeacherOutputsError(f"{path}: not a bam_tf teacher-outputs file ({error})") from error
+        raise TeacherOutputsError(f"{path}: not a bam_tf teacher-outputs file ({type(error).__name__}: {error}); "
+                                  "delete it to write it again") from error
 
 
 def align_teacher_outputs(teacher_outputs: TeacherOutputs, data: TaskData, source: str) -> np.ndarray:

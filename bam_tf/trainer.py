@@ -94,11 +94,9 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
         manager = tf.train.CheckpointManager(checkpoint, options.checkpoint_dir, options.keep_checkpoints)
         _restore_latest(checkpoint, manager)
     start_step = int(model.batches_done.numpy())  # batches, not applied updates (see MultiTaskBert)
-    if options.checkpoint_dir:
-        if start_step:
-            _check_same_stream(options.checkpoint_dir, stream)
-        else:  # before the first checkpoint, so that no checkpoint ever lies here without its stream's record
-            atomic_files.write_json(os.path.join(options.checkpoint_dir, STREAM_FILE), _stream_identity(stream))
+    if start_step and options.checkpoint_dir:
+        _check_same_stream(options.checkpoint_dir, stream)
+    stream_recorded = bool(start_step)  # a fresh stage records its stream just before its first checkpoint
     # λ weighs gold against teacher targets: without any teacher (teachers, `multi`) it changes nothing,
     # so it is neither shown nor logged there.
     distilling = any(e.teacher_outputs is not None for e in examples)
@@ -178,6 +176,9 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
             window_sums[:] = 0
             window_counts[:] = 0
         if manager and (done % options.checkpoint_every == 0 or done == num_steps):
+            if not stream_recorded:  # first, so that no checkpoint ever lies here without its stream's record
+                atomic_files.write_json(os.path.join(options.checkpoint_dir, STREAM_FILE), _stream_identity(stream))
+                stream_recorded = True
             manager.save(checkpoint_number=done)
         if best and done % options.eval_every == 0 and done < num_steps:
             _evaluate(options, writer, best, done)

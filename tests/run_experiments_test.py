@@ -16,7 +16,7 @@ from bam_tf.run_layout import DEV_RESULTS, TRAINING_SUMMARY, RunLayout
 from bam_tf.task_set import GLUE
 from bam_tf.experiments.methods import METHODS
 from bam_tf.experiments.results_file import ExperimentError, append_results, read_results
-from bam_tf.run_lock import RunDirBusyError, exclusive_run_dir
+from bam_tf.run_lock import RunDirBusyError, exclusive_file, exclusive_run_dir
 from bam_tf.teacher_outputs import TeacherOutputs, load_teacher_outputs, save_teacher_outputs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,10 +43,10 @@ class FakeBackend:
     def run_pipeline(self, config, also_predict=False):
         self.calls.append((config.mode, config.model_dir))
         layout = RunLayout(config.model_dir)
+        os.makedirs(config.model_dir, exist_ok=True)
+        with open(layout.config_path, "w") as f:
+            json.dump(config.to_dict(), f)  # as BamPipeline does before its first stage
         if self.kill_at and config.mode == self.kill_at[0] and config.model_dir.endswith(self.kill_at[1]):
-            os.makedirs(config.model_dir, exist_ok=True)
-            with open(layout.config_path, "w") as f:
-                json.dump(config.to_dict(), f)  # as BamPipeline does before its first stage
             raise Killed(config.model_dir)
         tasks = config.tasks.split(",")
         if config.mode == "teachers":
@@ -309,6 +309,17 @@ def test_results_from_other_flags_are_refused(tmp_path):
     make_experiment(tmp_path, log_every=7).plan()  # flags that change no result are fine
 
 
+def test_teachers_and_students_of_other_flags_are_not_reused_by_another_method(tmp_path):
+    make_experiment(tmp_path, methods=("single", "multi")).run()
+    with pytest.raises(ExperimentError, match=r"single/seed0 holds seed 0's teachers trained with other flags "
+                                              r"\(--teacher_learning_rate: 5e-05 → 1e-05\)"):
+        make_experiment(tmp_path, methods=("bam",), teacher_learning_rate=1e-5).run()
+    with pytest.raises(ExperimentError, match=r"multi/seed0 holds a student trained with other flags "
+                                              r"\(--learning_rate: 0.0001 → 0.0002\)"):
+        make_experiment(tmp_path, methods=("multi_to_multi",), learning_rate=2e-4).run()
+    make_experiment(tmp_path, methods=("bam",), learning_rate=2e-4).run()  # teachers never use the student's flags
+
+
 def test_results_file_reading_and_appending(tmp_path):
     path = str(tmp_path / "r.jsonl")
     assert read_results(path) == ([], None)
@@ -344,6 +355,16 @@ def test_a_second_runner_on_the_same_experiment_stops_at_once_naming_the_first(t
     assert experiment.backend.calls == [] and not (tmp_path / "results.jsonl").exists()
     experiment.run()  # free again once the first one has gone
     assert len(result_keys(tmp_path / "results.jsonl")[0]) == 6
+
+
+def test_a_second_runner_on_the_same_results_file_stops_at_once(tmp_path):
+    first, second = make_experiment(tmp_path), make_experiment(tmp_path)
+    second.experiment_dir = str(tmp_path / "other_exp")  # another experiment dir, the same results file
+    with exclusive_file(first.results_file):
+        with pytest.raises(RunDirBusyError, match=f"results.jsonl is in use by another bam_tf process .*pid "
+                                                  f"{os.getpid()} .*use another file"):
+            second.run()
+    assert second.backend.calls == []
 
 
 def test_mnli_is_also_recorded_on_dev_mismatched():

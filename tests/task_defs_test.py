@@ -418,6 +418,14 @@ def test_trailing_lines_of_spaces_are_blank_lines(tmp_path, fmt):
     _expect_read_error(task, "train", path, 2, "blank line")
 
 
+def test_in_a_one_column_file_spaces_are_a_rows_text(tmp_path):
+    _write(tmp_path, "train.tsv", "a\tyes\n")
+    _write(tmp_path, "test.tsv", "first\n  \nlast\n \n")
+    task = _one_task(tmp_path, {"train": "train.tsv", "dev": "train.tsv",
+                                "test": {"path": "test.tsv", "label": None}}, text_a=0, label=1)
+    assert read_split("", task, "test").text_a == ["first", "  ", "last", " "]
+
+
 def test_header_only_file_and_regression_range(tmp_path):
     _write(tmp_path, "train.tsv", "text\tscore\n")
     _write(tmp_path, "dev.tsv", "text\tscore\ngood\t7.5\nodd\t-2\n")

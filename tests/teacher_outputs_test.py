@@ -95,6 +95,11 @@ def test_load_foreign_files_name_the_path(tmp_path):
     np.savez(other_npz, something=np.zeros(3))
     with pytest.raises(TeacherOutputsError, match="other.npz: not a bam_tf teacher-outputs file"):
         load_teacher_outputs(str(other_npz))
+    for name, cut in (("empty.npz", 0), ("truncated.npz", 100)):  # what a crash in the middle of a copy leaves
+        np.savez(tmp_path / name, something=np.zeros(300))
+        (tmp_path / name).write_bytes((tmp_path / name).read_bytes()[:cut])
+        with pytest.raises(TeacherOutputsError, match=f"{name}: not a bam_tf teacher-outputs file .*delete it"):
+            load_teacher_outputs(str(tmp_path / name))
     future = tmp_path / "future.npz"
     np.savez(future, format_version=np.int32(99))
     with pytest.raises(TeacherOutputsError, match="future.npz: format version 99, expected one of 1, 2"):

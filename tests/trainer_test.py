@@ -165,6 +165,17 @@ def test_checkpoints_of_another_example_stream_are_refused(tmp_path):
     assert _train(_model(steps=4), stream=_stream(4), checkpoint_dir=str(tmp_path)).resumed_from_step == 4  # same
 
 
+def test_a_stage_stopped_before_its_first_checkpoint_leaves_no_checkpoint_folder(tmp_path):
+    """A run dir counts checkpoints/ as trained output (its flags are then fixed): nothing trained, nothing there."""
+    def stop_at_step_2():
+        raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        _train(_model(), checkpoint_dir=str(tmp_path / "ckpt"), checkpoint_every=3, eval_every=2,
+               evaluate=stop_at_step_2)
+    assert not (tmp_path / "ckpt").exists()
+
+
 def test_unreadable_stream_record_is_refused_and_a_fresh_stage_writes_its_own(tmp_path):
     record = tmp_path / "example_stream.json"
     tmp_path.mkdir(exist_ok=True)

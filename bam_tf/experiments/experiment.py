@@ -21,7 +21,7 @@ from bam_tf.experiments.methods import (DISTILL_FROM_SINGLE, METHODS, STUDENT_ON
 from bam_tf.experiments.results_file import ExperimentError, append_results, latest_records, read_results
 from bam_tf.experiments.teacher_outputs_store import TeacherOutputsStore, copy_outputs, missing_outputs
 from bam_tf.run_layout import DEV_RESULTS, TRAINING_SUMMARY, RunLayout
-from bam_tf.run_lock import exclusive_run_dir
+from bam_tf.run_lock import exclusive_file, exclusive_run_dir
 from bam_tf.task_set import TaskSet, task_set_of
 
 BAM_TF_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -192,9 +192,9 @@ class Experiment:
 
     # ---- running ---------------------------------------------------------------------------------
     def run(self) -> list[PlanItem]:
-        """Every run still to do, in order. Holds --experiment_dir for the whole time: a second runner on
-        the same experiment stops at once (bam_tf.run_lock.RunDirBusyError) naming this one."""
-        with exclusive_run_dir(self.experiment_dir):
+        """Every run still to do, in order. Holds --experiment_dir and --results_file for the whole time: a
+        second runner on either stops at once (bam_tf.run_lock.RunDirBusyError) naming this one."""
+        with exclusive_run_dir(self.experiment_dir), exclusive_file(self.results_file):
             items = self.print_plan()
             todo = [item for item in items if not item.done]
             started = time.time()
@@ -281,7 +281,22 @@ class Experiment:
     def _missing_outputs(self, directory: str) -> list[str]:
         return missing_outputs(directory, self.tasks)
 
+    def _refuse_other_flags(self, run_dir: str, current: BamConfig, what: str, ignored=frozenset()) -> None:
+        """What a run dir already holds is reused only if it was trained with `current`'s flags: else the results
+        would record flags their models never trained with (a finished (method, seed) is checked by plan();
+        this covers the teachers and students that other methods reuse)."""
+        path = RunLayout(run_dir).config_path
+        if not os.path.exists(path):
+            return
+        recorded = {k: v for k, v in atomic_files.read_json(path).items() if k not in ignored}
+        details = changed_flags(recorded, {k: v for k, v in current.to_dict().items() if k not in ignored})
+        if details:
+            raise ExperimentError(f"{run_dir} holds {what} trained with other flags ({details}); use another "
+                                  "--experiment_dir and --results_file for other settings")
+
     def ensure_teachers(self, seed: int) -> None:
+        self._refuse_other_flags(self.run_dir("single", seed), self.single_config(seed),
+                                 f"seed {seed}'s teachers", ignored=STUDENT_ONLY_FLAGS)
         missing = [task for task in self.tasks if not is_trained(self.teacher_dir(seed, task))]
         if missing:
             # When a method distills from these teachers, their outputs are written right away, by the
@@ -298,6 +313,8 @@ class Experiment:
     def ensure_teacher_outputs(self, seed: int) -> None:
         """Seed `seed`'s teacher outputs in its `single` run dir: from --teacher_outputs_store if it has them
         (the teachers themselves are then not needed), else written by the teachers (trained if need be)."""
+        self._refuse_other_flags(self.run_dir("single", seed), self.single_config(seed),
+                                 f"seed {seed}'s teachers", ignored=STUDENT_ONLY_FLAGS)
         outputs_dir = self.teacher_outputs_dir("single", seed)
         if self.store:
             fetched = self.store.fetch(seed, self._teacher_flags(seed), outputs_dir, self.tasks)
@@ -329,6 +346,7 @@ class Experiment:
                          f"{self.store.seed_dir(seed)}")
 
     def ensure_student(self, config: BamConfig) -> tuple[str, dict, dict]:
+        self._refuse_other_flags(config.model_dir, config, "a student")
         student = RunLayout(config.model_dir).student_dir
         if not is_trained(student):
             self.backend.run_pipeline(dataclasses.replace(config, mode="student"))
