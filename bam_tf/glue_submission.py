@@ -76,7 +76,8 @@ def write_submission(model_dir: str, glue_dir: str, output: str, tasks: str | No
                          f"{', '.join(t.name for t in model.tasks if t.is_user_task) or 'none'}") from None
     if any(not t.is_user_task for t in chosen) and not os.path.isdir(glue_dir or ""):
         raise MissingInputError(f"{glue_dir or '--glue_dir'}: GLUE data directory does not exist (GLUE tasks "
-                                "read their test files from it)")
+                                "read their test files from it; to predict only this model's own tasks, name them "
+                                "in --tasks)")
     heads = {t.name for t in model.tasks}
     written, missing, files = {}, {}, {}
     for task in chosen:

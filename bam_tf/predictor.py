@@ -1,7 +1,7 @@
 """Predictions in Python from a trained model folder: labels with their probabilities, or scores.
 
     from bam_tf.predictor import Predictor
-    predictor = Predictor.load("runs/quickstart/student")     # any trained model folder (teacher or student)
+    predictor = Predictor.load("runs/quickstart")     # a run dir (its student), or any trained model folder
     predictor.predict("RTE", [("A man is sleeping.", "Nobody is asleep.")])
     # -> [{"label": "not_entailment", "probabilities": {"entailment": 0.1, "not_entailment": 0.9}}]
     predictor.predict("SST-2", ["a gripping film"])      # single-sentence task: plain strings

@@ -1,12 +1,12 @@
-"""python tools/glue_submission.py --model_dir=<run dir or trained model> --glue_dir=... --output=submission.zip
+"""python tools/glue_submission.py --model_dir=<run dir or model> [--glue_dir=...] [--tasks=...] --output=FILE.zip
 
 Predicts every GLUE task's TEST split with the matching head of a trained bam_tf model and writes the zip
 the GLUE server takes (bam_tf.glue_submission); tasks without a head or a test file are listed as missing.
 Exit status 0 when at least one file was written.
 
 --tasks may also name the model's own tasks (trained with --task_defs): their definitions' test files are
-predicted into <name>.tsv (index<TAB>prediction, the index from their id column); --glue_dir is then only
-needed if a GLUE task is named too.
+predicted into <name>.tsv (index<TAB>prediction, the index from their id column, else the row number);
+--glue_dir is then only needed if a GLUE task is named too.
 """
 
 import os
@@ -18,8 +18,8 @@ from bam_tf.glue_submission import submission_tasks, write_submission
 from bam_tf.user_errors import InputError
 
 flags.DEFINE_string("model_dir", None, "Trained model folder, or a bam_tf run dir (its student/ is used).")
-flags.DEFINE_string("glue_dir", os.environ.get("GLUE_DIR"), "GLUE data (download_glue_data.py layout); "
-                    "default $GLUE_DIR.")
+flags.DEFINE_string("glue_dir", os.environ.get("GLUE_DIR"), "GLUE data (download_glue_data.py layout), read for GLUE "
+                    "tasks only; default $GLUE_DIR.")
 flags.DEFINE_string("output", "submission.zip", "Zip to write.")
 flags.DEFINE_string("tasks", None, "Comma-separated tasks to predict, GLUE's or the model's own (default: "
                     "every GLUE test task: " + ", ".join(t.name for t in submission_tasks()) + ").")
