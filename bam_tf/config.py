@@ -198,7 +198,8 @@ class BamConfig:
         for name in ("teacher_learning_rate", "learning_rate", "teacher_epochs", "num_train_epochs", "temperature"):
             if not 0 < getattr(self, name) < math.inf:
                 problems.append(f"--{name} must be positive and finite")
-        if not 0 <= self.task_weight_exponent < math.inf:  # negative: small tasks sampled more than large ones, multiples explode
+        # Negative: small tasks sampled more than large ones, and their dataset multiples explode.
+        if not 0 <= self.task_weight_exponent < math.inf:
             problems.append("--task_weight_exponent must be 0 (uniform over tasks) or positive and finite")
         for name in ("distill_weight", "warmup_fraction", "head_dropout"):
             if not 0 <= getattr(self, name) <= 1:

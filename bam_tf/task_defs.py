@@ -76,12 +76,15 @@ def check_data_files(task: Task) -> None:
     """A user task's data files exist. A run checks the tasks it uses, so that a shared definition file with
     one task whose data is not downloaded does not stop runs of the others."""
     for split, layout in task.splits.items():
-        if os.path.exists(layout.filename) and not os.path.isfile(layout.filename):
-            raise TaskDefinitionError(task.definition_file, f"{task.name}.files.{split}",
-                                      f"{layout.filename}: not a regular file")
-        if not os.path.isfile(layout.filename):
-            raise TaskDefinitionError(task.definition_file, f"{task.name}.files.{split}",
-                                      f"{layout.filename}: no such file")
+        problem = _missing_file_problem(layout.filename)
+        if problem:
+            raise TaskDefinitionError(task.definition_file, f"{task.name}.files.{split}", problem)
+
+
+def _missing_file_problem(path: str) -> str | None:
+    if os.path.exists(path) and not os.path.isfile(path):
+        return f"{path}: not a regular file"
+    return None if os.path.isfile(path) else f"{path}: no such file"
 
 
 def _read_document(path: str) -> Any:
@@ -310,11 +313,9 @@ def _layout(entry: dict, spec: Any, split: str, source: str, task_key: str, key:
     path = os.path.normpath(os.path.join(base_dir, os.path.expanduser(path)))
     if not os.path.isabs(path):
         raise TaskDefinitionError(source, f"{key}.path", f"{path}: not an absolute path (internal: no base_dir)")
-    if check_files:
-        if os.path.exists(path) and not os.path.isfile(path):
-            raise TaskDefinitionError(source, key, f"{path}: not a regular file")
-        if not os.path.isfile(path):
-            raise TaskDefinitionError(source, key, f"{path}: no such file")
+    problem = _missing_file_problem(path) if check_files else None
+    if problem:
+        raise TaskDefinitionError(source, key, problem)
 
     file_format = spec.get("format")
     if file_format is None:

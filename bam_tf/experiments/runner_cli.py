@@ -33,7 +33,8 @@ only complete once its newline is written (one write + fsync per finished run); 
 left by a kill is reported and dropped. One runner at a time per --experiment_dir and per --results_file
 (<results_file>.lock): a second one stops at once, naming the first. Teachers or a student already in the
 experiment dir but trained with other flags are refused rather than reused. The experiment dir holds every
-model (hundreds of MB a seed); where it does not survive (another machine, a fresh checkout), finished runs are still skipped through the results file, and
+model (hundreds of MB a seed); where it does not survive (another machine, a fresh checkout), finished runs
+are still skipped through the results file, and
 with --teacher_outputs_store (e.g. results/<name>_teacher_outputs, committed beside the results file) the
 bam runs of a seed whose `single` run finished take its teachers' outputs from there: DIR/seed<k>/<TASK>.npz
 and teacher_flags.json (outputs of teachers trained with other flags are refused; flags only the student
