@@ -132,8 +132,12 @@ def _lines(path: str) -> Iterator[tuple[int, str]]:
         raise GlueDataError(path, f"cannot read file: {e.strerror or e}") from e
 
 
+_MAX_FIELD_CHARS = 2**31 - 1  # csv's C long on every platform
+
+
 def _fields(path: str, file_format: str) -> Iterator[tuple[int, list[str]]]:
     """Yields (line number where the row starts, fields) of a TSV or CSV file; a blank line gives []."""
+    csv.field_size_limit(_MAX_FIELD_CHARS)  # csv's default, 131,072 characters, refuses long documents
     if file_format == "csv":
         # Standard CSV quoting; a quoted field may span lines, so the reader sees the line ends again.
         lines = (line + "\n" for _, line in _lines(path))
@@ -145,6 +149,10 @@ def _fields(path: str, file_format: str) -> Iterator[tuple[int, list[str]]]:
             except StopIteration:
                 return
             except csv.Error as e:
+                if "new-line character seen in unquoted field" in str(e):  # csv's hint is about open()
+                    raise GlueDataError(path, "carriage return inside a line, outside quotes (only LF or CRLF line "
+                                              "ends are accepted; convert a file with CR-only line ends)",
+                                        reader.line_num) from None
                 raise GlueDataError(path, f"cannot parse CSV: {e}", reader.line_num) from e
             yield done + 1, fields
             done = reader.line_num
@@ -306,6 +314,16 @@ def _split_path(glue_dir: str | os.PathLike, task: Task, layout: SplitLayout, sp
     return path
 
 
+def _check_id(example_id: str, id_lines: dict[str, int], path: str, line_no: int) -> None:
+    """A test file's id indexes a row of the tab-separated predictions file: one field, unique."""
+    if any(ch in example_id for ch in "\t\r\n"):
+        raise GlueDataError(path, f"id {example_id!r} contains a tab or a line break, which would break the "
+                                  "tab-separated predictions file", line_no)
+    if example_id in id_lines:
+        raise GlueDataError(path, f"id {example_id!r} is also the id of line {id_lines[example_id]}", line_no)
+    id_lines[example_id] = line_no
+
+
 def read_split(glue_dir: str | os.PathLike, task: Task, split: str,
                max_examples: int | None = None) -> TaskData:
     """Reads <glue_dir>/<task.directory>/<layout.filename> (a user task: its own file); max_examples keeps
@@ -323,6 +341,7 @@ def read_split(glue_dir: str | os.PathLike, task: Task, split: str,
     text_b: list[str] = []
     labels: list[int | float] = []
     official_index: list[str] = []
+    id_lines: dict[str, int] = {}
     for row, (line_no, values) in enumerate(records):
         ids.append(f"{split}-{row}")
         text_a.append(values["text_a"])
@@ -337,6 +356,8 @@ def read_split(glue_dir: str | os.PathLike, task: Task, split: str,
                                               "columns in the task definition instead of numbering them",
                                         line_no) from None
                 raise
+        if split == "test" and "id" in values:  # the predictions file's index
+            _check_id(values["id"], id_lines, path, line_no)
         official_index.append(values.get("id", str(row)))
 
     label_array = None

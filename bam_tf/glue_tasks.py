@@ -111,8 +111,13 @@ ALIASES = {normalized_name(t.name): t.name for t in _ALL} | {
 }
 
 
-# Names a user task may not take: they would clash with the export's other signatures.
-_RESERVED = {"servingdefault": "serving_default", "tokenids": "token_ids"}
+# Names a user task may not take: the export's other signatures, the attribute TensorFlow keeps a
+# SavedModel's signatures under (saving refuses a signature of that name), and the serving client's word
+# for every task at once.
+_RESERVED = {"servingdefault": "serving_default is the name of another export signature",
+             "tokenids": "token_ids is the name of another export signature",
+             "signatures": "signatures is where a SavedModel keeps its signatures",
+             "all": "all is the serving client's name for every task at once"}
 
 
 def name_clash(name: str) -> str | None:
@@ -121,5 +126,5 @@ def name_clash(name: str) -> str | None:
     if key in ALIASES:
         return f"it is a spelling of the GLUE task {ALIASES[key]}"
     if key in _RESERVED:
-        return f"{_RESERVED[key]} is the name of another export signature"
+        return _RESERVED[key]
     return None

@@ -319,6 +319,9 @@ class BamPipeline:
                 self.split(task, "train")
             for eval_task in self.task_set.dev_tasks(task):
                 self.split(eval_task, "dev")
+            if task.is_user_task and "test" in task.splits:
+                # Read (not kept): a bad test file would otherwise surface in glue_submission, after training.
+                read_split(self.config.glue_dir, task, "test")
 
     def _with_average(self, scores: dict[str, dict[str, float]]) -> dict:
         try:

@@ -3,7 +3,8 @@
 A definition file is JSON, or YAML when it ends in .yaml/.yml (read with yaml.safe_load), holding
 `{"tasks": [<task>, ...]}`. Each task (BUILD.md, "Adding a task", has a complete example):
 
-  name       letters, digits, "-" and "_", starting with a letter; must not spell a GLUE task
+  name       letters, digits, "-" and "_", starting with a letter; must not spell a GLUE task or a
+             reserved name (serving_default, token_ids, signatures, all)
   files      {train: F, dev: F, test: F}; test is optional. F is a path (relative to the definition
              file's folder unless absolute) or {path: ..., format: ..., <column keys>} to override the
              task's columns for that file (`label: null` marks an unlabeled test file)
@@ -131,6 +132,9 @@ def _strict_safe_loader(yaml):
     """yaml.SafeLoader that rejects a key given twice in one mapping (safe_load keeps the last silently)."""
 
     class StrictSafeLoader(yaml.SafeLoader):
+        def construct_yaml_int(self, node):
+            return _YamlInt(super().construct_yaml_int(node), node.value)
+
         def construct_mapping(self, node, deep=False):
             seen = set()
             for key_node, _ in node.value:
@@ -142,7 +146,17 @@ def _strict_safe_loader(yaml):
                     seen.add(key)
             return super().construct_mapping(node, deep=deep)
 
+    StrictSafeLoader.add_constructor("tag:yaml.org,2002:int", StrictSafeLoader.construct_yaml_int)
     return StrictSafeLoader
+
+
+class _YamlInt(int):
+    """A YAML integer that remembers how it was written: as a label, `010` names the label "010", not "8"."""
+
+    def __new__(cls, value: int, text: str):
+        number = super().__new__(cls, value)
+        number.text = text
+        return number
 
 
 # ---- validation -------------------------------------------------------------------------------------
@@ -226,12 +240,16 @@ def _labels(value: Any, source: str, key: str) -> tuple[str, ...]:
         raise TaskDefinitionError(source, key, f"expected a list of at least 2 label strings, found {_kind(value)}")
     labels = []
     for i, label in enumerate(value):
-        # YAML reads `[0, 1]` as integers, which name the labels "0" and "1" as well; `yes`/`no` as booleans.
+        # YAML reads `[0, 1]` as integers, which name the labels "0" and "1" as well (as written: `+1` is
+        # "+1"); `yes`/`no` as booleans.
         if isinstance(label, int) and not isinstance(label, bool):
-            label = str(label)
+            label = getattr(label, "text", str(label))
         if not isinstance(label, str) or not label:
             raise TaskDefinitionError(source, f"{key}[{i}]", f"expected a non-empty string, found {label!r} (quote "
                                                              "it in YAML)")
+        if any(ch in label for ch in "\t\r\n"):
+            raise TaskDefinitionError(source, f"{key}[{i}]", f"{label!r} contains a tab or a line break, which "
+                                                             "would break tab-separated predictions files")
         if label in labels:
             raise TaskDefinitionError(source, f"{key}[{i}]", f"{label!r} is listed twice")
         labels.append(label)

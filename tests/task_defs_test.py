@@ -18,6 +18,7 @@ import yaml
 from bam_tf import metrics, task_defs
 from bam_tf.glue_reader import GlueDataError, read_split
 from bam_tf.glue_tasks import TASKS
+from bam_tf.run_lock import LOCK_FILE
 from bam_tf.task_set import GLUE, TaskSet, glue_task, task_set_of
 from bam_tf.task_defs import TaskDefinitionError, load_task_definitions
 from support import GLUE_DIR, needs_glue, run_train_in_process
@@ -142,6 +143,8 @@ BAD_TASKS = [
     (_with(name="RTE"), "tasks[1].name", "'RTE' is taken: it is a spelling of the GLUE task RTE"),
     (_with(name="sts_b"), "tasks[1].name", "'sts_b' is taken: it is a spelling of the GLUE task STS-B"),
     (_with(name="token-ids"), "tasks[1].name", "token_ids is the name of another export signature"),
+    (_with(name="Signatures"), "tasks[1].name", "signatures is where a SavedModel keeps its signatures"),
+    (_with(name="ALL"), "tasks[1].name", "all is the serving client's name for every task at once"),
     (_with(name="my task"), "tasks[1].name", "'my task' is not a valid task name"),
     (_with(name="Other"), "tasks[1].name", "'Other' is the name of tasks[0] ('other') once case and punctuation"),
     (_with(name=_DROP), "tasks[1].name", "missing"),
@@ -156,6 +159,7 @@ BAD_TASKS = [
      "tasks[1].regression.step", "unknown key; valid keys: max, min"),
     (_with(labels=["same", "same"]), "tasks[1].labels[1]", "'same' is listed twice"),
     (_with(labels=[False, True]), "tasks[1].labels[0]", "expected a non-empty string, found False"),
+    (_with(labels=["a", "b\tc"]), "tasks[1].labels[1]", "'b\\tc' contains a tab or a line break"),
     (_with(labels=["only"]), "tasks[1].labels", "at least 2 label strings"),
     (_with(text_a=_DROP), "tasks[1].text_a", "missing (the column of the first text"),
     (_with(label=_DROP), "tasks[1].label", "missing (the column of the gold label"),
@@ -332,6 +336,23 @@ def test_reading_csv_jsonl_and_headerless_tsv(defs, tmp_path):
     assert train.fingerprint() == read_split("", paraphrase, "train").fingerprint()
 
 
+def test_yaml_integer_labels_are_the_labels_as_written(tmp_path):
+    _write(tmp_path, "train.tsv", "a\t010\nb\t+1\n")
+    path = _write(tmp_path, "tasks.yaml", "tasks:\n  - {name: codes, files: {train: train.tsv, dev: train.tsv}, "
+                                          "text_a: 0, label: 1, labels: [010, +1], metrics: [accuracy]}\n")
+    task = load_task_definitions(path)[0]
+    assert task.labels == ("010", "+1")  # not YAML's numbers 8 and 1
+    assert read_split("", task, "train").labels.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("fmt", ["tsv", "csv"])
+def test_a_field_longer_than_csvs_default_limit_is_read(tmp_path, fmt):
+    text = "word " * 30_000  # 150,000 characters; Python's csv refuses fields over 131,072 by default
+    _write(tmp_path, f"train.{fmt}", f"{text}\tyes\n" if fmt == "tsv" else f"{text},yes\n")
+    task = _one_task(tmp_path, {"train": f"train.{fmt}", "dev": f"train.{fmt}"}, text_a=0, label=1)
+    assert read_split("", task, "train").text_a == [text]
+
+
 def _one_task(tmp_path, files, **columns):
     task = {"name": "mine", "files": files, "labels": ["no", "yes"], "metrics": ["accuracy"], **columns}
     return load_task_definitions(_write(tmp_path, "tasks.json", json.dumps({"tasks": [task]})))[0]
@@ -348,6 +369,7 @@ CSV_COLUMNS = {"text_a": "s1", "text_b": "s2", "label": "y"}
     ("s1, s2, y\na,b,yes\n", 1, "columns: 's1', ' s2', ' y'; the header's names have spaces around them"),
     ("s1,s2,y,y\na,b,yes,no\n", 1, "column 'y' (label) appears twice in the header row"),
     ("s1,s2,y\na,b,yes\n\nc,d,no\n", 3, "expected 3 columns, found 0 (blank line)"),
+    ("s1,s2,y\ra,b,yes\rc,d,no\r", 1, "carriage return inside a line, outside quotes (only LF or CRLF"),
     (b"s1,s2,y\na,b,yes\n\xff,b,no\n", 3, "not valid UTF-8"),
 ])
 def test_csv_errors_name_file_and_line(tmp_path, content, line, message):
@@ -457,6 +479,33 @@ def test_a_run_checks_the_data_files_of_the_tasks_it_uses_only(defs, tmp_path):
     with pytest.raises(TaskDefinitionError) as e:
         BamPipeline(BamConfig(tasks="rating,paraphrase", **run), verbose=False)
     assert str(e.value) == f"{defs}: paraphrase.files.test: {tmp_path / 'data' / 'test.tsv'}: no such file"
+
+
+def test_a_test_files_ids_are_unique(defs, tmp_path):
+    path = _write(tmp_path, "data/test.tsv", "7\ta\tb\n8\tc\td\n7\te\tf\n")
+    _expect_read_error(load_task_definitions(defs)[0], "test", path, 3, "id '7' is also the id of line 1")
+
+
+def test_a_test_id_with_a_tab_or_line_break_is_refused(tmp_path):
+    _write(tmp_path, "train.csv", "s1,y\na,yes\n")
+    path = _write(tmp_path, "test.csv", 'i,s1\n1,a\n"2\t3",b\n')
+    task = _one_task(tmp_path, {"train": "train.csv", "dev": "train.csv",
+                                "test": {"path": "test.csv", "label": None}}, text_a="s1", label="y", id="i")
+    _expect_read_error(task, "test", path, 3, "id '2\\t3' contains a tab or a line break")
+    _write(tmp_path, "test.csv", 'i,s1\n"1\n2",a\n')
+    _expect_read_error(task, "test", path, 2, "id '1\\n2' contains a tab or a line break")
+
+
+def test_a_bad_test_file_stops_a_run_before_anything_is_written(defs, tmp_path):
+    _write(tmp_path, "data/test.tsv", "7\ta\tb\n7\tc\td\n")
+    model_dir = tmp_path / "run"
+    result = run_train_in_process(f"--task_defs={defs}", "--tasks=paraphrase", f"--model_dir={model_dir}",
+                                  "--backbone=random:layers=1,hidden=16,heads=2,intermediate=32",
+                                  "--max_seq_length=32")
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert "test.tsv:2: id '7' is also the id of line 1" in result.stderr, result.stderr[-3000:]
+    written = sorted(os.listdir(model_dir)) if model_dir.exists() else []
+    assert written in ([], [LOCK_FILE]), written  # data is read before anything is written
 
 
 def test_a_data_file_removed_after_loading_the_definition(defs, tmp_path):
