@@ -106,8 +106,8 @@ def choose_jit_compile(setting: str, strategy: tf.distribute.Strategy) -> tuple[
     """(whether to XLA-compile each length group's step, why), for the log: what --jit_compile resolves to.
 
     On CPU, XLA was measured slower for the grouped MiniLM student (results/benchmark.md; EPYC with
-    AVX512-BF16: student and teachers 1.8x slower in bfloat16, the student 1.13x in float32, besides 30-60 s of
-    compiling per padded shape);
+    AVX512-BF16: the student 1.95x and the teachers 1.8x slower in bfloat16, the student 1.13x in float32,
+    besides 30-60 s of compiling per padded shape);
     a probe on a 2-core AVX2-only CPU gained 1.2x at length 64 and lost at 128, less than the compiles
     cost over a stage. On GPU it is not measured, so not assumed; a TPU compiles the whole step anyway.
     """

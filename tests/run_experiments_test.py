@@ -405,6 +405,12 @@ def test_the_flagfiles_parse_and_runner_owned_flags_are_refused(tmp_path):
     assert f"0 done, {7 * 2} to do" in console.stdout
 
 
+def test_help_lists_the_runners_flags_and_bam_tfs():
+    result = _script("run_experiments.py", "--help")  # absl's --help exits with status 1
+    for flag in ["--methods:", "--seeds:", "--results_file:", "--[no]dry_run:", "--learning_rate:", "--tasks:"]:
+        assert flag in result.stdout, flag
+
+
 def test_the_runner_command_refuses_a_busy_experiment_dir(tmp_path):
     smoke = os.path.join(ROOT, "configs", "experiments", "smoke.flags")
     with exclusive_run_dir(str(tmp_path / "exp")):

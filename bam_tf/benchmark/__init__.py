@@ -2,7 +2,8 @@
 
   (1) BAM student: `MultiTaskBert` over several GLUE tasks with teacher outputs attached, teacher
       annealing, mixed batches, length bucketing and per-batch padding, run through
-      `bam_tf.trainer.train` exactly as `BamPipeline` builds it (model, optimizer, stream, dataset);
+      `bam_tf.trainer.train` as `BamPipeline` builds it (model, optimizer, stream, dataset) but with each
+      batch padded whole, without length groups, so that (2) can train on the very same batches;
   (2) `keras_hub.models.BertTextClassifier` (same backbone, 2 classes, no preprocessor) trained with
       `model.fit` on the very same batches (same token ids and padding per batch; labels clipped to {0, 1});
   (3) the BAM student with every batch padded to max_seq_length 128 and no length bucketing;

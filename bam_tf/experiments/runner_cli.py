@@ -36,8 +36,9 @@ experiment dir but trained with other flags are refused rather than reused. The 
 model (hundreds of MB a seed); where it does not survive (another machine, a fresh checkout), finished runs
 are still skipped through the results file, and
 with --teacher_outputs_store (e.g. results/<name>_teacher_outputs, committed beside the results file) the
-bam runs of a seed whose `single` run finished take its teachers' outputs from there: DIR/seed<k>/<TASK>.npz
-and teacher_flags.json (outputs of teachers trained with other flags are refused; flags only the student
+methods that distill from a seed's teachers (bam, bam_no_anneal, born_again_single, bam_ensemble) take
+their outputs from there when it holds them, without the teachers: DIR/seed<k>/<TASK>.npz and
+teacher_flags.json (outputs of teachers trained with other flags are refused; flags only the student
 reads, such as --learning_rate or --temperature, may differ).
 
 A results line: method, seed, task, metrics (the task's GLUE dev metrics), score (their mean, the GLUE task
@@ -120,11 +121,21 @@ def main(argv) -> int:
     return exit_status_of(experiment.run)
 
 
+def _list_flags_in_help(flag_values) -> None:
+    """--help lists the key flags of the program (sys.argv[0]); make the runner's and bam_tf's flags theirs."""
+    from bam_tf import config
+
+    for module in (config, sys.modules[__name__]):
+        for flag in flag_values.get_key_flags_for_module(module):
+            flag_values.register_key_flag_for_module(sys.argv[0], flag)
+
+
 def console_main() -> None:
     """The `bam-experiments` command (pyproject.toml); the same as python tools/run_experiments.py."""
-    from absl import app
+    from absl import app, flags
 
     define_runner_flags()
+    _list_flags_in_help(flags.FLAGS)
     main_module = sys.modules["__main__"]
     main_module.__doc__ = main_module.__doc__ or __doc__  # what absl's --help prints above the flags
     app.run(main)
