@@ -119,9 +119,11 @@ class BamConfig:
                               "padded shape). auto: off on CPU, where it measured slower in bfloat16 and float32 "
                               "(results/benchmark.md), and on GPU (not measured); TPUs compile with XLA anyway. "
                               "--jit_compile / --nojit_compile force it.", AUTO_BOOL)
-    length_bucketing_window: int = _field(32, "Group examples of similar length into batches, within windows "
-                                          "of N batches (0 or 1: off). Batches are always padded only to "
-                                          "their own longest example.")
+    length_bucketing_window: int = _field(0, "Group examples of similar length into batches, within windows "
+                                          "of N batches, each batch keeping its task mix: fewer padded tokens, "
+                                          "but batches unlike the original's shuffled ones (0 or 1: off, the "
+                                          "original's; the log says what 32 would save). Batches are always "
+                                          "padded only to their own longest example.")
     length_group_size: int = _field(16, "Cut each replica's slice of a training batch into groups of about N "
                                     "examples of similar length, each padded to its own longest example; their "
                                     "summed losses and gradients make the batch's one update (the same update; "

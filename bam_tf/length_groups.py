@@ -10,7 +10,7 @@ Smaller groups run smaller matmuls, which a CPU computes less efficiently (measu
 tokens at ~80% of the token rate of 128 × 32). So a stage is split only where the groups save enough
 padding to pay for that: the decision is made once per stage, from the padded tokens of its whole
 stream (so a resumed stage decides the same), and logged. Batches of one task that length bucketing has
-already made uniform (the teachers) stay whole; mixed student batches are split.
+made uniform (teachers with --length_bucketing_window) stay whole; mixed student batches are split.
 """
 
 import numpy as np

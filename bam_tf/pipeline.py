@@ -24,7 +24,7 @@ from bam_tf.evaluation import evaluate_split, predict_head
 from bam_tf.glue_reader import TaskData, read_split
 from bam_tf.task import Task
 from bam_tf.input_pipeline import TaskExamples
-from bam_tf.length_bucketing import bucket_by_length
+from bam_tf.length_bucketing import bucket_by_length, bucketing_note
 from bam_tf.run_lock import exclusive_run_dir
 from bam_tf.run_layout import DEV_RESULTS, STAGE_OUTPUTS, TRAINING_SUMMARY, RunLayout
 from bam_tf.task_defs import check_data_files, record_changes, run_record
@@ -230,6 +230,11 @@ class BamPipeline:
         names = [task.name for task in tasks]
         steps = stream.num_steps
         logging.info("%s: %s", description, inputs.budget())
+        replica_batch = stream.batch_size // self.strategy.num_replicas_in_sync
+        if stream.num_steps and replica_batch and not isinstance(self.strategy, tf.distribute.TPUStrategy):
+            logging.info("%s: %s", description, bucketing_note(stream, [e.encoded.lengths for e in examples],
+                                                               c.length_bucketing_window, c.seed, replica_batch,
+                                                               c.length_group_size))
         weights = self.stage_loss_weights(tasks)
         if weights:
             logging.info("%s: task loss weights (--task_loss_weights) %s", description,

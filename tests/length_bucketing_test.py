@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from bam_tf.length_bucketing import bucket_by_length
-from bam_tf.task_sampler import example_stream
+from bam_tf.length_bucketing import bucket_by_length, bucketing_note
+from bam_tf.task_sampler import ExampleStream, example_stream
 
 SIZES = [50, 80]
 LENGTHS = [np.random.default_rng(1).integers(5, 120, 50), np.random.default_rng(2).integers(5, 40, 80)]
@@ -76,3 +76,24 @@ def test_bucketing_is_deterministic_and_off_for_windows_of_one():
     assert np.array_equal(a.task_ids, b.task_ids) and np.array_equal(a.example_indices, b.example_indices)
     assert bucket_by_length(stream, LENGTHS, 1, seed=1) is stream
     assert bucket_by_length(stream, LENGTHS, 0, seed=1) is stream
+
+
+def test_the_note_says_what_bucketing_would_save_when_it_is_off():
+    # One task, two batches of 4 alternating between 1 and 10 tokens: each batch padded to 10 is 80 padded
+    # tokens for 44 real ones (1.82); bucketed, one batch of 1s and one of 10s need no padding (1.00).
+    stream = ExampleStream(np.zeros(8, np.int64), np.arange(8), batch_size=4)
+    lengths = [np.array([1, 10] * 4)]
+    note = bucketing_note(stream, lengths, window_batches=0, seed=0, replica_batch=4, group_size=0)
+    assert note == ("length bucketing off (the original's shuffled batches): 1.82 padded tokens per real token; "
+                    "--length_bucketing_window=32 (batches of similar lengths) would compute 1.00")
+    # Two replicas of 2: each slice (1, 10) is padded to 10, the same 80 tokens; groups of 1 would compute
+    # no padding at all and save more than 15%, so the trainer would use them (1.00 either way).
+    note = bucketing_note(stream, lengths, window_batches=0, seed=0, replica_batch=2, group_size=1)
+    assert "1.00 padded tokens per real token" in note and "would compute 1.00" in note
+    assert bucketing_note(stream, lengths, window_batches=32, seed=0, replica_batch=4, group_size=0).startswith(
+        "length bucketing on: windows of 32 batches")
+
+
+def test_bucketing_is_off_by_default_as_in_the_original():
+    from bam_tf.config import BamConfig
+    assert BamConfig().length_bucketing_window == 0
