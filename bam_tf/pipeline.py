@@ -230,8 +230,11 @@ class BamPipeline:
         names = [task.name for task in tasks]
         steps = stream.num_steps
         logging.info("%s: %s", description, inputs.budget())
-        replica_batch = stream.batch_size // self.strategy.num_replicas_in_sync
-        if stream.num_steps and replica_batch and not isinstance(self.strategy, tf.distribute.TPUStrategy):
+        replicas = self.strategy.num_replicas_in_sync
+        replica_batch = stream.batch_size // replicas
+        # (a batch that does not split over the replicas is refused by the trainer, with its message)
+        if (stream.num_steps and replica_batch and stream.batch_size % replicas == 0
+                and not isinstance(self.strategy, tf.distribute.TPUStrategy)):
             logging.info("%s: %s", description, bucketing_note(stream, [e.encoded.lengths for e in examples],
                                                                c.length_bucketing_window, c.seed, replica_batch,
                                                                c.length_group_size))

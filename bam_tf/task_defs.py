@@ -110,9 +110,10 @@ def _read_document(path: str) -> Any:
     import yaml
 
     try:
-        return yaml.load(text, Loader=_strict_safe_loader(yaml))  # safe_load, plus duplicate-key errors
+        document = yaml.load(text, Loader=_strict_safe_loader(yaml))  # safe_load, plus duplicate-key errors
     except yaml.YAMLError as error:
         raise TaskDefinitionError(path, "", f"not valid YAML: {error}") from None
+    return _labels_as_written(document)
 
 
 class _DuplicateKey(ValueError):
@@ -151,12 +152,24 @@ def _strict_safe_loader(yaml):
 
 
 class _YamlInt(int):
-    """A YAML integer that remembers how it was written: as a label, `010` names the label "010", not "8"."""
+    """A YAML integer that remembers how it was written, until _labels_as_written."""
 
     def __new__(cls, value: int, text: str):
         number = super().__new__(cls, value)
         number.text = text
         return number
+
+
+def _labels_as_written(node: Any, key: Any = None) -> Any:
+    """The document with plain ints, except that integers in a `labels` list become the strings they were
+    written as: `labels: [010, +1]` names the labels "010" and "+1", not YAML's numbers 8 and 1."""
+    if isinstance(node, dict):
+        return {k: _labels_as_written(v, k) for k, v in node.items()}
+    if isinstance(node, list):
+        if key == "labels":
+            return [item.text if isinstance(item, _YamlInt) else _labels_as_written(item) for item in node]
+        return [_labels_as_written(item) for item in node]
+    return int(node) if isinstance(node, _YamlInt) else node
 
 
 # ---- validation -------------------------------------------------------------------------------------
@@ -240,10 +253,10 @@ def _labels(value: Any, source: str, key: str) -> tuple[str, ...]:
         raise TaskDefinitionError(source, key, f"expected a list of at least 2 label strings, found {_kind(value)}")
     labels = []
     for i, label in enumerate(value):
-        # YAML reads `[0, 1]` as integers, which name the labels "0" and "1" as well (as written: `+1` is
-        # "+1"); `yes`/`no` as booleans.
+        # JSON's `[0, 1]` are integers, which name the labels "0" and "1" as well (YAML's arrive as the
+        # strings they were written as: _labels_as_written); YAML reads `yes`/`no` as booleans.
         if isinstance(label, int) and not isinstance(label, bool):
-            label = getattr(label, "text", str(label))
+            label = str(label)
         if not isinstance(label, str) or not label:
             raise TaskDefinitionError(source, f"{key}[{i}]", f"expected a non-empty string, found {label!r} (quote "
                                                              "it in YAML)")

@@ -4,6 +4,8 @@ message naming the culprit, a non-zero exit, and nothing half-written. Each case
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -182,3 +184,12 @@ def test_bad_flagfiles(tmp_path, glue, line, fragment):
     assert result.returncode != 0
     assert fragment in result.stderr, result.stderr[-2000:]
     assert not (tmp_path / "run").exists()
+
+
+def test_a_batch_that_does_not_split_over_the_replicas(glue, tmp_path):
+    # A new process: the two logical CPUs must be configured before TensorFlow starts. 16 examples in
+    # batches of 9: 18 slots, which do not reshape into slices of 4 (the log line must not try).
+    result = subprocess.run([sys.executable, "-m", "bam_tf.train", f"--model_dir={tmp_path / 'run'}",
+                             f"--glue_dir={glue}", *TINY, "--teacher_batch_size=9", "--strategy=mirrored",
+                             "--cpu_replicas=2"], capture_output=True, text=True, timeout=300)
+    _fails_clearly(result, "batch size 9 does not split evenly over 2 replicas")

@@ -1,6 +1,7 @@
 """Kill -9 in the middle of training, run the same command again: the run ends as if never interrupted."""
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -20,7 +21,7 @@ def _command(model_dir):
             "--mode=student", "--nodistill", "--tasks=CoLA,RTE,STS-B", "--backbone=random:layers=2,hidden=32",
             "--max_train_examples=48", "--max_eval_examples=32", "--max_seq_length=64", "--train_batch_size=8",
             "--num_train_epochs=3", "--nodataset_multiples", "--length_group_size=4", "--checkpoint_every=5",
-            "--log_every=20"]
+            "--length_bucketing_window=32", "--log_every=20"]
 
 
 def _run(model_dir):
@@ -40,9 +41,11 @@ def _outcome(model_dir):
     return summary, dev, weights
 
 
-def test_kill_9_then_rerun_matches_an_uninterrupted_run(tmp_path):
+def test_kill_9_then_rerun_matches_an_uninterrupted_run(tmp_path, caplog):
     straight_dir, killed_dir = str(tmp_path / "straight"), str(tmp_path / "killed")
-    _run(straight_dir)
+    with caplog.at_level(logging.INFO):
+        _run(straight_dir)
+    assert "student: length bucketing on: windows of 32 batches" in caplog.text  # the pipeline's note
 
     process = subprocess.Popen(_command(killed_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoint_state = os.path.join(killed_dir, "checkpoints", "student", "checkpoint")

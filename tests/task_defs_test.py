@@ -209,6 +209,7 @@ def test_a_bad_task_names_the_file_and_the_key(tmp_path, bad, key, message):
     ("tasks.yaml", "- name: a\n", "expected a mapping with the key 'tasks', found a list"),
     ("tasks.yaml", "task: []\n", "task: unknown key; valid keys: tasks"),
     ("tasks.yaml", "tasks: []\n", "tasks: expected a non-empty list of task definitions"),
+    ("tasks.yaml", "tasks: 5\n", "tasks: expected a non-empty list of task definitions, found a number (5)"),
     ("tasks.yaml", "{}\n", "tasks: missing"),
     ("tasks.yaml", "", "expected a mapping with the key 'tasks', found nothing"),
     ("tasks.json", '{"tasks": [], "tasks": []}', "key 'tasks' appears twice in one object"),
@@ -342,6 +343,7 @@ def test_yaml_integer_labels_are_the_labels_as_written(tmp_path):
                                           "text_a: 0, label: 1, labels: [010, +1], metrics: [accuracy]}\n")
     task = load_task_definitions(path)[0]
     assert task.labels == ("010", "+1")  # not YAML's numbers 8 and 1
+    assert type(task.splits["train"].text_a_column) is int  # other integers stay plain numbers
     assert read_split("", task, "train").labels.tolist() == [0, 1]
 
 

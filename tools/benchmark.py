@@ -42,7 +42,7 @@ def parse_args(argv: list[str]) -> BenchmarkSettings:
                              "bam_tf.distribution.resolve_precision; mixed_bfloat16 on bf16-capable CPUs).")
     parser.add_argument("--jit_compile", action="store_true", help="XLA-compile the training steps of (1)–(3).")
     parser.add_argument("--length_bucketing_window", type=int, default=32,
-                        help="Batches per length-bucketing window in (1) and (2) (default 32, as the pipeline).")
+                        help="Batches per length-bucketing window in (1) and (2) (default 32, as the CPU experiment configs).")
     parser.add_argument("--baseline_optimizer", choices=("bam", "keras_adamw"), default="bam",
                         help="Optimizer of (2): bam = the same BertAdamW as (1) (default), keras_adamw = plain "
                              "keras.optimizers.AdamW with global_clipnorm.")

@@ -16,7 +16,7 @@ class FaithfulStreamVariants(Harness):
     def mixed_stream(self):
         """The faithful config's data and student stream (configs/experiments/cpu_mini_glue_faithful.flags):
         each task's first --mixed_train_examples rows, mixed batches of --mixed_batch_size over
-        --mixed_epochs epochs, length-bucketed as the pipeline does; its whole-stream padding; and
+        --mixed_epochs epochs, length-bucketed as that config does; its whole-stream padding; and
         --mixed_steps of its batches, evenly spaced over it, run twice (the first pass traces and compiles,
         the second is timed)."""
         if self._mixed is None:
@@ -78,7 +78,7 @@ class FaithfulStreamVariants(Harness):
         if a.jit_compile_mixed:
             results.append(self.twice_run_variant("(5c)", f"student, faithful stream, length groups of {groups} + XLA",
                                                   examples, twice, groups, True))
-        # The teachers' steps on the same data: one task per batch, length-bucketed, as each teacher trains.
+        # The teachers' steps on the same data: one task per batch, length-bucketed, as the faithful config trains each teacher.
         teacher_steps = twice.num_steps // 2 * max(1, batch // a.teacher_batch_size)
         per_task = bucket_by_length(example_stream(sizes, d.task_weight_exponent, a.teacher_batch_size, teacher_steps,
                                                    "per_task", a.seed),
