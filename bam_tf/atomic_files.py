@@ -10,6 +10,11 @@ import os
 import shutil
 import tempfile
 
+# tempfile creates files 0600 and folders 0700; what bam_tf writes gets the modes open() and os.makedirs()
+# would give (0666 and 0777 less the umask), read once: os.umask can only be read by setting it.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_open(path: str, mode: str = "w"):
@@ -20,6 +25,7 @@ def atomic_open(path: str, mode: str = "w"):
     os.makedirs(directory, exist_ok=True)
     fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
             yield f
             f.flush()
@@ -37,6 +43,7 @@ def atomic_directory(path: str):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = tempfile.mkdtemp(dir=os.path.dirname(path), prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o777 & ~_UMASK)
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

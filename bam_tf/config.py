@@ -25,7 +25,8 @@ FLAGS_FREE_TO_CHANGE = frozenset({"mode", "log_every", "eval_batch_size", "check
                                   "eval_every", "glue_dir", "tfds_data_dir", "tfds_download",
                                   "length_group_size", "length_multiple",  # the same update, other shapes
                                   "jit_compile",  # the same computation, compiled by XLA or not
-                                  "task_defs"})  # the definitions themselves are compared through task_defs.json
+                                  "task_defs",  # the definitions themselves are compared through task_defs.json
+                                  "model_dir"})  # a run folder moved or copied elsewhere holds the same run
 
 
 # A flag that is "auto" or a boolean: --name=auto, --name (true) and --noname (false) all parse.

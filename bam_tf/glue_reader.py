@@ -314,6 +314,18 @@ def _split_path(glue_dir: str | os.PathLike, task: Task, layout: SplitLayout, sp
     return path
 
 
+def _hinting_unlabeled_test_files(records: Iterator, path: str) -> Iterator:
+    """A user's test file without the task's label column: most likely an unlabeled one not marked as such."""
+    try:
+        yield from records
+    except GlueDataError as error:
+        missing = ("(label) is not in the header row", "(label) does not exist", "(label); keys:")
+        if not any(text in error.problem for text in missing):
+            raise
+        raise GlueDataError(path, f"{error.problem}; an unlabeled test file needs `label: null` in its file "
+                                  "mapping (files: {test: {path: ..., label: null}})", error.line) from None
+
+
 def _check_id(example_id: str, id_lines: dict[str, int], path: str, line_no: int) -> None:
     """A test file's id indexes a row of the tab-separated predictions file: one field, unique."""
     if any(ch in example_id for ch in "\t\r\n"):
@@ -342,6 +354,8 @@ def read_split(glue_dir: str | os.PathLike, task: Task, split: str,
     labels: list[int | float] = []
     official_index: list[str] = []
     id_lines: dict[str, int] = {}
+    if split == "test" and task.is_user_task and layout.label_column is not None:
+        records = _hinting_unlabeled_test_files(records, path)
     for row, (line_no, values) in enumerate(records):
         ids.append(f"{split}-{row}")
         text_a.append(values["text_a"])

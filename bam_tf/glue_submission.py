@@ -75,9 +75,9 @@ def write_submission(model_dir: str, glue_dir: str, output: str, tasks: str | No
         raise InputError(f"--tasks={tasks}: {str(error).split(';')[0]}; GLUE tasks, or this model's own: "
                          f"{', '.join(t.name for t in model.tasks if t.is_user_task) or 'none'}") from None
     if any(not t.is_user_task for t in chosen) and not os.path.isdir(glue_dir or ""):
-        raise MissingInputError(f"{glue_dir or '--glue_dir'}: GLUE data directory does not exist (GLUE tasks "
-                                "read their test files from it; to predict only this model's own tasks, name them "
-                                "in --tasks)")
+        where = f"{glue_dir}: GLUE data directory does not exist" if glue_dir else "--glue_dir is not set"
+        raise MissingInputError(f"{where} (GLUE tasks read their test files from it; to predict only this model's "
+                                "own tasks, name them in --tasks)")
     heads = {t.name for t in model.tasks}
     written, missing, files = {}, {}, {}
     for task in chosen:

@@ -4,6 +4,7 @@ A finished stage is skipped and a stage in progress resumes from its latest chec
 the same command continues an interrupted run; the run refuses a model_dir written with other flags.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -272,6 +273,8 @@ class BamPipeline:
             shutil.rmtree(os.path.join(out_dir, "best"), ignore_errors=True)
             os.replace(best_dir, os.path.join(out_dir, "best"))
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):  # checkpoints/ itself, once no stage is in progress
+            os.rmdir(os.path.dirname(checkpoint_dir))
 
     def stage_loss_weights(self, tasks: list[Task]) -> dict[str, float] | None:
         """The task loss weights of a stage training `tasks`: None when all are 1 or the stage has one task
@@ -363,6 +366,9 @@ class BamPipeline:
                         for k in changed if k in VALUES_BEFORE_THE_FLAG_EXISTED and k not in recorded_keys}
                 details = ", ".join([f"--{k}: {previous[k]!r} → {current[k]!r}{hint.get(k, '')}" for k in changed]
                                     + [f"--task_defs {change}" for change in task_changes])
+                same_tasks = (f" --task_defs={self.layout.task_defs_record} (the definitions it was made with)"
+                              if task_changes else "")
                 raise InputError(f"{self.config.model_dir} holds a run with other flags ({details}); use a new "
-                                 f"--model_dir, or --flagfile={self.layout.flags_path} to continue that run")
+                                 f"--model_dir, or --flagfile={self.layout.flags_path} "
+                                 f"--model_dir={self.config.model_dir}{same_tasks} to continue that run")
 

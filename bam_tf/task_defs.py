@@ -68,9 +68,13 @@ class TaskDefinitionError(InputError):
 
 # ---- reading a definition file ------------------------------------------------------------------------
 def load_task_definitions(path: str, check_files: bool = True) -> list[Task]:
-    """The tasks of a definition file, validated (with check_files, every task's data files must exist)."""
-    return tasks_from_definitions(_read_document(path), source=path,
-                                  base_dir=os.path.dirname(os.path.abspath(path)), check_files=check_files)
+    """The tasks of a definition file, validated (with check_files, every task's data files must exist).
+    A run's own record (<model_dir>/task_defs.json, run_record) is one too: the definitions it was made with."""
+    document = _read_document(path)
+    if isinstance(document, dict) and set(document) == {"task_defs", "sha256", "tasks"}:
+        document = {"tasks": document["tasks"]}
+    return tasks_from_definitions(document, source=path, base_dir=os.path.dirname(os.path.abspath(path)),
+                                  check_files=check_files)
 
 
 def check_data_files(task: Task) -> None:

@@ -86,5 +86,7 @@ def align_teacher_outputs(teacher_outputs: TeacherOutputs, data: TaskData, sourc
         raise TeacherOutputsError(f"{source}: no teacher output for {len(missing)} example ids, e.g. {missing[:3]}")
     if teacher_outputs.data_fingerprint != data.fingerprint():
         raise TeacherOutputsError(f"{source}: computed on different {task.name} training data (fingerprint "
-                                  f"{teacher_outputs.data_fingerprint[:12]}…, this data {data.fingerprint()[:12]}…)")
+                                  f"{teacher_outputs.data_fingerprint[:12]}…, this data {data.fingerprint()[:12]}…; "
+                                  "other files or another --max_train_examples?): train teachers on this data in a "
+                                  "new --model_dir, or give the data those teachers saw")
     return outputs[[row_of_id[example_id] for example_id in data.ids]]

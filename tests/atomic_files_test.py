@@ -60,3 +60,18 @@ def test_copy_file_makes_the_folder_and_copies_every_byte(tmp_path):
     with pytest.raises(FileNotFoundError):
         copy_file(str(tmp_path / "missing.npz"), str(tmp_path / "store" / "b.npz"))
     assert not (tmp_path / "store" / "b.npz").exists()
+
+
+def test_files_and_folders_get_the_modes_open_and_makedirs_would_give(tmp_path):
+    # tempfile's 0600 / 0700 would leave results readable by their owner only.
+    umask = os.umask(0o022)
+    os.umask(umask)
+    write_text(str(tmp_path / "x.txt"), "x")
+    with open(tmp_path / "plain.txt", "w") as f:
+        f.write("x")
+    assert (tmp_path / "x.txt").stat().st_mode & 0o777 == (tmp_path / "plain.txt").stat().st_mode & 0o777
+    with atomic_directory(str(tmp_path / "model")) as tmp:
+        write_text(os.path.join(tmp, "a.json"), "{}")
+    os.makedirs(tmp_path / "plain_dir")
+    assert (tmp_path / "model").stat().st_mode & 0o777 == (tmp_path / "plain_dir").stat().st_mode & 0o777
+    assert (tmp_path / "x.txt").stat().st_mode & 0o777 == 0o666 & ~umask

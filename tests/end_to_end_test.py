@@ -5,6 +5,7 @@ Tiny random backbone (2 layers, hidden 32) over slices of the real GLUE data in 
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -61,6 +62,7 @@ def test_every_artifact_is_written(finished_run):
             assert np.isfinite(outputs["outputs"]).all()
             assert len(set(outputs["example_ids"].tolist())) == len(outputs["example_ids"])
     assert not [p for p in os.listdir(model_dir) if p.endswith(".tmp")]
+    assert not os.path.exists(os.path.join(model_dir, "checkpoints"))  # removed with the last stage's
 
 
 @needs_glue
@@ -129,6 +131,19 @@ def test_a_model_dir_refuses_different_flags(finished_run):
     result = run_cli(*flags, check=False)
     assert result.returncode != 0
     assert "--seed" in result.stderr and "other flags" in result.stderr
+
+
+@needs_glue
+def test_a_copied_run_folder_is_the_same_run(finished_run, tmp_path):
+    model_dir, _ = finished_run
+    copy = str(tmp_path / "copy")
+    shutil.copytree(model_dir, copy)
+    original_results = os.stat(os.path.join(model_dir, "dev_results.json")).st_mtime_ns
+    run_cli(*tiny_run_flags(copy), "--mode=evaluate")  # not "a run with other flags (--model_dir ...)"
+    assert os.stat(os.path.join(model_dir, "dev_results.json")).st_mtime_ns == original_results
+    assert f"--model_dir={copy}" in open(os.path.join(copy, "flags.txt"), encoding="utf-8").read()
+    result = run_cli(*tiny_run_flags(copy), "--seed=7", "--mode=evaluate", check=False)
+    assert f"--flagfile={copy}/flags.txt --model_dir={copy} to continue that run" in result.stderr
 
 
 def test_conflicting_flags_fail_before_loading_anything(tmp_path):

@@ -290,6 +290,9 @@ def test_a_stored_head_must_match_the_runs_definition(defs, tmp_path):
 def test_run_record_notices_changed_definitions_but_not_moved_files(defs, tmp_path):
     before = task_defs.run_record(load_task_definitions(defs), defs)
     assert task_defs.record_changes(before, before) == []
+    record = _write(tmp_path, "task_defs.json", json.dumps(before))  # a run's record is a definition file too
+    assert ([task_defs.definition_of(t) for t in load_task_definitions(record)]
+            == [task_defs.definition_of(t) for t in load_task_definitions(defs)])
     moved = tmp_path / "moved"
     _data_files(moved)
     moved_defs = _write(moved, "tasks.yaml", PAIR_YAML)
@@ -488,6 +491,14 @@ def test_a_test_files_ids_are_unique(defs, tmp_path):
     _expect_read_error(load_task_definitions(defs)[0], "test", path, 3, "id '7' is also the id of line 1")
 
 
+def test_a_test_file_without_the_label_column_is_told_about_label_null(tmp_path):
+    _write(tmp_path, "train.csv", "s1,y\na,yes\n")
+    path = _write(tmp_path, "test.csv", "s1\nb\n")
+    task = _one_task(tmp_path, {"train": "train.csv", "dev": "train.csv", "test": "test.csv"}, text_a="s1", label="y")
+    _expect_read_error(task, "test", path, 1, "column 'y' (label) is not in the header row; columns: 's1'; an "
+                                               "unlabeled test file needs `label: null` in its file mapping")
+
+
 def test_a_test_id_with_a_tab_or_line_break_is_refused(tmp_path):
     _write(tmp_path, "train.csv", "s1,y\na,yes\n")
     path = _write(tmp_path, "test.csv", 'i,s1\n1,a\n"2\t3",b\n')
@@ -600,6 +611,10 @@ def test_a_user_task_through_every_stage_and_export(tmp_path):
     refused = run_train_in_process("--mode=evaluate", *flags, f"--task_defs={changed}")
     assert refused.returncode == 1 and "--task_defs paraphrase.labels: ['different', 'same'] → ['same', " \
                                        "'different']" in refused.stderr, refused.stderr[-2000:]
+    record = os.path.join(model_dir, "task_defs.json")
+    assert f"--task_defs={record} (the definitions it was made with)" in refused.stderr
+    continued = run_train_in_process("--mode=evaluate", *flags, f"--task_defs={record}")  # the run's own record
+    assert continued.returncode == 0, continued.stderr[-2000:]
 
     # The model folder stands alone: export in a fresh process, without the definition file.
     os.rename(tmp_path / "defs", tmp_path / "defs-gone")

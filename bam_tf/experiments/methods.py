@@ -14,9 +14,9 @@ from bam_tf.config import FLAGS_FREE_TO_CHANGE, VALUES_BEFORE_THE_FLAG_EXISTED, 
 METHODS = ("single", "multi", "bam", "bam_no_anneal", "multi_to_multi", "born_again_single", "bam_ensemble")
 NO_ANNEAL_DISTILL_WEIGHT = 0.5
 DISTILL_FROM_SINGLE = {"bam", "bam_no_anneal", "born_again_single", "bam_ensemble"}  # need single's outputs
-# Flags that do not change a run's result: a results line with other values of these still counts. The
-# model_dir follows --experiment_dir, which may move.
-FREE_FLAGS = FLAGS_FREE_TO_CHANGE | {"model_dir"}
+# Flags that do not change a run's result: a results line with other values of these still counts (the
+# model_dir among them: it follows --experiment_dir, which may move).
+FREE_FLAGS = FLAGS_FREE_TO_CHANGE
 # Flags a single-task run never uses (the original, too, turns dataset multiples off for one task; a task's
 # loss weight has nothing to balance alone).
 MULTI_TASK_ONLY_FLAGS = frozenset({"dataset_multiples", "task_loss_weights"})
