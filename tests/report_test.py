@@ -236,6 +236,17 @@ def test_the_cost_of_a_seed_leaves_out_resumed_runs(tmp_path):
     # single: median of 30, 40, 33.3 min = 33.3; multi: 60 (the resumed 10 min is only its last part).
     assert "single 33.3 min, multi 60.0 min; all 2 methods 1.6 h." in text
     assert "| multi | 1 | `unknown` | - | 10.0 min (resumed) |" in text
+    assert "Not in the cost" not in text
+
+
+def test_a_method_with_no_whole_run_is_named_not_dropped_from_the_cost(tmp_path):
+    with open(tmp_path / "r.jsonl", "w") as f:
+        for method, seed, wall, resumed in [("single", 0, 1800.0, False), ("bam", 0, 600.0, True)]:
+            f.write(json.dumps({"method": method, "seed": seed, "task": "RTE", "metrics": {"accuracy": 0.5},
+                                "score": 0.5, "flags": {}, "wall_time_s": wall, "resumed": resumed}) + "\n")
+    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    assert "): single 30.0 min." in text
+    assert "Not in the cost: bam (no run of it was timed whole" in text
 
 
 def test_a_baseline_results_file_is_compared_method_by_method_and_task_by_task(tmp_path):
@@ -257,6 +268,24 @@ def test_a_baseline_results_file_is_compared_method_by_method_and_task_by_task(t
     single_rte = next(r for r in rows if r.startswith("| single | RTE |"))
     assert "| +0.0 |" in single_rte and "| 1 |" in single_rte  # identical scores: p = 1
     assert "--baseline_results=" in text
+    # In words: bam's scores here 0.65–0.69 against 0.62–0.66 (two ties) → two-sided p = 0.03968 (the table's);
+    # one task, so Holm leaves it as it is.
+    assert ("- **bam**: RTE +3.0; GLUE average +3.0 (two-sided p = 0.03968, one test). "
+            "Significant after Holm: RTE.") in section
+    assert "- **single**: RTE +0.0; GLUE average +0.0 (two-sided p = 1, one test). No task difference" in section
+    assert "different bam_tf commits" not in section  # neither file names a commit: both "unknown"
+
+
+def test_a_baseline_from_another_commit_is_said_to_differ_in_code_too(tmp_path):
+    for name, commit in (("here", "a" * 40), ("base", "b" * 40)):
+        with open(tmp_path / f"{name}.jsonl", "w") as f:
+            for seed in (0, 1):
+                f.write(json.dumps({"method": "bam", "seed": seed, "task": "RTE", "metrics": {"accuracy": 0.5},
+                                    "score": 0.5, "flags": {}, "git_commit": commit}) + "\n")
+    text = report.build_report(str(tmp_path / "here.jsonl"), str(tmp_path / "here.md"), 0.05,
+                               baseline_file=str(tmp_path / "base.jsonl"))
+    assert (f"different bam_tf commits (here: {'a' * 12}; baseline: {'b' * 12}): a difference below is the "
+            "settings' and whatever the code changed") in text
 
 
 def test_against_a_baseline_with_other_tasks_the_glue_averages_cover_the_shared_tasks(tmp_path):

@@ -54,8 +54,6 @@ def build_report(results_file: str, output: str, alpha: float, command: str | No
     png = os.path.splitext(output)[0] + ".png"
     total_steps = bam_total_steps(results) if "bam" in results.methods else None
     draw_figure(results, png, total_steps)
-    commits = sorted({(r.get("git_commit") or "unknown")[:12] + ("+changes" if r.get("git_dirty") else "")
-                      for r in results.latest.values()})
     first = next(iter(results.latest.values()))["flags"]
     lines = [f"# Experiment report: {os.path.splitext(os.path.basename(output))[0]}", "",
              f"- results: `{results_file}` ({len(records)} lines, {len(results.latest)} (method, seed, task) results)",
@@ -64,7 +62,7 @@ def build_report(results_file: str, output: str, alpha: float, command: str | No
              + (f" --baseline_results={baseline_file}" if baseline_file else "")
              + (f" --notes={notes_file}" if notes_file else "")
              + (f" --command='{command}'" if command else "") + "`",
-             f"- bam_tf commit(s): {', '.join(commits)}",
+             f"- bam_tf commit(s): {', '.join(results.commits())}",
              f"- backbone `{first.get('backbone')}`, tasks {', '.join(results.tasks)}, "
              f"max_train_examples {first.get('max_train_examples') or 'all'}, "
              f"max_eval_examples {first.get('max_eval_examples') or 'all'}",
@@ -75,7 +73,9 @@ def build_report(results_file: str, output: str, alpha: float, command: str | No
         lines.append(f"- produced by: `{command}`")
     lines += [""] + summary_section(results, alpha)
     lines += [""] + score_tables(results)
-    lines += ["", "## Significance"]
+    lines += ["", "## Significance", "",
+              "Each comparison below is its own Holm family, over its tasks; nothing is corrected across the "
+              "comparisons, and each GLUE-average test is one test outside every family."]
     for better, other in COMPARISONS:
         lines += comparison_section(results, better, other, alpha)
     if baseline is not None:

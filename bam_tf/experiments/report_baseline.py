@@ -19,26 +19,39 @@ def budget_section(results: Results, baseline: Results, baseline_file: str, alph
     methods = [m for m in results.methods if m in baseline.methods]
     if not methods:
         return lines + ["No method is in both files."]
+    here_commits, baseline_commits = results.commits(), baseline.commits()
+    if here_commits != baseline_commits:
+        lines += [f"The two files come from different bam_tf commits (here: {', '.join(here_commits)}; baseline: "
+                  f"{', '.join(baseline_commits)}): a difference below is the settings' and whatever the code "
+                  "changed between those commits.", ""]
     shared_tasks = [t for t in results.tasks if t in baseline.tasks]
     if shared_tasks != results.tasks or len(shared_tasks) != len(baseline.tasks):
         lines += [f"The two files hold different tasks; their GLUE averages below are both over the tasks they "
                   f"share: {', '.join(shared_tasks) or 'none'}.", ""]
-    lines += ["| method | task | here (n) | baseline (n) | difference | p (two-sided) | Holm-adjusted p |",
-              "|---|---|---:|---:|---:|---:|---:|"]
+    table = ["| method | task | here (n) | baseline (n) | difference | p (two-sided) | Holm-adjusted p |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    in_words = []
     for method in methods:
         rows = [(task, results.scores(method, task), baseline.scores(method, task)) for task in results.tasks]
         rows = [(task, x, y, significance.mann_whitney_u(x, y, alternative="two-sided")) for task, x, y in rows
                 if x and y]
         adjusted = significance.holm_bonferroni([test.p_value for *_, test in rows]) if rows else []
         for (task, x, y, test), adj in zip(rows, adjusted):
-            lines.append(f"| {method} | {task} | {mean_std_text(x)} ({len(x)}) | {mean_std_text(y)} ({len(y)}) | "
+            table.append(f"| {method} | {task} | {mean_std_text(x)} ({len(x)}) | {mean_std_text(y)} ({len(y)}) | "
                          f"{100 * (np.mean(x) - np.mean(y)):+.1f} | {test.p_value:.4g} | "
                          f"{adj:.4g}{' **significant**' if adj <= alpha else ''} |")
+        differences = [f"{task} {100 * (np.mean(x) - np.mean(y)):+.1f}" for task, x, y, _ in rows]
+        significant = [task for (task, *_), adj in zip(rows, adjusted) if adj <= alpha]
+        words = f"- **{method}**: " + ", ".join(differences)
         x_avg = list(results.glue_averages(method, shared_tasks).values())
         y_avg = list(baseline.glue_averages(method, shared_tasks).values())
         if x_avg and y_avg:
             test = significance.mann_whitney_u(x_avg, y_avg, alternative="two-sided")
-            lines.append(f"| {method} | GLUE average | {mean_std_text(x_avg)} ({len(x_avg)}) | "
-                         f"{mean_std_text(y_avg)} ({len(y_avg)}) | {100 * (np.mean(x_avg) - np.mean(y_avg)):+.1f} | "
-                         f"{test.p_value:.4g} | (one test) |")
-    return lines
+            difference = 100 * (np.mean(x_avg) - np.mean(y_avg))
+            table.append(f"| {method} | GLUE average | {mean_std_text(x_avg)} ({len(x_avg)}) | "
+                         f"{mean_std_text(y_avg)} ({len(y_avg)}) | {difference:+.1f} | {test.p_value:.4g} | "
+                         "(one test) |")
+            words += f"; GLUE average {difference:+.1f} (two-sided p = {test.p_value:.4g}, one test)"
+        in_words.append(words + (f". Significant after Holm: {', '.join(significant)}." if significant else
+                                 f". No task difference is significant after Holm at α = {alpha}."))
+    return lines + table + ["", "Here minus baseline, per method:", ""] + in_words

@@ -33,6 +33,11 @@ class Results:
         names = {key[2] for key in self.latest}
         self.tasks = [t for t in metrics.GLUE_TASKS if t in names] + sorted(names - set(metrics.GLUE_TASKS))
 
+    def commits(self) -> list[str]:
+        """The bam_tf commits the results came from (12 hex digits; "+changes" for an uncommitted tree)."""
+        return sorted({(r.get("git_commit") or "unknown")[:12] + ("+changes" if r.get("git_dirty") else "")
+                       for r in self.latest.values()})
+
     def seeds(self, method: str, task: str | None = None) -> list[int]:
         return sorted({s for (m, s, t) in self.latest if m == method and (task is None or t == task)})
 

@@ -30,9 +30,14 @@ def runs_section(results: Results) -> list[str]:
                          f"{record.get('finished_at', '-')} |")
     costs = seed_costs(results)
     if costs:
-        lines += ["", "What a seed costs (median wall time of the runs that were not resumed): "
+        lines += ["", "What a seed costs (median wall time of the runs that were not resumed, as recorded: pauses "
+                  "and whatever ran beside a run included): "
                   + ", ".join(f"{method} {minutes:.1f} min" for method, minutes in costs.items())
                   + (f"; all {len(costs)} methods {sum(costs.values()) / 60:.1f} h." if len(costs) > 1 else ".")]
+    untimed = [method for method in results.methods if method not in costs]
+    if untimed:
+        lines += ["", f"Not in the cost: {', '.join(untimed)} (no run of {'it' if len(untimed) == 1 else 'them'} "
+                  "was timed whole: each was resumed or has no wall time)."]
     return lines
 
 
