@@ -153,7 +153,10 @@ def _fields(path: str, file_format: str) -> Iterator[tuple[int, list[str]]]:
                     raise GlueDataError(path, "carriage return inside a line, outside quotes (only LF or CRLF line "
                                               "ends are accepted; convert a file with CR-only line ends)",
                                         reader.line_num) from None
-                raise GlueDataError(path, f"cannot parse CSV: {e}", reader.line_num) from e
+                start = done + 1  # where the row starts: a quote left open there errs lines later
+                spans = (f" (the row runs on to line {reader.line_num}: is a quote on this line left open?)"
+                         if reader.line_num > start else "")
+                raise GlueDataError(path, f"cannot parse CSV: {e}{spans}", start) from e
             yield done + 1, fields
             done = reader.line_num
     for line_no, line in _lines(path):

@@ -58,12 +58,13 @@ class TrainingInputs:
         steps, batch_size = self.stream.num_steps, self.stream.batch_size
         names = [task.name for task in self.tasks]
         full = num_train_steps([self.epoch_examples], self.epochs, batch_size)
-        how = "=" if steps == full else f"(capped by --max_train_steps; {full} for)"
         per_task = " + ".join(f"{n} {s}×{m}" for n, s, m in zip(names, self.sizes, self.multiples))
         origin = (f"; multiples as the original's ({describe_reference(names, self.sizes)})"
                   if max(self.multiples) > 1 else "")
-        return f"{steps} steps of {batch_size} {how} {self.epochs:g} epochs of {self.epoch_examples} examples " \
-               f"({per_task}){origin}"
+        epochs = f"{self.epochs:g} epochs of {self.epoch_examples} examples ({per_task}){origin}"
+        if steps == full:
+            return f"{steps} steps of {batch_size} = {epochs}"
+        return f"{steps} steps of {batch_size}, capped by --max_train_steps ({full} would be {epochs})"
 
 
 class BamPipeline:

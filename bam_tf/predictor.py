@@ -54,7 +54,8 @@ class Predictor:
         """One dict per example, in order.
 
         Classification: {"label": label string, "probabilities": {label string: probability}};
-        regression: {"score": the score on the task's label scale (STS-B: 0–5)}. A pair task takes
+        regression: {"score": the score on the task's label scale (STS-B: 0–5), as the model predicts it, so
+        it may fall slightly outside the range (the GLUE submission clips it; this does not)}. A pair task takes
         (sentence1, sentence2) tuples, a single-sentence task plain strings.
         """
         task = self._task(task)

@@ -80,5 +80,7 @@ def resolve_model_dir(model_dir: str) -> str:
     for candidate in (model_dir, RunLayout(model_dir).student_dir):
         if os.path.exists(os.path.join(candidate, "model_config.json")):
             return candidate
+    if not os.path.isdir(model_dir):
+        raise MissingInputError(f"{model_dir}: no such folder (a trained model folder or a run dir)")
     raise MissingInputError(f"{model_dir}: neither a trained model folder (model_config.json) nor a run dir "
                             "with a trained student/")

@@ -28,10 +28,27 @@ class RunDirBusyError(InputError, RuntimeError):
 
 @contextlib.contextmanager
 def exclusive_run_dir(directory: str):
-    """Hold `directory` for this process until the block ends; raise RunDirBusyError if another has it."""
+    """Hold `directory` for this process until the block ends; raise RunDirBusyError if another has it.
+    A block that leaves nothing but the lock (a run stopped by an input error before writing anything)
+    leaves nothing at all: no lock file, and no directory where there was none."""
+    created = not os.path.isdir(directory)
     os.makedirs(directory, exist_ok=True)
     with _exclusive(os.path.join(directory, LOCK_FILE), directory, "directory"):
-        yield
+        try:
+            yield
+        finally:
+            _remove_if_only_the_lock(directory, created)
+
+
+def _remove_if_only_the_lock(directory: str, created: bool) -> None:
+    """Called while still holding the lock, so no other bam_tf process can start writing meanwhile."""
+    try:
+        if os.listdir(directory) == [LOCK_FILE]:
+            os.remove(os.path.join(directory, LOCK_FILE))
+            if created:
+                os.rmdir(directory)
+    except OSError:  # the directory moved or filled up meanwhile: leaving it is always safe
+        pass
 
 
 @contextlib.contextmanager
@@ -45,15 +62,8 @@ def exclusive_file(path: str):
 
 @contextlib.contextmanager
 def _exclusive(path: str, what: str, kind: str):
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _locked_descriptor(path, what, kind)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as error:
-            if error.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise
-            raise RunDirBusyError(f"{what} is in use by another bam_tf process ({_describe(fd)}); wait for "
-                                  f"it to finish or stop it, or use another {kind}") from None
         holder = {"pid": os.getpid(), "host": socket.gethostname(),
                   "since": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                   "command": " ".join(sys.argv)}
@@ -62,6 +72,28 @@ def _exclusive(path: str, what: str, kind: str):
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def _locked_descriptor(path: str, what: str, kind: str) -> int:
+    """A descriptor of `path` holding its exclusive lock. A holder that finished may have removed the file
+    between our open and our lock: a lock on that unlinked file would guard nothing, so open the new one."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            busy = _describe(fd)
+            os.close(fd)
+            if error.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise
+            raise RunDirBusyError(f"{what} is in use by another bam_tf process ({busy}); wait for "
+                                  f"it to finish or stop it, or use another {kind}") from None
+        try:
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
 
 
 def _describe(fd: int) -> str:

@@ -198,8 +198,10 @@ def tasks_from_definitions(document: Any, source: str, base_dir: str = "", check
         task = _task(entry, source, f"tasks[{i}]", base_dir, check_files)
         for j, other in enumerate(tasks):
             if normalized_name(other.name) == normalized_name(task.name):
-                raise TaskDefinitionError(source, f"tasks[{i}].name", f"{task.name!r} is the name of tasks[{j}] "
-                                          f"({other.name!r}) once case and punctuation are ignored")
+                same = ("" if other.name == task.name else
+                        f" ({other.name!r}) once case and punctuation are ignored")
+                raise TaskDefinitionError(source, f"tasks[{i}].name", f"{task.name!r} is the name of tasks[{j}]"
+                                          f"{same}: each task needs its own name")
         tasks.append(task)
     return tasks
 

@@ -44,9 +44,11 @@ class TaskSet:
             return TASKS[ALIASES[key]]
         if key in self._user:
             return self._user[key]
-        user = f"; user tasks: {', '.join(self.user_tasks)}" if self._user else \
-            " (a task of your own needs --task_defs=FILE, see BUILD.md)"
-        raise InputError(f"Unknown GLUE task {name!r}; valid names: {', '.join(TASKS)}{user}")
+        if self._user:
+            raise InputError(f"Unknown task {name!r}; your tasks: {', '.join(self.user_tasks)}; GLUE tasks: "
+                             f"{', '.join(TASKS)}")
+        raise InputError(f"Unknown GLUE task {name!r}; valid names: {', '.join(TASKS)} (a task of your own needs "
+                         "--task_defs=FILE, see BUILD.md)")
 
     def parse_list(self, text: str) -> list[Task]:
         """A comma-separated task list such as "rte,mrpc, sts-b", in the given order."""

@@ -68,6 +68,13 @@ def test_missing_glue_dir_with_tsv():
     assert "--glue_dir (or $GLUE_DIR) is required" in _problems(BamConfig(model_dir="/x"))
 
 
+def test_a_task_of_ones_own_without_task_defs_is_named_not_glue_dir():
+    # With neither --glue_dir nor --task_defs, "sentiment3" is the problem: asking for GLUE data would mislead.
+    message = _problems(BamConfig(model_dir="/x", tasks="RTE,sentiment3"))
+    assert "--tasks: Unknown GLUE task 'sentiment3'" in message and "needs --task_defs=FILE" in message
+    assert "--glue_dir" not in message
+
+
 def test_task_defs_without_tasks_or_glue_dir_asks_for_tasks():
     message = _problems(BamConfig(model_dir="/x", task_defs="mine.yaml"))
     assert "--tasks is left at its default (CoLA,SST-2" in message and "e.g. --tasks=<a task of mine.yaml>" in message

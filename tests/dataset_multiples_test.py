@@ -101,7 +101,7 @@ def test_the_logs_budget_line_states_steps_epochs_and_multiples():
         "+ RTE 2490×4); multiples as the original's (the original's size table, MNLI the reference)")
     # --max_train_steps=10: the line says the cap, not 6 epochs that never happen
     assert _inputs(names, sizes, [3, 2, 3, 2, 4], 10).budget().startswith(
-        "10 steps of 128 (capped by --max_train_steps; 4581 for) 6 epochs of 97719 examples")
+        "10 steps of 128, capped by --max_train_steps (4581 would be 6 epochs of 97719 examples (CoLA")
     # a teacher: one task, plain epochs (⌈3 · 2490 / 32⌉ = 234), nothing said about multiples
     assert _inputs(["RTE"], [2490], [1], 234, epochs=3, batch_size=32).budget() == (
         "234 steps of 32 = 3 epochs of 2490 examples (RTE 2490×1)")

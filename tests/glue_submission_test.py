@@ -163,7 +163,7 @@ def test_a_users_own_task_gets_its_test_file_predicted_without_glue_data(tmp_pat
         rows = [line.split("\t") for line in archive.read("verdict.tsv").decode().splitlines()]
     assert rows[0] == ["index", "prediction"] and [r[0] for r in rows[1:]] == ["q7", "q9"]
     assert {r[1] for r in rows[1:]} <= {"no", "yes"}
-    with pytest.raises(ValueError, match=r"--tasks=verdit: Unknown GLUE task 'verdit'; GLUE tasks, or this "
+    with pytest.raises(ValueError, match=r"--tasks=verdit: Unknown task 'verdit'; GLUE tasks, or this "
                                          r"model's own: verdict$"):
         submission.write_submission(str(tmp_path / "model"), "", output, tasks="verdit")
     with pytest.raises(ValueError, match=r"^--glue_dir is not set \(GLUE tasks read their test files from it"):

@@ -126,6 +126,8 @@ def test_input_errors(predictor, task, examples, kwargs, message):
 def test_loading_a_folder_that_is_no_model(tmp_path):
     with pytest.raises(MissingInputError, match="neither a trained model folder .* nor a run dir"):
         Predictor.load(str(tmp_path))
+    with pytest.raises(MissingInputError, match=r"/nothere: no such folder \(a trained model folder or a run dir\)"):
+        Predictor.load(str(tmp_path / "nothere"))
 
 
 def test_a_run_dir_loads_its_student(model_dir, predictor):

@@ -39,6 +39,44 @@ def test_a_second_holder_is_refused_and_the_first_is_named(tmp_path):
         pass
 
 
+def test_a_block_that_wrote_nothing_leaves_nothing(tmp_path):
+    new = tmp_path / "new"
+    with pytest.raises(ValueError):
+        with exclusive_run_dir(str(new)):
+            raise ValueError("an input error before anything is written")
+    assert not new.exists()  # neither the lock nor the directory it created
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    with exclusive_run_dir(str(existing)):
+        pass
+    assert existing.is_dir() and os.listdir(existing) == []  # a directory the user made stays
+    with exclusive_run_dir(str(new)):
+        (new / "flags.txt").write_text("--tasks=RTE\n")
+    assert sorted(os.listdir(new)) == [LOCK_FILE, "flags.txt"]  # a run that wrote something keeps its folder
+
+
+def test_a_lock_file_removed_before_the_lock_is_taken_is_not_trusted(tmp_path, monkeypatch):
+    # A finishing holder removes its lock file; a process that opened the old file must not hold it.
+    import bam_tf.run_lock as run_lock
+    directory = tmp_path / "run"
+    directory.mkdir()
+    lock_path = str(directory / LOCK_FILE)
+    real_flock, opened = run_lock.fcntl.flock, []
+
+    def flock_after_the_holder_left(fd, operation):
+        if not opened:  # the first attempt: its file disappears (and a new one appears) before the lock
+            opened.append(os.fstat(fd).st_ino)
+            os.remove(lock_path)
+            open(lock_path, "w").close()
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(run_lock.fcntl, "flock", flock_after_the_holder_left)
+    with exclusive_run_dir(str(directory)):
+        assert os.stat(lock_path).st_ino != opened[0]  # it holds the file that is there
+        with open(lock_path, encoding="utf-8") as f:
+            assert json.load(f)["pid"] == os.getpid()
+
+
 def test_kill_9_releases_the_lock(tmp_path):
     directory = str(tmp_path / "run")
     process = _start_holder(directory)

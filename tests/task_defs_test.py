@@ -18,7 +18,6 @@ import yaml
 from bam_tf import metrics, task_defs
 from bam_tf.glue_reader import GlueDataError, read_split
 from bam_tf.glue_tasks import TASKS
-from bam_tf.run_lock import LOCK_FILE
 from bam_tf.task_set import GLUE, TaskSet, glue_task, task_set_of
 from bam_tf.task_defs import TaskDefinitionError, load_task_definitions
 from support import GLUE_DIR, needs_glue, run_train_in_process
@@ -147,6 +146,7 @@ BAD_TASKS = [
     (_with(name="ALL"), "tasks[1].name", "all is the serving client's name for every task at once"),
     (_with(name="my task"), "tasks[1].name", "'my task' is not a valid task name"),
     (_with(name="Other"), "tasks[1].name", "'Other' is the name of tasks[0] ('other') once case and punctuation"),
+    (_with(name="other"), "tasks[1].name", "'other' is the name of tasks[0]: each task needs its own name"),
     (_with(name=_DROP), "tasks[1].name", "missing"),
     (_with(lables=["a", "b"]), "tasks[1].lables", "unknown key; valid keys: files, id, label, labels, metrics, "
                                                   "name, regression, symmetric, text_a, text_b"),
@@ -256,7 +256,7 @@ def test_a_runs_task_set_finds_its_user_tasks_next_to_glues(defs):
     assert dict(TASKS) == glue_table and "paraphrase" not in TASKS  # the GLUE table is unchanged
     with pytest.raises(ValueError, match="a task of your own needs --task_defs=FILE"):
         GLUE.get("paraphrase")  # nothing process-wide: other runs do not see these tasks
-    with pytest.raises(ValueError, match="Unknown GLUE task 'squad'.*user tasks: paraphrase, rating"):
+    with pytest.raises(ValueError, match="^Unknown task 'squad'; your tasks: paraphrase, rating; GLUE tasks: CoLA"):
         task_set.get("squad")
     assert task_set_of("") is GLUE
 
@@ -370,6 +370,8 @@ CSV_COLUMNS = {"text_a": "s1", "text_b": "s2", "label": "y"}
     ('s1,s2,y\na,b,yes\n"c\nd",e,maybe\n', 3, "unknown mine label 'maybe'; valid labels: no, yes"),
     ("s1,s2,y\na,b,yes\nc,d\n", 3, "expected 3 columns (as many as the first line), found 2"),
     ('s1,s2,y\na,b,yes\n"never closed,b,yes\n', 3, "cannot parse CSV: "),
+    # the quote opened on line 2 swallows line 3 up to its first quote: the row to fix is line 2
+    ('s1,s2,y\na,"never closed,yes\nc,"d",no\n', 2, "(the row runs on to line 3: is a quote on this line left open?)"),
     ("s1,s2,label\na,b,yes\n", 1, "column 'y' (label) is not in the header row; columns: 's1', 's2', 'label'"),
     ("s1, s2, y\na,b,yes\n", 1, "columns: 's1', ' s2', ' y'; the header's names have spaces around them"),
     ("s1,s2,y,y\na,b,yes,no\n", 1, "column 'y' (label) appears twice in the header row"),
@@ -517,8 +519,7 @@ def test_a_bad_test_file_stops_a_run_before_anything_is_written(defs, tmp_path):
                                   "--max_seq_length=32")
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
     assert "test.tsv:2: id '7' is also the id of line 1" in result.stderr, result.stderr[-3000:]
-    written = sorted(os.listdir(model_dir)) if model_dir.exists() else []
-    assert written in ([], [LOCK_FILE]), written  # data is read before anything is written
+    assert not model_dir.exists()  # data is read before anything is written, and the lock is not left behind
 
 
 def test_a_data_file_removed_after_loading_the_definition(defs, tmp_path):
