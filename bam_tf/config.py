@@ -12,7 +12,7 @@ import os
 from absl import flags
 
 from bam_tf.task_loss_weights import parse_task_loss_weights
-from bam_tf.task_set import TaskSet
+from bam_tf.task_set import GLUE
 from bam_tf.user_errors import InputError
 
 # Flags whose default differs from what bam_tf did before they existed: a recorded config without them
@@ -181,11 +181,18 @@ class BamConfig:
         if not self.model_dir:
             problems.append("--model_dir is required")
         if self.data_source == "tsv" and not self.glue_dir and not self.task_defs:  # user tasks need no GLUE
-            try:  # a task of the user's own named without --task_defs: that is what to say, not --glue_dir
-                TaskSet().parse_list(self.tasks)
+            # A task of the user's own named without --task_defs: say that, and ask for GLUE data only if a GLUE
+            # task is named too.
+            names = [name.strip() for name in self.tasks.split(",") if name.strip()]
+            unknown = []
+            for name in names:
+                try:
+                    GLUE.get(name)
+                except InputError as error:
+                    unknown.append(f"--tasks: {error}")
+            problems += unknown
+            if len(unknown) < len(names) or not names:
                 problems.append("--glue_dir (or $GLUE_DIR) is required with --data_source=tsv")
-            except InputError as error:
-                problems.append(f"--tasks: {error}")
         if self.data_source == "tsv" and not self.glue_dir and self.task_defs and "tasks" not in changed:
             problems.append(f"--tasks is left at its default ({self.tasks}: GLUE tasks, which need --glue_dir): "
                             f"name the tasks to train, e.g. --tasks=<a task of {self.task_defs}>")

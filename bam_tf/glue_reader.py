@@ -154,8 +154,8 @@ def _fields(path: str, file_format: str) -> Iterator[tuple[int, list[str]]]:
                                               "ends are accepted; convert a file with CR-only line ends)",
                                         reader.line_num) from None
                 start = done + 1  # where the row starts: a quote left open there errs lines later
-                spans = (f" (the row runs on to line {reader.line_num}: is a quote on this line left open?)"
-                         if reader.line_num > start else "")
+                spans = (f" (the row that starts here runs on to line {reader.line_num}: a quote left open here, "
+                         f"or the error is on line {reader.line_num})" if reader.line_num > start else "")
                 raise GlueDataError(path, f"cannot parse CSV: {e}{spans}", start) from e
             yield done + 1, fields
             done = reader.line_num

@@ -30,7 +30,7 @@ class RunDirBusyError(InputError, RuntimeError):
 def exclusive_run_dir(directory: str):
     """Hold `directory` for this process until the block ends; raise RunDirBusyError if another has it.
     A block that leaves nothing but the lock (a run stopped by an input error before writing anything)
-    leaves nothing at all: no lock file, and no directory where there was none."""
+    leaves nothing at all: no lock file, and not `directory` if it made it (parents it made stay)."""
     created = not os.path.isdir(directory)
     os.makedirs(directory, exist_ok=True)
     with _exclusive(os.path.join(directory, LOCK_FILE), directory, "directory"):
@@ -75,25 +75,37 @@ def _exclusive(path: str, what: str, kind: str):
 
 
 def _locked_descriptor(path: str, what: str, kind: str) -> int:
-    """A descriptor of `path` holding its exclusive lock. A holder that finished may have removed the file
-    between our open and our lock: a lock on that unlinked file would guard nothing, so open the new one."""
+    """A descriptor of `path` holding its exclusive lock. A holder that wrote nothing removes its lock file
+    (and a folder it made) on leaving: if that happens between our open and our lock, a lock on the removed
+    file would guard nothing, so make the folder again and lock the file that is there."""
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as error:
-            busy = _describe(fd)
-            os.close(fd)
-            if error.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise
-            raise RunDirBusyError(f"{what} is in use by another bam_tf process ({busy}); wait for "
-                                  f"it to finish or stop it, or use another {kind}") from None
-        try:
-            if os.fstat(fd).st_ino == os.stat(path).st_ino:
-                return fd
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except FileNotFoundError:
-            pass
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as error:
+                if error.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    raise
+                raise RunDirBusyError(f"{what} is in use by another bam_tf process ({_describe(fd)}); wait for "
+                                      f"it to finish or stop it, or use another {kind}") from None
+            held, there = os.fstat(fd), _stat_or_none(path)
+            if there is not None and (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino):
+                return fd
+        except BaseException:
+            os.close(fd)
+            raise
         os.close(fd)
+
+
+def _stat_or_none(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
 
 
 def _describe(fd: int) -> str:

@@ -70,9 +70,12 @@ def test_missing_glue_dir_with_tsv():
 
 def test_a_task_of_ones_own_without_task_defs_is_named_not_glue_dir():
     # With neither --glue_dir nor --task_defs, "sentiment3" is the problem: asking for GLUE data would mislead.
-    message = _problems(BamConfig(model_dir="/x", tasks="RTE,sentiment3"))
+    message = _problems(BamConfig(model_dir="/x", tasks="sentiment3"))
     assert "--tasks: Unknown GLUE task 'sentiment3'" in message and "needs --task_defs=FILE" in message
     assert "--glue_dir" not in message
+    # A GLUE task beside it needs GLUE data as well: both problems at once, not one per attempt.
+    message = _problems(BamConfig(model_dir="/x", tasks="RTE,MRCP"))
+    assert "--tasks: Unknown GLUE task 'MRCP'" in message and "--glue_dir (or $GLUE_DIR) is required" in message
 
 
 def test_task_defs_without_tasks_or_glue_dir_asks_for_tasks():

@@ -109,3 +109,14 @@ def test_the_cli_stops_at_once_on_a_busy_model_dir(tmp_path):
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
+
+
+def test_a_folder_removed_by_a_finishing_holder_is_made_again(tmp_path):
+    # Between our makedirs and our open, a holder that wrote nothing may remove the folder it made.
+    import bam_tf.run_lock as run_lock
+    lock_path = tmp_path / "gone" / LOCK_FILE
+    fd = run_lock._locked_descriptor(str(lock_path), "gone", "directory")
+    try:
+        assert lock_path.exists() and os.fstat(fd).st_ino == os.stat(lock_path).st_ino
+    finally:
+        os.close(fd)

@@ -371,7 +371,7 @@ CSV_COLUMNS = {"text_a": "s1", "text_b": "s2", "label": "y"}
     ("s1,s2,y\na,b,yes\nc,d\n", 3, "expected 3 columns (as many as the first line), found 2"),
     ('s1,s2,y\na,b,yes\n"never closed,b,yes\n', 3, "cannot parse CSV: "),
     # the quote opened on line 2 swallows line 3 up to its first quote: the row to fix is line 2
-    ('s1,s2,y\na,"never closed,yes\nc,"d",no\n', 2, "(the row runs on to line 3: is a quote on this line left open?)"),
+    ('s1,s2,y\na,"never closed,yes\nc,"d",no\n', 2, "(the row that starts here runs on to line 3: a quote left open here, or the error is on line 3)"),
     ("s1,s2,label\na,b,yes\n", 1, "column 'y' (label) is not in the header row; columns: 's1', 's2', 'label'"),
     ("s1, s2, y\na,b,yes\n", 1, "columns: 's1', ' s2', ' y'; the header's names have spaces around them"),
     ("s1,s2,y,y\na,b,yes,no\n", 1, "column 'y' (label) appears twice in the header row"),

@@ -42,7 +42,7 @@ def budget_section(results: Results, baseline: Results, baseline_file: str, alph
                          f"{adj:.4g}{' **significant**' if adj <= alpha else ''} |")
         differences = [f"{task} {100 * (np.mean(x) - np.mean(y)):+.1f}" for task, x, y, _ in rows]
         significant = [task for (task, *_), adj in zip(rows, adjusted) if adj <= alpha]
-        words = f"- **{method}**: " + ", ".join(differences)
+        words = f"- **{method}**: " + (", ".join(differences) or "no task scored in both files")
         x_avg = list(results.glue_averages(method, shared_tasks).values())
         y_avg = list(baseline.glue_averages(method, shared_tasks).values())
         if x_avg and y_avg:
