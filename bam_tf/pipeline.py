@@ -106,7 +106,7 @@ class BamPipeline:
 
     def _run(self) -> dict | None:
         self._check_model_dir()
-        keras.mixed_precision.set_global_policy(self.precision)
+        self._use_precision()
         logging.info("strategy %s with %d replica(s), precision %s (%s), XLA %s (%s)", type(self.strategy).__name__,
                      self.strategy.num_replicas_in_sync, self.precision, self.precision_reason,
                      "on" if self.jit_compile else "off", self.jit_compile_reason)
@@ -145,6 +145,7 @@ class BamPipeline:
         for every task (e.g. a multi-task model as Multi→Multi teacher); the files go to `output_dir`
         (default: this run's teacher_outputs/).
         """
+        self._use_precision()
         loaded = {}  # model folder -> model; one at a time
         for task in self.tasks:
             path = (os.path.join(output_dir, f"{task.name}.npz") if output_dir
@@ -211,9 +212,14 @@ class BamPipeline:
                    else atomic_files.read_json(saved)}
         teachers = {}
         for task in self.tasks:
-            path = os.path.join(self.teacher_dir(task), DEV_RESULTS)
-            if os.path.exists(path):
-                teachers.update(atomic_files.read_json(path)["tasks"])
+            teacher = self.teacher_dir(task)
+            if not is_trained_model_dir(teacher):
+                continue
+            path = os.path.join(teacher, DEV_RESULTS)
+            # A teacher saved without its scores (by a version that wrote them after the model) is scored now,
+            # not left out of the table and the average.
+            teachers.update((atomic_files.read_json(path) if os.path.exists(path) else self.dev_results(teacher))
+                            ["tasks"])
         if teachers:
             results["teachers"] = self._with_average(teachers)
         atomic_files.write_json(self.layout.dev_results_path, results)
@@ -260,15 +266,19 @@ class BamPipeline:
             static_length=c.max_seq_length if isinstance(self.strategy, tf.distribute.TPUStrategy) else None,
             group_size=c.length_group_size, length_multiple=c.length_multiple))
         passes = {n: round(summary.examples_per_task[n] / max(s, 1), 2) for n, s in zip(names, sizes)}
-        logging.info("%s: %d steps in %.0f s, examples per task %s, passes over each training set %s", description,
-                     summary.steps, summary.seconds, summary.examples_per_task, passes)
-        save_trained_model(out_dir, model, self.encoder, c.backbone)
-        atomic_files.write_json(os.path.join(out_dir, TRAINING_SUMMARY),
-                                {**dataclasses.asdict(summary), "passes_per_task": passes,
-                                 "train_examples": dict(zip(names, sizes)),
-                                 "dataset_multiples": dict(zip(names, multiples)),
-                                 "precision": self.precision, "device": device_description(self.strategy)})
-        atomic_files.write_json(os.path.join(out_dir, DEV_RESULTS), self._with_average(summary.final_dev_scores))
+        resumed = summary.resumed_from_step
+        ran = (f"{summary.steps} steps" if not resumed else
+               f"steps {resumed + 1}–{summary.steps} of {summary.steps} (resumed)" if resumed < summary.steps else
+               f"no step left of {summary.steps} (resumed at the end)")
+        logging.info("%s: %s in %.0f s, examples per task %s, passes over each training set %s", description,
+                     ran, summary.seconds, summary.examples_per_task, passes)
+        # With the model, in one rename: a trained model folder always holds its summary and dev scores.
+        save_trained_model(out_dir, model, self.encoder, c.backbone, records={
+            TRAINING_SUMMARY: {**dataclasses.asdict(summary), "passes_per_task": passes,
+                               "train_examples": dict(zip(names, sizes)),
+                               "dataset_multiples": dict(zip(names, multiples)),
+                               "precision": self.precision, "device": device_description(self.strategy)},
+            DEV_RESULTS: self._with_average(summary.final_dev_scores)})
         best_dir = os.path.join(checkpoint_dir, "best")
         if os.path.isdir(best_dir):  # per-task best checkpoints outlive the rolling ones
             shutil.rmtree(os.path.join(out_dir, "best"), ignore_errors=True)
@@ -294,11 +304,18 @@ class BamPipeline:
 
     def dev_results(self, model_dir: str) -> dict:
         """Dev scores of the trained model in `model_dir` on this run's data, saved as its dev_results.json."""
+        self._use_precision()
         model, encoder = load_trained_model(model_dir, self.task_set)
         self._check_same_encoding(encoder, model_dir)
         results = self._with_average(self._dev_scores(model))
         atomic_files.write_json(os.path.join(model_dir, DEV_RESULTS), results)
         return results
+
+    def _use_precision(self) -> None:
+        """Compute in this run's precision whoever calls: a caller that cleared the Keras session (the
+        experiment runner does, between stages) has reset the policy to float32, and the same flags must give
+        the same teacher outputs and scores through bam-train and bam-experiments."""
+        keras.mixed_precision.set_global_policy(self.precision)
 
     @property
     def encoder(self) -> TextEncoder:

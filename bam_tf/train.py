@@ -5,6 +5,7 @@ student → GLUE dev scores. Every flag is below; BUILD.md explains the data flo
 """
 
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ start-up chatter out of the user's way
 
@@ -28,11 +29,17 @@ def main(argv):
     from bam_tf.pipeline import BamPipeline  # imports TensorFlow: only after the flags are known good
 
     logging.set_verbosity(logging.INFO)
-    return exit_status_of(lambda: BamPipeline(config).run())
+    return exit_status_of(lambda: BamPipeline(config).run(),
+                          on_interrupt="finished stages are kept; the same command goes on from the latest checkpoint "
+                                       f"(every {config.checkpoint_every} steps) of the stage it stopped in")
 
 
 def console_main() -> None:
     """The `bam-train` command (pyproject.toml); the same as python -m bam_tf.train."""
+    from bam_tf.cli_help import describe_program, list_flags_in_help
+
+    list_flags_in_help(flags.FLAGS, [config_module, sys.modules[__name__]])
+    describe_program(__doc__)
     app.run(main)
 
 

@@ -13,11 +13,12 @@ Written to a temporary sibling folder and renamed into place, so a crash never l
 import json
 import os
 import shutil
+from collections.abc import Mapping
 
 import keras_hub
 import numpy as np
 
-from bam_tf import task_defs
+from bam_tf import atomic_files, task_defs
 from bam_tf.model import MultiTaskBert, build_model
 from bam_tf.task_set import GLUE, TaskSet
 from bam_tf.text_encoding import TextEncoder
@@ -33,7 +34,10 @@ def is_trained_model_dir(directory: str) -> bool:
     return os.path.exists(os.path.join(directory, MODEL_CONFIG))
 
 
-def save_trained_model(directory: str, model: MultiTaskBert, encoder: TextEncoder, backbone_source: str) -> None:
+def save_trained_model(directory: str, model: MultiTaskBert, encoder: TextEncoder, backbone_source: str,
+                       records: Mapping[str, dict] | None = None) -> None:
+    """The model folder, written aside and renamed into place; `records` ({file name: JSON value}, e.g. the
+    training summary and dev scores) go in with it, so a folder is never there without them."""
     directory = os.path.abspath(directory)
     tmp = directory + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -50,6 +54,8 @@ def save_trained_model(directory: str, model: MultiTaskBert, encoder: TextEncode
               "user_tasks": [task_defs.definition_of(t) for t in model.tasks if t.is_user_task]}
     with open(os.path.join(tmp, MODEL_CONFIG), "w", encoding="utf-8") as f:
         json.dump(config, f, indent=2)
+    for name, value in (records or {}).items():
+        atomic_files.write_json(os.path.join(tmp, name), value)
     old = directory + ".old"
     if os.path.exists(directory):
         os.replace(directory, old)

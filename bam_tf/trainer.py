@@ -162,15 +162,16 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
         progress.update(done, [("loss", float(stats["loss"]))] + ([("λ", gold_weight)] if distilling else []))
         if done % options.log_every == 0 or done == num_steps:
             last_losses = {n: float(s / c) for n, s, c in zip(task_names, window_sums, window_counts) if c}
+            window_loss = float(window_sums.sum() / max(window_counts.sum(), 1))  # per example, as the tasks'
             elapsed = time.time() - started
             rate = (done - start_step) * stream.batch_size / max(elapsed, 1e-9)
             logging.info("%s step %d/%d loss=%.4f%s %.1f examples/s ETA %s | %s", options.description, done,
-                         num_steps, float(window_sums.sum() / max(window_counts.sum(), 1)),
+                         num_steps, window_loss,
                          f" λ={gold_weight:.3f}" if distilling else "", rate,
                          _duration((num_steps - done) * stream.batch_size / max(rate, 1e-9)),
                          " ".join(f"{name}={loss:.4f}" for name, loss in last_losses.items()))
             if writer:
-                _write_training_summaries(writer, done, float(stats["loss"]), last_losses, gold_weight,
+                _write_training_summaries(writer, done, window_loss, last_losses, gold_weight,
                                           float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
                                           dict(zip(task_names, drawn)))
             window_sums[:] = 0

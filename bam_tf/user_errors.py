@@ -18,8 +18,10 @@ class MissingInputError(InputError, FileNotFoundError):
     """An input the run needs is not there (a trained teacher or student, a data folder)."""
 
 
-def exit_status_of(run: Callable[[], object]) -> int:
+def exit_status_of(run: Callable[[], object], on_interrupt: str | None = None) -> int:
     """Run `run`; on an InputError print `error: <message>` once to stderr and return 1, else return 0.
+    With `on_interrupt`, Ctrl-C prints `interrupted: <on_interrupt>` (what happens to the work, how to go
+    on) instead of a traceback from deep inside TensorFlow, and returns 130 as a shell would.
 
     Any other exception propagates with its traceback."""
     try:
@@ -27,4 +29,9 @@ def exit_status_of(run: Callable[[], object]) -> int:
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        if on_interrupt is None:
+            raise
+        print(f"interrupted: {on_interrupt}", file=sys.stderr)
+        return 130
     return 0

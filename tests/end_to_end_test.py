@@ -146,6 +146,52 @@ def test_a_copied_run_folder_is_the_same_run(finished_run, tmp_path):
     assert f"--flagfile={copy}/flags.txt --model_dir={copy} to continue that run" in result.stderr
 
 
+@needs_glue
+def test_a_teacher_saved_without_its_scores_is_scored_not_dropped(finished_run, tmp_path):
+    model_dir, _ = finished_run
+    copy = str(tmp_path / "copy")
+    shutil.copytree(model_dir, copy)
+    os.remove(os.path.join(copy, "teachers", "CoLA", "dev_results.json"))  # as a kill after the model's save left it
+    run_cli(*tiny_run_flags(copy), "--mode=evaluate")
+    with open(os.path.join(model_dir, "dev_results.json")) as f:
+        before = json.load(f)["teachers"]
+    with open(os.path.join(copy, "dev_results.json")) as f:
+        after = json.load(f)["teachers"]
+    assert sorted(after["tasks"]) == sorted(TASKS)
+    assert after["tasks"]["CoLA"]["mcc"] == pytest.approx(before["tasks"]["CoLA"]["mcc"], abs=1e-6)
+    assert after["glue_average"] == pytest.approx(before["glue_average"], abs=1e-6)
+    assert os.path.isfile(os.path.join(copy, "teachers", "CoLA", "dev_results.json"))
+
+
+@needs_glue
+def test_teacher_outputs_are_computed_in_the_runs_precision_whoever_asks(finished_run, tmp_path, monkeypatch):
+    # The experiment runner clears the Keras session (policy float32) before asking for teacher outputs;
+    # bam-train asks inside its run. The same flags must give the same outputs either way.
+    import keras
+
+    from bam_tf import pipeline as pipeline_module
+    from bam_tf.config import BamConfig
+
+    model_dir, _ = finished_run
+    pipeline = pipeline_module.BamPipeline(BamConfig.from_json_file(os.path.join(model_dir, "config.json")),
+                                           verbose=False)
+    seen, predict_head = [], pipeline_module.predict_head
+
+    def policy_spy(*args, **kwargs):
+        seen.append(keras.mixed_precision.global_policy().name)
+        return predict_head(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "predict_head", policy_spy)
+    keras.backend.clear_session()
+    keras.mixed_precision.set_global_policy("float32" if pipeline.precision != "float32" else "mixed_bfloat16")
+    try:
+        pipeline.write_teacher_outputs(output_dir=str(tmp_path))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert seen == [pipeline.precision] * len(TASKS)
+    assert sorted(os.listdir(tmp_path)) == sorted(f"{task}.npz" for task in TASKS)
+
+
 def test_conflicting_flags_fail_before_loading_anything(tmp_path):
     result = run_cli(f"--model_dir={tmp_path}", "--glue_dir=/nonexistent", "--distill_weight=0.3", check=False)
     assert result.returncode != 0

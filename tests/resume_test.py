@@ -56,10 +56,14 @@ def test_kill_9_then_rerun_matches_an_uninterrupted_run(tmp_path, caplog):
     process.wait()
     assert process.returncode == -signal.SIGKILL, "training ended before it could be killed"
     assert not os.path.exists(os.path.join(killed_dir, "student"))  # nothing half-written
-    _run(killed_dir)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        _run(killed_dir)
 
     straight, killed = _outcome(straight_dir), _outcome(killed_dir)
     assert killed[0]["resumed_from_step"] > 0
+    steps = killed[0]["steps"]
+    assert f"student: steps {killed[0]['resumed_from_step'] + 1}–{steps} of {steps} (resumed) in " in caplog.text
     # short CoLA sentences beside RTE and STS-B pairs: each batch of 8 trained as two length groups of 4
     assert straight[0]["length_group_size"] == killed[0]["length_group_size"] == 4, straight[0]["length_groups"]
     for key in ("steps", "examples_per_task", "final_gold_weight"):

@@ -100,6 +100,13 @@ def test_tensorboard_has_losses_lambda_learning_rate_draws_dev_scores_and_flags(
               for tag in tags if tag != "run_flags"}
     assert [step for step, _ in values["loss/total"]] == [2, 4, 6, 8, 10]
     assert all(np.isfinite(v) and v > 0 for _, v in values["loss/total"] + values["loss/RTE"] + values["loss/STS-B"])
+    # loss/total is the log's loss=: per example over the window, i.e. the tasks' losses weighed by their draws.
+    drawn = {task: dict(values[f"examples_drawn/{task}"]) for task in ("RTE", "STS-B")}
+    task_loss = {task: dict(values[f"loss/{task}"]) for task in ("RTE", "STS-B")}
+    for step, total in values["loss/total"]:
+        window = {task: drawn[task][step] - drawn[task].get(step - 2, 0) for task in drawn}
+        expected = sum(task_loss[t].get(step, 0) * n for t, n in window.items()) / sum(window.values())
+        assert total == pytest.approx(expected, rel=1e-5), step
     assert values["lambda_gold_weight"][0][1] == pytest.approx(1 / 10)  # λ of batch index 1 of 10
     assert values["lambda_gold_weight"][-1][1] == pytest.approx(9 / 10)
     learning_rates = [v for _, v in values["learning_rate"]]

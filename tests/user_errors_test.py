@@ -43,6 +43,14 @@ def test_any_other_exception_is_a_bug_and_propagates(bug, capfd):
     assert "error:" not in capfd.readouterr().err
 
 
+def test_ctrl_c_says_how_to_go_on_where_the_command_knows(capfd):
+    assert exit_status_of(_raise(KeyboardInterrupt()), on_interrupt="the same command resumes") == 130
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", "interrupted: the same command resumes\n")
+    with pytest.raises(KeyboardInterrupt):  # a command with nothing to say keeps Python's own behaviour
+        exit_status_of(_raise(KeyboardInterrupt()))
+
+
 def test_input_errors_are_still_what_callers_catch():
     assert issubclass(InputError, ValueError)
     missing = MissingInputError("x: not there")

@@ -62,11 +62,9 @@ class PipelineBackend:
     @staticmethod
     @contextlib.contextmanager
     def _pipeline(config: BamConfig):
-        """A quiet pipeline outside BamPipeline.run, under the precision that run would choose."""
+        """A quiet pipeline outside BamPipeline.run (whose stages set the run's precision themselves)."""
         keras.backend.clear_session()
         try:
-            pipeline = BamPipeline(config, verbose=False)
-            keras.mixed_precision.set_global_policy(pipeline.precision)
-            yield pipeline
+            yield BamPipeline(config, verbose=False)
         finally:
             keras.backend.clear_session()

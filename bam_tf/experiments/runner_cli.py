@@ -118,26 +118,20 @@ def main(argv) -> int:
     if flags.FLAGS.dry_run:
         return exit_status_of(experiment.print_plan)
     logging.set_verbosity(logging.INFO)
-    return exit_status_of(experiment.run)
-
-
-def _list_flags_in_help(flag_values) -> None:
-    """--help lists the key flags of the program (sys.argv[0]); make the runner's and bam_tf's flags theirs."""
-    from bam_tf import config
-
-    for module in (config, sys.modules[__name__]):
-        for flag in flag_values.get_key_flags_for_module(module):
-            flag_values.register_key_flag_for_module(sys.argv[0], flag)
+    return exit_status_of(experiment.run, on_interrupt="finished runs are in the results file; the same command "
+                                                       "goes on from the latest checkpoint of the run it stopped in")
 
 
 def console_main() -> None:
     """The `bam-experiments` command (pyproject.toml); the same as python tools/run_experiments.py."""
     from absl import app, flags
 
+    from bam_tf import config
+    from bam_tf.cli_help import describe_program, list_flags_in_help
+
     define_runner_flags()
-    _list_flags_in_help(flags.FLAGS)
-    main_module = sys.modules["__main__"]
-    main_module.__doc__ = main_module.__doc__ or __doc__  # what absl's --help prints above the flags
+    list_flags_in_help(flags.FLAGS, [config, sys.modules[__name__]])
+    describe_program(__doc__)
     app.run(main)
 
 

@@ -1,0 +1,25 @@
+"""`--help` for the console scripts (bam-train, bam-export, bam-experiments).
+
+absl's --help lists the key flags of the program's main module. Under `python -m bam_tf.train` that is the
+module defining or adopting the flags; under a console script it is the script's wrapper, which defines
+none, so --help would list nothing but "Try --helpfull". Making the flags key flags of sys.argv[0] too lists
+them either way.
+"""
+
+from __future__ import annotations
+
+import sys
+from types import ModuleType
+
+
+def list_flags_in_help(flag_values, modules: list[ModuleType]) -> None:
+    """Make the key flags of `modules` the program's own, so that --help lists them."""
+    for module in modules:
+        for flag in flag_values.get_key_flags_for_module(module):
+            flag_values.register_key_flag_for_module(sys.argv[0], flag)
+
+
+def describe_program(doc: str | None) -> None:
+    """What absl's --help prints above the flags: the main module's docstring, which a wrapper lacks."""
+    main_module = sys.modules["__main__"]
+    main_module.__doc__ = main_module.__doc__ or doc
