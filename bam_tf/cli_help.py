@@ -1,4 +1,4 @@
-"""`--help` for the console scripts (bam-train, bam-export, bam-experiments).
+"""`--help` and flag errors for the commands (bam-train, bam-export, bam-experiments).
 
 absl's --help lists the key flags of the program's main module. Under `python -m bam_tf.train` that is the
 module defining or adopting the flags; under a console script it is the script's wrapper, which defines
@@ -23,3 +23,10 @@ def describe_program(doc: str | None) -> None:
     """What absl's --help prints above the flags: the main module's docstring, which a wrapper lacks."""
     main_module = sys.modules["__main__"]
     main_module.__doc__ = main_module.__doc__ or doc
+
+
+def flag_error(message: str) -> int:
+    """A flag problem as one short message and exit status 1 (absl's UsageError would print every flag's help
+    above it: some 200 lines to find the one that matters)."""
+    print(f"error: {message}\n(--help lists every flag)", file=sys.stderr)
+    return 1

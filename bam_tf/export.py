@@ -197,10 +197,12 @@ def _define_flags() -> None:
 
 
 def main(argv) -> int:
-    from absl import app, flags
+    from absl import flags
+
+    from bam_tf.cli_help import flag_error
 
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag")
+        return flag_error(f"unexpected arguments {argv[1:]}; every setting is a --flag")
     FLAGS = flags.FLAGS
     try:
         path = export_trained_model(FLAGS.model_dir, FLAGS.export_dir, FLAGS.version)

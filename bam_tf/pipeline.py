@@ -61,7 +61,8 @@ class TrainingInputs:
         per_task = " + ".join(f"{n} {s}×{m}" for n, s, m in zip(names, self.sizes, self.multiples))
         origin = (f"; multiples as the original's ({describe_reference(names, self.sizes)})"
                   if max(self.multiples) > 1 else "")
-        epochs = f"{self.epochs:g} epochs of {self.epoch_examples} examples ({per_task}){origin}"
+        epochs = (f"{self.epochs:g} epoch{'' if self.epochs == 1 else 's'} of {self.epoch_examples} examples "
+                  f"({per_task}){origin}")
         if steps == full:
             return f"{steps} steps of {batch_size} = {epochs}"
         return f"{steps} steps of {batch_size}, capped by --max_train_steps ({full} would be {epochs})"
@@ -277,7 +278,8 @@ class BamPipeline:
             TRAINING_SUMMARY: {**dataclasses.asdict(summary), "passes_per_task": passes,
                                "train_examples": dict(zip(names, sizes)),
                                "dataset_multiples": dict(zip(names, multiples)),
-                               "precision": self.precision, "device": device_description(self.strategy)},
+                               "precision": self.precision, "device": device_description(self.strategy),
+                               "strategy": type(self.strategy).__name__, "replicas": replicas},
             DEV_RESULTS: self._with_average(summary.final_dev_scores)})
         best_dir = os.path.join(checkpoint_dir, "best")
         if os.path.isdir(best_dir):  # per-task best checkpoints outlive the rolling ones

@@ -12,6 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ start-up cha
 from absl import app, flags, logging  # noqa: E402
 
 from bam_tf import config as config_module  # noqa: E402
+from bam_tf.cli_help import describe_program, flag_error, list_flags_in_help  # noqa: E402
 from bam_tf.config import config_from_flags, define_flags  # noqa: E402
 from bam_tf.user_errors import InputError, exit_status_of  # noqa: E402
 
@@ -21,11 +22,11 @@ flags.adopt_module_key_flags(config_module)  # so --help lists them, not only --
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag")
+        return flag_error(f"unexpected arguments {argv[1:]}; every setting is a --flag")
     try:
         config = config_from_flags()
     except InputError as error:
-        raise app.UsageError(str(error))
+        return flag_error(str(error))
     from bam_tf.pipeline import BamPipeline  # imports TensorFlow: only after the flags are known good
 
     logging.set_verbosity(logging.INFO)
@@ -36,8 +37,6 @@ def main(argv):
 
 def console_main() -> None:
     """The `bam-train` command (pyproject.toml); the same as python -m bam_tf.train."""
-    from bam_tf.cli_help import describe_program, list_flags_in_help
-
     list_flags_in_help(flags.FLAGS, [config_module, sys.modules[__name__]])
     describe_program(__doc__)
     app.run(main)

@@ -1,5 +1,6 @@
 """The console scripts' --help lists their flags (bam_tf.cli_help), as `python -m` does."""
 
+import os
 import subprocess
 import sys
 
@@ -21,3 +22,20 @@ def test_a_console_scripts_help_lists_its_flags(name, module, expected):
     shown = result.stdout + result.stderr
     for text in expected:
         assert text in shown, (text, shown[-2000:])
+
+
+@pytest.mark.parametrize("module, argv, expected", [
+    ("bam_tf.train", ["--model_dir=runs/x", "--tasks=RTE"], "--glue_dir (or $GLUE_DIR) is required"),
+    ("bam_tf.train", ["--model_dir=runs/x", "stray"], "unexpected arguments ['stray']"),
+    ("bam_tf.experiments.runner_cli", ["--methods=bam,sngle", "--tasks=RTE"], "sngle"),
+])
+def test_a_flag_problem_is_a_short_message_not_every_flags_help(module, argv, expected, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "GLUE_DIR"}
+    result = subprocess.run([sys.executable, "-m", module, *argv], capture_output=True, text=True, timeout=300,
+                            env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    error = result.stderr[result.stderr.find("error: "):]  # (TensorFlow may log a start-up line before it)
+    assert error.startswith("error: ") and expected in error, result.stderr[-2000:]
+    assert error.endswith("(--help lists every flag)\n")
+    assert "(default:" not in result.stderr  # not ~200 lines of flag help around it
+    assert "Traceback" not in result.stderr

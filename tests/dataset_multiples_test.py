@@ -105,6 +105,8 @@ def test_the_logs_budget_line_states_steps_epochs_and_multiples():
     # a teacher: one task, plain epochs (⌈3 · 2490 / 32⌉ = 234), nothing said about multiples
     assert _inputs(["RTE"], [2490], [1], 234, epochs=3, batch_size=32).budget() == (
         "234 steps of 32 = 3 epochs of 2490 examples (RTE 2490×1)")
+    assert _inputs(["RTE"], [2490], [1], 78, epochs=1, batch_size=32).budget() == (
+        "78 steps of 32 = 1 epoch of 2490 examples (RTE 2490×1)")
     assert _inputs(["big", "tiny"], [10000, 40], [1, 4], 4, epochs=1, batch_size=2560).budget().endswith(
         "multiples as the original's (relative to big, the largest here)")
     assert _inputs(["RTE", "mine"], [2490, 2490], [4, 4], 59, epochs=1, batch_size=340).budget().endswith(

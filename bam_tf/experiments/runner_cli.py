@@ -108,13 +108,16 @@ def experiment_from_flags(flag_values, backend=None) -> Experiment:
 
 
 def main(argv) -> int:
-    from absl import app, flags, logging
+    from absl import flags, logging
+
+    from bam_tf.cli_help import flag_error
+
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag")
+        return flag_error(f"unexpected arguments {argv[1:]}; every setting is a --flag")
     try:
         experiment = experiment_from_flags(flags.FLAGS)
     except InputError as error:
-        raise app.UsageError(str(error))
+        return flag_error(str(error))
     if flags.FLAGS.dry_run:
         return exit_status_of(experiment.print_plan)
     logging.set_verbosity(logging.INFO)
