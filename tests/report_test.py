@@ -187,6 +187,21 @@ def test_the_report_names_each_runs_precision_and_warns_when_they_differ(tmp_pat
             "mixed_bfloat16: single 0, bam 0)") in summary
     # One known precision (and lines that lack it): nothing to warn about.
     assert "Mixed precision" not in write(runs[:3])
+    assert "Several machines" not in write(runs[:3])  # one device named
+
+
+def test_the_summary_says_when_runs_ran_on_different_machines(tmp_path):
+    epyc = "CPU AMD EPYC, 2 cores, bfloat16 in hardware: avx512_bf16"
+    xeon = "CPU Intel(R) Xeon(R) Processor, 2 cores, bfloat16 in hardware: amx_bf16, avx512_bf16"
+    with open(tmp_path / "r.jsonl", "w") as f:
+        for method, seed, device in [("single", 0, epyc), ("bam", 0, epyc), ("multi", 0, xeon)]:
+            f.write(json.dumps({"method": method, "seed": seed, "task": "RTE", "metrics": {"accuracy": 0.5},
+                                "score": 0.5, "flags": {}, "precision": "mixed_bfloat16", "device": device}) + "\n")
+    summary = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05).split(
+        "## Dev scores")[0]
+    assert (f"**Several machines**: the runs did not all run on one device ({epyc}: single 0, bam 0; "
+            f"{xeon}: multi 0)") in summary
+    assert "Mixed precision" not in summary
 
 
 def test_the_annealing_ablation_gets_its_own_verdict(tmp_path):

@@ -76,6 +76,22 @@ def precision_warning(results: Results) -> str | None:
             + "); a difference between methods may partly be one between precisions (Runs section).")
 
 
+def device_warning(results: Results) -> str | None:
+    """Runs from different machines: say which ran where, since the same precision's kernels (and so the
+    numbers) differ between CPUs, and a method whose runs all ran on one machine is compared partly with it."""
+    runs_by_device: dict[str, list[str]] = {}
+    for method in results.methods:
+        for seed in results.seeds(method):
+            device = _run_record(results, method, seed).get("device")
+            if device:
+                runs_by_device.setdefault(device, []).append(f"{method} {seed}")
+    if len(runs_by_device) < 2:
+        return None
+    return ("**Several machines**: the runs did not all run on one device ("
+            + "; ".join(f"{device}: {', '.join(runs)}" for device, runs in sorted(runs_by_device.items()))
+            + "); the same precision computes slightly differently on different hardware (Runs section).")
+
+
 def _run_record(results: Results, method: str, seed: int) -> dict:
     """The first task's line of a (method, seed): commit, wall time and resume flag are per run."""
     return next(results.latest[(method, seed, t)] for t in results.tasks if (method, seed, t) in results.latest)

@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 
 from bam_tf.experiments.report_results import Results, mean_std
-from bam_tf.experiments.report_runs import precision_warning
+from bam_tf.experiments.report_runs import device_warning, precision_warning
 from bam_tf.experiments.report_significance import compare
 
 # The paper's two headline claims (bam beats its single-task teachers and plain multi-task training), then its
@@ -83,9 +83,9 @@ def summary_section(results: Results, alpha: float) -> list[str]:
                            + "; ".join(f"{m}: {seeds}" for m, seeds in complete.items()))
         lines += [f"**Incomplete grid**: the methods hold different seeds ({held}{with_every_task}), so means below "
                   "mix different seed sets; the seed-by-seed counts compare like with like.", ""]
-    warning = precision_warning(results)
-    if warning:
-        lines += [warning, ""]
+    for warning in (precision_warning(results), device_warning(results)):
+        if warning:
+            lines += [warning, ""]
     directions, any_significant = {}, False
     for better, other in CLAIMS:
         line = comparison_line(results, better, other, alpha)
