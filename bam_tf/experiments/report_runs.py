@@ -63,33 +63,29 @@ def _precision_and_device(record: dict) -> str:
 
 def precision_warning(results: Results) -> str | None:
     """Runs that computed in different precisions are not one experiment: say so where it is read."""
-    runs_by_precision: dict[str, list[str]] = {}
-    for method in results.methods:
-        for seed in results.seeds(method):
-            precision = _run_record(results, method, seed).get("precision")
-            if precision:
-                runs_by_precision.setdefault(precision, []).append(f"{method} {seed}")
-    if len(runs_by_precision) < 2:
-        return None
-    return ("**Mixed precision**: the runs did not all compute in one precision ("
-            + "; ".join(f"{precision}: {', '.join(runs)}" for precision, runs in sorted(runs_by_precision.items()))
-            + "); a difference between methods may partly be one between precisions (Runs section).")
+    return _spread_warning(results, "precision", "**Mixed precision**: the runs did not all compute in one precision",
+                           "a difference between methods may partly be one between precisions (Runs section)")
 
 
 def device_warning(results: Results) -> str | None:
-    """Runs from different machines: say which ran where, since the same precision's kernels (and so the
-    numbers) differ between CPUs, and a method whose runs all ran on one machine is compared partly with it."""
-    runs_by_device: dict[str, list[str]] = {}
+    """Runs from different machines: the same precision's kernels (and so the numbers) differ between CPUs."""
+    return _spread_warning(results, "device", "**Several machines**: the runs did not all run on one device",
+                           "the same precision computes slightly differently on different hardware (Runs section)")
+
+
+def _spread_warning(results: Results, key: str, opening: str, consequence: str) -> str | None:
+    """`opening (value: runs; …); consequence.` when the runs' recorded `key` takes more than one value."""
+    runs_by_value: dict[str, list[str]] = {}
     for method in results.methods:
         for seed in results.seeds(method):
-            device = _run_record(results, method, seed).get("device")
-            if device:
-                runs_by_device.setdefault(device, []).append(f"{method} {seed}")
-    if len(runs_by_device) < 2:
+            value = _run_record(results, method, seed).get(key)
+            if value:
+                runs_by_value.setdefault(value, []).append(f"{method} {seed}")
+    if len(runs_by_value) < 2:
         return None
-    return ("**Several machines**: the runs did not all run on one device ("
-            + "; ".join(f"{device}: {', '.join(runs)}" for device, runs in sorted(runs_by_device.items()))
-            + "); the same precision computes slightly differently on different hardware (Runs section).")
+    return (f"{opening} ("
+            + "; ".join(f"{value}: {', '.join(runs)}" for value, runs in sorted(runs_by_value.items()))
+            + f"); {consequence}.")
 
 
 def _run_record(results: Results, method: str, seed: int) -> dict:
