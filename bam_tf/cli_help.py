@@ -12,15 +12,12 @@ import sys
 from types import ModuleType
 
 
-def list_flags_in_help(flag_values, modules: list[ModuleType]) -> None:
-    """Make the key flags of `modules` the program's own, so that --help lists them."""
+def list_flags_in_help(flag_values, modules: list[ModuleType], doc: str | None) -> None:
+    """Make the key flags of `modules` the program's own, so that --help lists them, and give a wrapper
+    __main__ the docstring absl prints above them."""
     for module in modules:
         for flag in flag_values.get_key_flags_for_module(module):
             flag_values.register_key_flag_for_module(sys.argv[0], flag)
-
-
-def describe_program(doc: str | None) -> None:
-    """What absl's --help prints above the flags: the main module's docstring, which a wrapper lacks."""
     main_module = sys.modules["__main__"]
     main_module.__doc__ = main_module.__doc__ or doc
 

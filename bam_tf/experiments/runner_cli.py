@@ -130,11 +130,10 @@ def console_main() -> None:
     from absl import app, flags
 
     from bam_tf import config
-    from bam_tf.cli_help import describe_program, list_flags_in_help
+    from bam_tf.cli_help import list_flags_in_help
 
     define_runner_flags()
-    list_flags_in_help(flags.FLAGS, [config, sys.modules[__name__]])
-    describe_program(__doc__)
+    list_flags_in_help(flags.FLAGS, [config, sys.modules[__name__]], __doc__)
     app.run(main)
 
 
