@@ -28,6 +28,8 @@ FLAGS_FREE_TO_CHANGE = frozenset({"mode", "log_every", "eval_batch_size", "check
                                   "jit_compile",  # the same computation, compiled by XLA or not
                                   "task_defs",  # the definitions themselves are compared through task_defs.json
                                   "model_dir"})  # a run folder moved or copied elsewhere holds the same run
+# Paths free to change: flags.txt writes them absolute, so it works as a --flagfile from any folder.
+PATH_FLAGS = ("model_dir", "glue_dir", "tfds_data_dir", "task_defs")
 
 
 # A flag that is "auto" or a boolean: --name=auto, --name (true) and --noname (false) all parse.
@@ -171,6 +173,12 @@ class BamConfig:
         for key, value in self.to_dict().items():
             lines.append(f"--{key}" if value is True else f"--no{key}" if value is False else f"--{key}={value}")
         return "\n".join(lines) + "\n"
+
+    def to_rerun_flagfile_text(self) -> str:
+        """flags.txt: a --flagfile that continues this run from any folder, whichever stage this invocation ran."""
+        absolute = {key: os.path.abspath(getattr(self, key)) for key in PATH_FLAGS if getattr(self, key)}
+        return ("# bam-train --flagfile=<this file> continues this run: every stage, finished ones kept\n"
+                + dataclasses.replace(self, mode="all", **absolute).to_flagfile_text())
 
     def validate(self) -> None:
         """Fail fast on values that cannot work together, before anything is loaded."""

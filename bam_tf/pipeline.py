@@ -114,7 +114,7 @@ class BamPipeline:
         mode = self.config.mode
         self._load_data_first(mode)
         atomic_files.write_json(self.layout.config_path, self.config.to_dict())
-        atomic_files.write_text(self.layout.flags_path, self.config.to_flagfile_text())
+        atomic_files.write_text(self.layout.flags_path, self.config.to_rerun_flagfile_text())
         if any(task.is_user_task for task in self.tasks):
             atomic_files.write_json(self.layout.task_defs_record, run_record(self.tasks, self.config.task_defs))
         if mode in ("all", "teachers") and self.config.distill:

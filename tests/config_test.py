@@ -6,7 +6,7 @@ import json
 import pytest
 from absl import flags
 
-from bam_tf.config import BamConfig, config_from_flags, define_flags
+from bam_tf.config import FLAGS_FREE_TO_CHANGE, PATH_FLAGS, BamConfig, config_from_flags, define_flags
 
 
 def _valid(**overrides):
@@ -171,6 +171,26 @@ def test_command_line_overrides_the_flagfile(tmp_path, monkeypatch):
     fv = _fresh_flags()
     fv(["prog", f"--flagfile={path}", "--mode=evaluate", "--seed=3"])
     assert config_from_flags(fv) == _valid(mode="evaluate", seed=3)
+
+
+def test_the_run_folders_flagfile_continues_every_stage_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("GLUE_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    config = _valid(mode="evaluate", model_dir="runs/a", glue_dir="../glue", task_defs="defs/tasks.yaml",
+                    backbone="random:layers=2,hidden=32,heads=2,intermediate=64", seed=4)
+    (tmp_path / "flags.txt").write_text(config.to_rerun_flagfile_text())
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    fv = _fresh_flags()
+    fv(["prog", f"--flagfile={tmp_path / 'flags.txt'}"])
+    assert config_from_flags(fv) == dataclasses.replace(
+        config, mode="all", model_dir=str(tmp_path / "runs" / "a"), glue_dir=str(tmp_path.parent / "glue"),
+        task_defs=str(tmp_path / "defs" / "tasks.yaml"))
+
+
+def test_only_flags_a_run_may_change_are_rewritten_in_its_flagfile():
+    # a rewritten flag that the run folder compares would make the folder refuse its own flags.txt
+    assert set(PATH_FLAGS) | {"mode"} <= FLAGS_FREE_TO_CHANGE
 
 
 def test_unknown_flag_in_a_flagfile_is_rejected(tmp_path):
