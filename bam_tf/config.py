@@ -28,6 +28,15 @@ FLAGS_FREE_TO_CHANGE = frozenset({"mode", "log_every", "eval_batch_size", "check
                                   "jit_compile",  # the same computation, compiled by XLA or not
                                   "task_defs",  # the definitions themselves are compared through task_defs.json
                                   "model_dir"})  # a run folder moved or copied elsewhere holds the same run
+# Flags a single-task run never uses (the original, too, turns dataset multiples off for one task; a task's
+# loss weight has nothing to balance alone).
+MULTI_TASK_ONLY_FLAGS = frozenset({"dataset_multiples", "task_loss_weights"})
+# Flags the single-task teachers never read (they train with --teacher_learning_rate, --teacher_batch_size and
+# --teacher_epochs on gold labels alone, and one task leaves nothing to sample or mix): a run's teachers and
+# teacher outputs (and an experiment store's) serve a student that changes only these.
+STUDENT_ONLY_FLAGS = MULTI_TASK_ONLY_FLAGS | {"learning_rate", "train_batch_size", "num_train_epochs", "temperature",
+                                              "teacher_annealing", "distill_weight", "task_weight_exponent",
+                                              "task_mixing"}
 # Paths free to change: flags.txt writes them absolute, so it works as a --flagfile from any folder.
 PATH_FLAGS = ("model_dir", "glue_dir", "tfds_data_dir", "task_defs")
 

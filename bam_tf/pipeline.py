@@ -17,7 +17,7 @@ from absl import logging
 
 from bam_tf import atomic_files, metrics
 from bam_tf.backbone import load_backbone
-from bam_tf.config import FLAGS_FREE_TO_CHANGE, VALUES_BEFORE_THE_FLAG_EXISTED, BamConfig
+from bam_tf.config import FLAGS_FREE_TO_CHANGE, STUDENT_ONLY_FLAGS, VALUES_BEFORE_THE_FLAG_EXISTED, BamConfig
 from bam_tf.dataset_multiples import describe_reference, epoch_multiples, epoch_sizes
 from bam_tf.distribution import (choose_jit_compile, choose_precision, create_strategy, device_description,
                                  is_chief)
@@ -388,7 +388,12 @@ class BamPipeline:
                                     + [f"--task_defs {change}" for change in task_changes])
                 same_tasks = (f" --task_defs={self.layout.task_defs_record} (the definitions it was made with)"
                               if task_changes else "")
+                # Only the student differs: its teachers need not be trained again.
+                reuse = (f"; to train only a new student, first copy {self.layout.path('teachers')} and "
+                         f"{self.layout.teacher_outputs_dir} into the new --model_dir (stages there are kept)"
+                         if set(changed) <= STUDENT_ONLY_FLAGS and not task_changes
+                         and os.path.isdir(self.layout.teacher_outputs_dir) else "")
                 raise InputError(f"{self.config.model_dir} holds a run with other flags ({details}); use a new "
-                                 f"--model_dir, or --flagfile={self.layout.flags_path} "
+                                 f"--model_dir{reuse}, or --flagfile={self.layout.flags_path} "
                                  f"--model_dir={self.config.model_dir}{same_tasks} to continue that run")
 

@@ -131,6 +131,23 @@ def test_a_model_dir_refuses_different_flags(finished_run):
     result = run_cli(*flags, check=False)
     assert result.returncode != 0
     assert "--seed" in result.stderr and "other flags" in result.stderr
+    assert "train only a new student" not in result.stderr  # the teachers depend on the seed
+
+
+@needs_glue
+def test_a_student_only_change_is_told_how_to_keep_the_teachers(finished_run, tmp_path):
+    model_dir, _ = finished_run
+    result = run_cli(*tiny_run_flags(model_dir), "--temperature=2", check=False)
+    assert result.returncode != 0
+    assert f"first copy {model_dir}/teachers and {model_dir}/teacher_outputs into the new --model_dir" in result.stderr
+    new = tmp_path / "new"
+    for part in ("teachers", "teacher_outputs"):
+        shutil.copytree(os.path.join(model_dir, part), new / part)
+    heads = new / "teachers" / "CoLA" / "heads.npz"
+    before = heads.stat().st_mtime_ns
+    run_cli(*tiny_run_flags(str(new)), "--temperature=2")
+    assert heads.stat().st_mtime_ns == before  # the teachers were kept, not trained again
+    assert (new / "student" / "dev_results.json").is_file()
 
 
 @needs_glue

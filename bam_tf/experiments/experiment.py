@@ -15,9 +15,8 @@ import time
 from collections.abc import Callable, Iterable
 
 from bam_tf import atomic_files, metrics
-from bam_tf.config import BamConfig
-from bam_tf.experiments.methods import (DISTILL_FROM_SINGLE, METHODS, STUDENT_ONLY_FLAGS, changed_flags,
-                                        method_configs)
+from bam_tf.config import STUDENT_ONLY_FLAGS, BamConfig
+from bam_tf.experiments.methods import DISTILL_FROM_SINGLE, METHODS, changed_flags, method_configs
 from bam_tf.experiments.results_file import ExperimentError, append_results, latest_records, read_results
 from bam_tf.experiments.teacher_outputs_store import TeacherOutputsStore, copy_outputs, missing_outputs
 from bam_tf.run_layout import DEV_RESULTS, TRAINING_SUMMARY, RunLayout

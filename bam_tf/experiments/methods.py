@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from bam_tf.config import FLAGS_FREE_TO_CHANGE, VALUES_BEFORE_THE_FLAG_EXISTED, BamConfig
+from bam_tf.config import FLAGS_FREE_TO_CHANGE, MULTI_TASK_ONLY_FLAGS, VALUES_BEFORE_THE_FLAG_EXISTED, BamConfig
 
 METHODS = ("single", "multi", "bam", "bam_no_anneal", "multi_to_multi", "born_again_single", "bam_ensemble")
 NO_ANNEAL_DISTILL_WEIGHT = 0.5
@@ -17,15 +17,6 @@ DISTILL_FROM_SINGLE = {"bam", "bam_no_anneal", "born_again_single", "bam_ensembl
 # Flags that do not change a run's result: a results line with other values of these still counts (the
 # model_dir among them: it follows --experiment_dir, which may move).
 FREE_FLAGS = FLAGS_FREE_TO_CHANGE
-# Flags a single-task run never uses (the original, too, turns dataset multiples off for one task; a task's
-# loss weight has nothing to balance alone).
-MULTI_TASK_ONLY_FLAGS = frozenset({"dataset_multiples", "task_loss_weights"})
-# Flags the single-task teachers never read (they train with --teacher_learning_rate, --teacher_batch_size and
-# --teacher_epochs on gold labels alone, and one task leaves nothing to sample or mix): a store's teacher
-# outputs serve an experiment that changes only these.
-STUDENT_ONLY_FLAGS = MULTI_TASK_ONLY_FLAGS | {"learning_rate", "train_batch_size", "num_train_epochs", "temperature",
-                                              "teacher_annealing", "distill_weight", "task_weight_exponent",
-                                              "task_mixing"}
 
 
 def method_configs(base: BamConfig, method: str, seed: int, run_dir: str, tasks: list[str]) -> dict[str, BamConfig]:
