@@ -296,6 +296,8 @@ def config_from_flags(flag_values=flags.FLAGS) -> BamConfig:
     values = {field.name: flag_values[field.name].value for field in dataclasses.fields(BamConfig)}
     if not values["glue_dir"]:
         values["glue_dir"] = os.environ.get("GLUE_DIR", "")
+    for key in PATH_FLAGS:  # a shell expands ~ on its command line, but not in a flagfile
+        values[key] = os.path.expanduser(values[key])
     config = BamConfig.from_dict(values)
     config.validate()
     return config

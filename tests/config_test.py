@@ -188,6 +188,18 @@ def test_the_run_folders_flagfile_continues_every_stage_from_any_folder(tmp_path
         task_defs=str(tmp_path / "defs" / "tasks.yaml"))
 
 
+def test_a_flagfiles_paths_may_start_with_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("GLUE_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    path = tmp_path / "my.flags"
+    path.write_text("--model_dir=~/runs/a\n--glue_dir=~/glue_data\n--task_defs=~/defs.yaml\n")
+    fv = _fresh_flags()
+    fv(["prog", f"--flagfile={path}"])
+    config = config_from_flags(fv)
+    assert (config.model_dir, config.glue_dir, config.task_defs) == (
+        f"{tmp_path}/runs/a", f"{tmp_path}/glue_data", f"{tmp_path}/defs.yaml")
+
+
 def test_only_flags_a_run_may_change_are_rewritten_in_its_flagfile():
     # a rewritten flag that the run folder compares would make the folder refuse its own flags.txt
     assert set(PATH_FLAGS) | {"mode"} <= FLAGS_FREE_TO_CHANGE
