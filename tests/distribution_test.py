@@ -20,7 +20,7 @@ def _run(out, *flags, env=None):
 
 
 def _finish(process):
-    output, _ = process.communicate(timeout=240)
+    output, _ = process.communicate(timeout=600)
     assert process.returncode == 0, output[-4000:]
 
 

@@ -122,7 +122,7 @@ def test_existing_version_is_an_error_and_writes_nothing(exported):
     _, _, model_dir, export_dir, version_dir = exported
     before = {p: os.path.getmtime(os.path.join(version_dir, p)) for p in os.listdir(version_dir)}
     result = subprocess.run([sys.executable, "-m", "bam_tf.export", f"--model_dir={model_dir}",
-                             f"--export_dir={export_dir}", "--version=4"], capture_output=True, text=True, timeout=120)
+                             f"--export_dir={export_dir}", "--version=4"], capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     assert "already exists" in result.stderr and os.path.join(export_dir, "4") in result.stderr
     assert sorted(os.listdir(export_dir)) == ["3", "4", "7a", "9"]
@@ -133,7 +133,7 @@ def test_existing_version_is_an_error_and_writes_nothing(exported):
 
 def test_help_explains_the_signatures():
     result = subprocess.run([sys.executable, "-m", "bam_tf.export", "--help"], capture_output=True, text=True,
-                            timeout=60)
+                            timeout=300)
     assert result.returncode in (0, 1)  # absl exits 1 after --help
     for text in ["--model_dir", "--export_dir", "--version", "serving_default", "token_ids", "sentence2"]:
         assert text in result.stdout, text
@@ -288,7 +288,7 @@ def _saved_model_cli(*args, with_tensorflow_text=False):
                    "import main; sys.argv[0] = 'saved_model_cli'; sys.exit(main())", *args]
     else:
         command = [os.path.join(os.path.dirname(sys.executable), "saved_model_cli"), *args]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-5000:]
     return result.stdout
 

@@ -128,7 +128,7 @@ def test_cli_with_max_examples(setup):
     output = str(root / "cli.zip")
     result = subprocess.run([sys.executable, SCRIPT, f"--model_dir={run_dir}", f"--glue_dir={glue}",
                              f"--output={output}", "--tasks=rte,cola,mnli-mm", "--max_examples=7"],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "RTE.tsv (7 rows)" in result.stdout
     assert "missing: CoLA (no head), MNLI-mm (no MNLI head)" in result.stdout

@@ -163,7 +163,7 @@ def rest_server(signatures):
 
 def test_cli_prints_the_payload_by_default():
     result = subprocess.run([sys.executable, SCRIPT, "--task=rte", "--sentence1=Ça coûte 10 €", "--sentence2=b",
-                             "--format=rest_inputs"], capture_output=True, text=True, timeout=60)
+                             "--format=rest_inputs"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"signature_name": "rte",
                                          "inputs": {"sentence1": ["Ça coûte 10 €"], "sentence2": ["b"]}}
@@ -173,7 +173,7 @@ def test_cli_sends_rest_and_prints_the_answer(signatures, rest_server):
     url, seen = rest_server
     result = subprocess.run([sys.executable, SCRIPT, "--task=rte", f"--sentence1={S1[1]}", f"--sentence2={S2[1]}",
                              "--sentence1=a", "--sentence2=b", "--format=rest_instances", f"--url={url}",
-                             "--model_name=bam"], capture_output=True, text=True, timeout=60)
+                             "--model_name=bam"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert seen[0][0] == "/v1/models/bam:predict"
     predictions = json.loads(result.stdout)["predictions"]
@@ -208,7 +208,7 @@ def test_send_grpc(signatures):
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     try:
-        response = client.send_grpc(f"127.0.0.1:{port}", client.build_request("grpc", "cola", S1, None), timeout=30)
+        response = client.send_grpc(f"127.0.0.1:{port}", client.build_request("grpc", "cola", S1, None), timeout=120)
     finally:
         server.stop(grace=None)
     expected = direct_outputs(signatures, "cola", sentence1=S1)
