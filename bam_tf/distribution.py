@@ -2,7 +2,8 @@
 
 `--strategy`: default (one device), mirrored (all local GPUs, or `--cpu_replicas` logical CPUs),
 multi_worker_mirrored (hosts described by $TF_CONFIG), tpu (`--tpu` address). `--precision=auto` picks
-mixed_bfloat16 on TPUs, bf16-capable GPUs and CPUs with AMX/AVX512-BF16, float16 on older GPUs, else float32.
+mixed_bfloat16 on TPUs, bf16-capable GPUs and CPUs with AMX/AVX512-BF16 (that $ONEDNN_MAX_CPU_ISA does not
+cap away), float16 on older GPUs, else float32.
 """
 
 import json
@@ -68,6 +69,34 @@ def cpu_bf16_flags() -> list[str]:
     return [flag for flag in ("amx_bf16", "avx512_bf16") if flag in flags]
 
 
+# oneDNN's instruction-set cap (its names, case-insensitive; unknown names it ignores, and so do we), grouped
+# by what it leaves of bfloat16 matmuls. Measured with TensorFlow's oneDNN on a CPU with AMX-BF16: below
+# AVX512_CORE a bfloat16 matmul aborts the process ("could not create a primitive descriptor for the matmul
+# primitive"); at AVX512_CORE(_VNNI) it is emulated, ~4x slower than float32; AVX512_CORE_BF16 and its
+# successors without AMX keep avx512_bf16 but not AMX.
+_ISAS_WITHOUT_BF16_MATMUL = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2"})
+_ISAS_EMULATING_BF16 = frozenset({"AVX512_CORE", "AVX512_CORE_VNNI"})
+_ISAS_WITHOUT_AMX = frozenset({"AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX10_1_512"})
+
+
+def onednn_isa_cap() -> str:
+    """The instruction-set cap oneDNN runs under: $ONEDNN_MAX_CPU_ISA, else its older name $DNNL_MAX_CPU_ISA
+    (the order oneDNN reads them in), upper-cased; "" when neither is set."""
+    return (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "").strip().upper()
+
+
+def usable_bf16_flags() -> list[str]:
+    """cpu_bf16_flags() that oneDNN may use under its instruction-set cap (onednn_isa_cap)."""
+    cap = onednn_isa_cap()
+    if cap in _ISAS_WITHOUT_BF16_MATMUL or cap in _ISAS_EMULATING_BF16:
+        return []
+    return [flag for flag in cpu_bf16_flags() if not (cap in _ISAS_WITHOUT_AMX and flag == "amx_bf16")]
+
+
+def _computes_on_cpu(strategy: tf.distribute.Strategy | None) -> bool:
+    return not isinstance(strategy, tf.distribute.TPUStrategy) and not tf.config.list_physical_devices("GPU")
+
+
 def device_description(strategy: tf.distribute.Strategy) -> str:
     """What computes, in words, for a run's records: CPUs differ in speed and in their bfloat16 kernels
     (AMX, AVX512-BF16 or none), so a grid spread over machines says which ran what."""
@@ -79,12 +108,18 @@ def device_description(strategy: tf.distribute.Strategy) -> str:
         return f"{len(gpus)} × GPU {name}"
     model = next((line.split(":", 1)[1].strip() for line in _cpuinfo().splitlines()
                   if line.startswith("model name")), "(model unknown)")
-    return f"CPU {model}, {os.cpu_count()} cores, bfloat16 in hardware: {', '.join(cpu_bf16_flags()) or 'none'}"
+    cap = f", oneDNN capped at {onednn_isa_cap()}" if onednn_isa_cap() else ""
+    return f"CPU {model}, {os.cpu_count()} cores, bfloat16 in hardware: {', '.join(cpu_bf16_flags()) or 'none'}{cap}"
 
 
 def choose_precision(precision: str, strategy: tf.distribute.Strategy) -> tuple[str, str]:
     """(policy, why): the policy `--precision` resolves to on this machine, and the reason, for the log."""
     if precision != "auto":
+        cap = onednn_isa_cap()
+        if precision == "mixed_bfloat16" and cap in _ISAS_WITHOUT_BF16_MATMUL and _computes_on_cpu(strategy):
+            raise InputError(f"--precision=mixed_bfloat16 on CPU under ONEDNN_MAX_CPU_ISA={cap}: oneDNN has no "
+                             "bfloat16 matmul below AVX512_CORE, and TensorFlow aborts at the first one; use "
+                             "--precision=float32 (or auto), or lift the cap")
         return precision, f"--precision={precision}"
     if isinstance(strategy, tf.distribute.TPUStrategy):
         return "mixed_bfloat16", "auto: TPU"
@@ -95,9 +130,13 @@ def choose_precision(precision: str, strategy: tf.distribute.Strategy) -> tuple[
             return "mixed_bfloat16", f"auto: GPU of compute capability {capability[0]}.{capability[1]} (≥ 8.0)"
         return "mixed_float16", (f"auto: GPU of compute capability {capability[0]}.{capability[1]} (< 8.0: no "
                                  "bfloat16), float16 with loss scaling")
-    flags = cpu_bf16_flags()
+    flags, usable = cpu_bf16_flags(), usable_bf16_flags()
+    if usable:
+        return "mixed_bfloat16", f"auto: CPU without GPU, bfloat16 in hardware ({', '.join(usable)})"
     if flags:
-        return "mixed_bfloat16", f"auto: CPU without GPU, bfloat16 in hardware ({', '.join(flags)})"
+        return "float32", (f"auto: CPU without GPU; its bfloat16 instructions ({', '.join(flags)}) are above "
+                           f"ONEDNN_MAX_CPU_ISA={onednn_isa_cap()}, under which bfloat16 matmuls are emulated "
+                           "(~4x slower than float32) or, below AVX512_CORE, abort")
     return "float32", ("auto: CPU without GPU and without amx_bf16/avx512_bf16, where bfloat16 would be "
                        "emulated (several times slower than float32)")
 

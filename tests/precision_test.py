@@ -20,6 +20,18 @@ from bam_tf.task_sampler import example_stream
 from bam_tf.text_encoding import EncodedExamples
 from bam_tf.trained_model import build_model
 from bam_tf.trainer import TrainingOptions, train
+from bam_tf.user_errors import InputError
+
+
+def _fake_cpu(monkeypatch, tmp_path, cpuinfo_text):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(cpuinfo_text)
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda path, *a, **k: real_open(cpuinfo if path == "/proc/cpuinfo" else path, *a, **k))
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        monkeypatch.delenv(name, raising=False)
+    return cpuinfo
 
 
 @pytest.mark.parametrize("cpu_flags, expected, why", [
@@ -29,11 +41,7 @@ from bam_tf.trainer import TrainingOptions, train
     ("fpu sse avx2 xamx_bf16y", "float32", "without amx_bf16"),  # whole flags only
 ])
 def test_auto_precision_follows_the_cpu(monkeypatch, tmp_path, cpu_flags, expected, why):
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text(f"processor : 0\nflags : {cpu_flags}\n")
-    real_open = open
-    monkeypatch.setattr("builtins.open", lambda path, *a, **k: real_open(cpuinfo if path == "/proc/cpuinfo" else path, *a, **k))
-    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    _fake_cpu(monkeypatch, tmp_path, f"processor : 0\nflags : {cpu_flags}\n")
     assert distribution.resolve_precision("auto", tf.distribute.get_strategy()) == expected
     assert distribution.resolve_precision("float32", tf.distribute.get_strategy()) == "float32"
     chosen, reason = distribution.choose_precision("auto", tf.distribute.get_strategy())
@@ -41,18 +49,59 @@ def test_auto_precision_follows_the_cpu(monkeypatch, tmp_path, cpu_flags, expect
     assert distribution.choose_precision("mixed_float16", None) == ("mixed_float16", "--precision=mixed_float16")
 
 
+# A bfloat16 matmul under a cap below AVX512_CORE aborts TensorFlow (measured); at AVX512_CORE it is emulated.
+@pytest.mark.parametrize("env, expected, usable", [
+    ({"ONEDNN_MAX_CPU_ISA": "AVX2"}, "float32", []),
+    ({"ONEDNN_MAX_CPU_ISA": "avx2_vnni"}, "float32", []),                  # oneDNN reads it case-insensitively
+    ({"DNNL_MAX_CPU_ISA": "SSE41"}, "float32", []),                        # the older name
+    ({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_VNNI"}, "float32", []),           # emulated bf16
+    ({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}, "mixed_bfloat16", ["avx512_bf16"]),  # no AMX
+    ({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX"}, "mixed_bfloat16", ["amx_bf16", "avx512_bf16"]),
+    ({"ONEDNN_MAX_CPU_ISA": "ALL"}, "mixed_bfloat16", ["amx_bf16", "avx512_bf16"]),
+    ({"ONEDNN_MAX_CPU_ISA": "NOT_AN_ISA"}, "mixed_bfloat16", ["amx_bf16", "avx512_bf16"]),  # ignored, as oneDNN does
+    ({"ONEDNN_MAX_CPU_ISA": "ALL", "DNNL_MAX_CPU_ISA": "AVX2"}, "mixed_bfloat16", ["amx_bf16", "avx512_bf16"]),
+])
+def test_auto_precision_follows_onednn_isa_cap(monkeypatch, tmp_path, env, expected, usable):
+    _fake_cpu(monkeypatch, tmp_path, "processor : 0\nflags : fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert distribution.usable_bf16_flags() == usable
+    chosen, reason = distribution.choose_precision("auto", tf.distribute.get_strategy())
+    assert chosen == expected
+    if expected == "float32":
+        cap = (env.get("ONEDNN_MAX_CPU_ISA") or env["DNNL_MAX_CPU_ISA"]).upper()
+        assert f"above ONEDNN_MAX_CPU_ISA={cap}" in reason and "amx_bf16, avx512_bf16" in reason
+    else:
+        assert reason.endswith(f"bfloat16 in hardware ({', '.join(usable)})")
+
+
+def test_explicit_bfloat16_is_refused_on_cpu_where_onednn_would_abort(monkeypatch, tmp_path):
+    _fake_cpu(monkeypatch, tmp_path, "processor : 0\nflags : fpu avx2 avx512f avx512_bf16\n")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    with pytest.raises(InputError, match=r"--precision=mixed_bfloat16 on CPU under ONEDNN_MAX_CPU_ISA=AVX2: .*"
+                                         r"--precision=float32"):
+        distribution.choose_precision("mixed_bfloat16", tf.distribute.get_strategy())
+    # float32 runs there, and emulated bfloat16 (slow, but it runs) is the user's explicit choice.
+    assert distribution.choose_precision("float32", tf.distribute.get_strategy())[0] == "float32"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")
+    assert distribution.choose_precision("mixed_bfloat16", tf.distribute.get_strategy())[0] == "mixed_bfloat16"
+    # A GPU computes the matmuls itself: the CPU's cap does not matter.
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"] if kind == "GPU" else [])
+    assert distribution.choose_precision("mixed_bfloat16", tf.distribute.get_strategy())[0] == "mixed_bfloat16"
+
+
 def test_the_device_is_described_by_cpu_model_and_bf16_flags(monkeypatch, tmp_path):
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor : 0\nmodel name\t: AMD EPYC 9R14\nflags : fpu avx512f avx512_bf16\n")
-    real_open = open
-    monkeypatch.setattr("builtins.open", lambda path, *a, **k: real_open(cpuinfo if path == "/proc/cpuinfo" else path, *a, **k))
-    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    cpuinfo = _fake_cpu(monkeypatch, tmp_path, "processor : 0\nmodel name\t: AMD EPYC 9R14\nflags : fpu avx512f avx512_bf16\n")
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     assert distribution.device_description(tf.distribute.get_strategy()) == (
         "CPU AMD EPYC 9R14, 2 cores, bfloat16 in hardware: avx512_bf16")
     cpuinfo.write_text("processor : 0\nflags : fpu avx2\n")
     assert distribution.device_description(tf.distribute.get_strategy()) == (
         "CPU (model unknown), 2 cores, bfloat16 in hardware: none")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx2")
+    assert distribution.device_description(tf.distribute.get_strategy()) == (
+        "CPU (model unknown), 2 cores, bfloat16 in hardware: none, oneDNN capped at AVX2")
 
 
 @pytest.mark.parametrize("tf_config, writes_to", [
