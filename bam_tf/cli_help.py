@@ -1,4 +1,4 @@
-"""`--help` and flag errors for the commands (bam-train, bam-export, bam-experiments).
+"""`--help` and flag errors for the commands (bam-train, bam-export, bam-experiments, tools/).
 
 absl's --help lists the key flags of the program's main module. Under `python -m bam_tf.train` that is the
 module defining or adopting the flags; under a console script it is the script's wrapper, which defines
@@ -27,3 +27,15 @@ def flag_error(message: str) -> int:
     above it: some 200 lines to find the one that matters)."""
     print(f"error: {message}\n(--help lists every flag)", file=sys.stderr)
     return 1
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing for `app.run(main, flags_parser=parse_flags)`, its errors (an unknown or misspelt
+    flag, a value of the wrong type, a flagfile that cannot be read) printed as every other flag problem is,
+    by flag_error, instead of absl's "FATAL Flags parsing error"."""
+    from absl import flags
+
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as error:
+        sys.exit(flag_error(str(error).removeprefix("ERROR:: ")))

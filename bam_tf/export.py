@@ -217,11 +217,11 @@ def console_main() -> None:
     """The `bam-export` command (pyproject.toml); the same as python -m bam_tf.export."""
     from absl import app, flags
 
-    from bam_tf.cli_help import list_flags_in_help
+    from bam_tf.cli_help import list_flags_in_help, parse_flags
 
     _define_flags()
     list_flags_in_help(flags.FLAGS, [sys.modules[__name__]], __doc__)
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ start-up cha
 from absl import app, flags, logging  # noqa: E402
 
 from bam_tf import config as config_module  # noqa: E402
-from bam_tf.cli_help import flag_error, list_flags_in_help  # noqa: E402
+from bam_tf.cli_help import flag_error, list_flags_in_help, parse_flags  # noqa: E402
 from bam_tf.config import config_from_flags, define_flags  # noqa: E402
 from bam_tf.user_errors import InputError, exit_status_of  # noqa: E402
 
@@ -38,7 +38,7 @@ def main(argv):
 def console_main() -> None:
     """The `bam-train` command (pyproject.toml); the same as python -m bam_tf.train."""
     list_flags_in_help(flags.FLAGS, [config_module, sys.modules[__name__]], __doc__)
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

@@ -183,6 +183,7 @@ def test_bad_flagfiles(tmp_path, glue, line, fragment):
     result = run_cli(f"--flagfile={flagfile}")
     assert result.returncode != 0
     assert fragment in result.stderr, result.stderr[-2000:]
+    assert "error: " in result.stderr and "FATAL" not in result.stderr  # one style for every flag problem
     assert not (tmp_path / "run").exists()
 
 

@@ -37,6 +37,7 @@ def run_train_in_process(*argv: str, cwd=None) -> CliResult:
     from absl import app, flags, logging
 
     from bam_tf import train
+    from bam_tf.cli_help import parse_flags
 
     policy, verbosity, old_cwd = keras.mixed_precision.global_policy(), logging.get_verbosity(), os.getcwd()
     stdout, stderr = io.StringIO(), io.StringIO()
@@ -47,7 +48,7 @@ def run_train_in_process(*argv: str, cwd=None) -> CliResult:
             os.chdir(cwd)
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             try:
-                app.run(train.main, argv=["bam_tf.train", *map(str, argv)])
+                app.run(train.main, argv=["bam_tf.train", *map(str, argv)], flags_parser=parse_flags)
             except SystemExit as exit_:
                 returncode = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     finally:

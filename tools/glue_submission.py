@@ -14,6 +14,7 @@ import sys
 
 from absl import app, flags
 
+from bam_tf.cli_help import parse_flags
 from bam_tf.glue_submission import submission_tasks, write_submission
 from bam_tf.user_errors import InputError
 
@@ -44,4 +45,4 @@ def main(argv) -> int:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

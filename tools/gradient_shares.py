@@ -9,6 +9,7 @@ import sys
 
 from absl import app, flags
 
+from bam_tf.cli_help import parse_flags
 from bam_tf.gradient_shares import AT, format_gradient_shares, run_gradient_shares
 from bam_tf.user_errors import InputError
 
@@ -38,4 +39,4 @@ def main(argv) -> int:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

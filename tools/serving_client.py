@@ -21,6 +21,7 @@ import sys
 
 from absl import app, flags
 
+from bam_tf.cli_help import parse_flags
 from bam_tf.serving_client import FORMATS, ServingError, build_request, send_request
 from bam_tf.user_errors import InputError
 
@@ -59,4 +60,4 @@ def main(argv) -> int:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

@@ -130,11 +130,11 @@ def console_main() -> None:
     from absl import app, flags
 
     from bam_tf import config
-    from bam_tf.cli_help import list_flags_in_help
+    from bam_tf.cli_help import list_flags_in_help, parse_flags
 
     define_runner_flags()
     list_flags_in_help(flags.FLAGS, [config, sys.modules[__name__]], __doc__)
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":
