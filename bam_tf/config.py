@@ -8,6 +8,7 @@ import dataclasses
 import json
 import math
 import os
+from typing import Any
 
 from absl import flags
 
@@ -292,12 +293,18 @@ class _AutoBoolParser(flags.ArgumentParser):
         return "auto|bool"
 
 
-def config_from_flags(flag_values=flags.FLAGS) -> BamConfig:
+def config_values_from_flags(flag_values=flags.FLAGS) -> dict[str, Any]:
+    """Every BamConfig field's flag value, $GLUE_DIR standing in for an empty --glue_dir, and a leading ~ of the
+    path flags expanded (a shell expands ~ on its command line, but not in a flagfile)."""
     values = {field.name: flag_values[field.name].value for field in dataclasses.fields(BamConfig)}
     if not values["glue_dir"]:
         values["glue_dir"] = os.environ.get("GLUE_DIR", "")
-    for key in PATH_FLAGS:  # a shell expands ~ on its command line, but not in a flagfile
+    for key in PATH_FLAGS:
         values[key] = os.path.expanduser(values[key])
-    config = BamConfig.from_dict(values)
+    return values
+
+
+def config_from_flags(flag_values=flags.FLAGS) -> BamConfig:
+    config = BamConfig.from_dict(config_values_from_flags(flag_values))
     config.validate()
     return config

@@ -302,6 +302,23 @@ def test_the_runner_flags_reach_the_experiment(tmp_path):
     assert experiment_from_flags(flag_values, backend=FakeBackend()).store is None
 
 
+def test_the_runners_paths_may_start_with_the_home_folder(tmp_path, monkeypatch):
+    from absl import flags
+
+    from bam_tf.experiments.runner_cli import define_runner_flags, experiment_from_flags
+    monkeypatch.setenv("HOME", str(tmp_path))
+    flagfile = tmp_path / "grid.flags"  # no shell expands ~ in a flagfile
+    flagfile.write_text("--tasks=CoLA\n--methods=single\n--seeds=0\n--glue_dir=~/glue\n--experiment_dir=~/exp\n"
+                        "--results_file=~/r.jsonl\n--teacher_outputs_store=~/store\n")
+    flag_values = flags.FlagValues()
+    define_runner_flags(flag_values)
+    flag_values(["bam-experiments", f"--flagfile={flagfile}"])
+    experiment = experiment_from_flags(flag_values, backend=FakeBackend())
+    assert (experiment.base.glue_dir, experiment.base.model_dir) == (f"{tmp_path}/glue", f"{tmp_path}/exp")
+    assert (experiment.experiment_dir, experiment.results_file) == (f"{tmp_path}/exp", f"{tmp_path}/r.jsonl")
+    assert experiment.store.seed_dir(0) == f"{tmp_path}/store/seed0"
+
+
 def test_results_from_other_flags_are_refused(tmp_path):
     make_experiment(tmp_path).run()
     with pytest.raises(ExperimentError, match="--learning_rate: 0.0001 → 0.0002"):

@@ -50,13 +50,12 @@ flags (that run's full BamConfig), git_commit / git_dirty of bam_tf, finished_at
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bam_tf.config import BamConfig, define_flags  # noqa: E402  (no TensorFlow: a --dry_run stays fast)
+from bam_tf.config import BamConfig, config_values_from_flags, define_flags  # noqa: E402  (no TensorFlow: a --dry_run stays fast)
 from bam_tf.experiments.experiment import Experiment  # noqa: E402
 from bam_tf.experiments.methods import METHODS  # noqa: E402
 from bam_tf.experiments.results_file import ExperimentError  # noqa: E402
@@ -94,17 +93,19 @@ def experiment_from_flags(flag_values, backend=None) -> Experiment:
     if owned:
         raise ExperimentError("set by the runner, not in an experiment flagfile: "
                               + "; ".join(f"--{name} ({RUNNER_OWNED_FLAGS[name]})" for name in owned))
-    values = {f.name: flag_values[f.name].value for f in dataclasses.fields(BamConfig)}
-    values["glue_dir"] = values["glue_dir"] or os.environ.get("GLUE_DIR", "")
-    values["model_dir"] = flag_values.experiment_dir
+    values = config_values_from_flags(flag_values)
+    # The runner's own paths, like the run's: a leading ~ is the home folder, in a flagfile too.
+    experiment_dir, results_file, teacher_outputs_store = (
+        os.path.expanduser(flag_values[name].value)
+        for name in ("experiment_dir", "results_file", "teacher_outputs_store"))
+    values["model_dir"] = experiment_dir
     try:
         seeds = [int(seed) for seed in flag_values.seeds]
     except ValueError:
         raise ExperimentError(f"--seeds must be integers, got {flag_values.seeds}") from None
     base = BamConfig.from_dict(values)
-    return Experiment(base, [m.strip() for m in flag_values.methods], seeds, flag_values.experiment_dir,
-                      flag_values.results_file, backend=backend,
-                      teacher_outputs_store=flag_values.teacher_outputs_store)
+    return Experiment(base, [m.strip() for m in flag_values.methods], seeds, experiment_dir, results_file,
+                      backend=backend, teacher_outputs_store=teacher_outputs_store)
 
 
 def main(argv) -> int:
