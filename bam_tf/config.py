@@ -88,9 +88,10 @@ class BamConfig:
     dataset_multiples: bool = _field(True, "Count an epoch of a multi-task student as the original BAM code does: "
                                      "each training set copied round((size_ref/size)^(1-exponent)) times (its "
                                      "GLUE table, MNLI as reference: CoLA 3, SST-2 2, MRPC 3, STS-B 2, RTE 4; "
-                                     "WNLI 5; tasks of --task_defs against MNLI's size if a GLUE task is in the "
-                                     "run, else the run's largest set). Only the number of "
-                                     "steps changes; tasks are still sampled ∝ size^exponent. False: an epoch is "
+                                     "WNLI 5; tasks of --task_defs against the larger of MNLI's size and the run's "
+                                     "largest set if a GLUE task is in the run, else the run's largest set). Only "
+                                     "the number of steps changes; tasks are still sampled ∝ size^exponent. "
+                                     "False: an epoch is "
                                      "the plain sum of the training sets (bam_tf before this flag).")
     max_train_steps: int = _field(0, "Stop every training run after at most N steps (0: no cap). Schedules "
                                   "(warmup, decay, annealing) are laid out over the capped length.")
