@@ -8,7 +8,7 @@ import dataclasses
 import hashlib
 import json
 import os
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -182,20 +182,28 @@ def _rows(path: str, layout: SplitLayout, max_rows: int | None,
     layout.num_columns None: every row must have as many columns as the first row.
     """
     num_columns = layout.num_columns
-    pending_blank: int | None = None  # a blank line is only acceptable as the file's last line
+    # A blank line is only acceptable among the file's last lines: (line number, what it was)
+    pending_blank: tuple[int, str] | None = None
     saw_header = False
     rows = 0
     for line_no, fields in _fields(path, layout.file_format):
         if max_rows is not None and rows >= max_rows:
             return
         # Blank, or spaces only (as JSON lines) where a row has several columns: in a one-column file spaces
-        # are a row's text.
+        # are a row's text. A row of several empty fields is what a spreadsheet saves for a row it counts as
+        # used but empty (",," in CSV).
         if not fields or (len(fields) == 1 and not fields[0].strip() and num_columns not in (None, 1)):
-            pending_blank = pending_blank or line_no
+            pending_blank = pending_blank or (line_no, "blank line")
+            continue
+        if len(fields) > 1 and not any(field.strip() for field in fields):
+            pending_blank = pending_blank or (line_no, "a row of empty fields")
             continue
         if pending_blank is not None:
+            blank_line, what = pending_blank
+            if what != "blank line":
+                raise GlueDataError(path, f"{what} (only the file's last lines may be empty)", blank_line)
             expected = f"expected {num_columns} columns, found 0" if num_columns else "found no columns"
-            raise GlueDataError(path, f"{expected} (blank line)", pending_blank)
+            raise GlueDataError(path, f"{expected} (blank line)", blank_line)
         if num_columns is None:
             num_columns = len(fields)
         elif len(fields) != num_columns:
@@ -257,9 +265,12 @@ def _jsonl_records(path: str, layout: SplitLayout, max_rows: int | None) -> Iter
         if pending_blank is not None:
             raise GlueDataError(path, "blank line (only the file's last lines may be blank)", pending_blank)
         try:
-            record = json.loads(line)
+            record = json.loads(line, object_pairs_hook=_object_without_repeated_keys)
         except json.JSONDecodeError as e:
             raise GlueDataError(path, f"not valid JSON: {e.msg} (column {e.colno})", line_no) from None
+        except _RepeatedKey as repeated:
+            raise GlueDataError(path, f"key {repeated.key!r} appears twice in one object (JSON readers differ "
+                                      "in which one they keep)", line_no) from None
         if not isinstance(record, dict):
             raise GlueDataError(path, f"expected a JSON object, found {type(record).__name__}", line_no)
         values = {}
@@ -269,6 +280,9 @@ def _jsonl_records(path: str, layout: SplitLayout, max_rows: int | None) -> Iter
                                     line_no)
             value = record[key]
             if isinstance(value, str):
+                problem = unicode_problem(value)
+                if problem:
+                    raise GlueDataError(path, f"key {key!r} ({role}): {problem}", line_no)
                 values[role] = value
             elif role in ("label", "id") and isinstance(value, (int, float)) and not isinstance(value, bool):
                 values[role] = str(value)  # 1 -> "1" (a label string), 0.25 -> "0.25" (a score)
@@ -280,6 +294,32 @@ def _jsonl_records(path: str, layout: SplitLayout, max_rows: int | None) -> Iter
         yield line_no, values
     if rows == 0 and max_rows != 0:
         raise GlueDataError(path, "file is empty")
+
+
+class _RepeatedKey(Exception):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _object_without_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = {}
+    for key, value in pairs:
+        if key in result:
+            raise _RepeatedKey(key)
+        result[key] = value
+    return result
+
+
+def unicode_problem(text: str) -> str | None:
+    """Why `text` is not Unicode text that can be encoded (None if it is): JSON's "\\ud83d" escapes decode to
+    half of a UTF-16 surrogate pair when the other half was cut off, which no UTF-8 encoder accepts."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return (f"{text[error.start:error.end]!r} at character {error.start} is half of a UTF-16 surrogate pair "
+                "(text cut between the two halves of a character such as an emoji), not valid Unicode")
+    return None
 
 
 def _parse_label(task: Task, raw: str, path: str, line_no: int) -> int | float:

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
+from bam_tf.glue_reader import unicode_problem
 from bam_tf.task import Task
 from bam_tf.task_set import TaskSet
 from bam_tf.model import MultiTaskBert
@@ -97,6 +98,8 @@ class Predictor:
 
 def _texts(task: Task, examples) -> tuple[list[str], list[str] | None]:
     """(first sentences, second sentences or None), after checking each example fits the task."""
+    if not isinstance(examples, (str, bytes)) and callable(getattr(examples, "tolist", None)):
+        examples = examples.tolist()  # a NumPy array (of strings, or of pairs: shape [n, 2]) or a pandas Series
     if isinstance(examples, (str, bytes)) or not isinstance(examples, Sequence):
         raise InputError(f"give {task.name} examples as a list, got {type(examples).__name__} {examples!r:.80}")
     if task.is_pair:
@@ -105,10 +108,19 @@ def _texts(task: Task, examples) -> tuple[list[str], list[str] | None]:
             if not (is_pair and all(isinstance(sentence, str) for sentence in example)):
                 raise InputError(f"{task.name} is a sentence-pair task: give (sentence1, sentence2) tuples of strings; "
                                  f"example {i} is {example!r:.80}")
+            _check_text(example[0], i)
+            _check_text(example[1], i)
         return [a for a, _ in examples], [b for _, b in examples]
     for i, example in enumerate(examples):
         if not isinstance(example, str):
             raise InputError(f"{task.name} is a single-sentence task: give plain strings; "
                              f"example {i} is {example!r:.80}")
+        _check_text(example, i)
     return list(examples), None
+
+
+def _check_text(text: str, index: int) -> None:
+    problem = unicode_problem(text)
+    if problem:
+        raise InputError(f"example {index}: {problem}")
 

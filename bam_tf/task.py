@@ -239,6 +239,8 @@ class RegressionTask(Task):
 
     def parse_label(self, raw: str) -> float:
         try:
+            if "_" in raw:  # float() reads "1_0" as 10.0 (Python's digit separators): a typo, not a number
+                raise ValueError
             score = float(raw)
         except ValueError:
             raise ValueError(f"{self.name} score {raw!r} is not a number") from None

@@ -11,7 +11,8 @@ A definition file is JSON, or YAML when it ends in .yaml/.yml (read with yaml.sa
   format     (inside a file mapping) tsv, csv or jsonl; default from the extension (.tsv, .csv, .jsonl)
   text_a     column of the first text; text_b (optional) of the second, for sentence-pair tasks
   label      column of the gold label
-  id         (optional) column of an example id: the index of test predictions (tools/glue_submission.py)
+  id         (optional) column of an example id: the index of test predictions (tools/glue_submission.py);
+             read from test files only (train and dev files need no such column)
   labels     the label strings, in the order of the head's classes (f1 scores the second one), or
   regression {min: .., max: ..}: the score range (heads train on (y − min) / (max − min))
   metrics    among accuracy, f1, mcc (classification) and pearson, spearman (regression)
@@ -143,6 +144,8 @@ def _strict_safe_loader(yaml):
         def construct_mapping(self, node, deep=False):
             seen = set()
             for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`: merged by the base class, whose
+                    continue                                     # explicit keys win over merged ones
                 key = self.construct_object(key_node, deep=deep)
                 if isinstance(key, (str, int, float, bool)) or key is None:
                     if key in seen:
@@ -386,6 +389,8 @@ def _layout(entry: dict, spec: Any, split: str, source: str, task_key: str, key:
             raise TaskDefinitionError(source, f"{owner_key}.{column_key}", f"expected a column name or a 0-based "
                                                                            f"column index, found {column!r}")
         columns[column_key] = column
+    if split != "test":  # an id only indexes test predictions: train and dev files need no such column
+        columns["id"] = None
 
     used = {k: v for k, v in columns.items() if v is not None}
     named = sorted(k for k, v in used.items() if isinstance(v, str))
@@ -467,7 +472,9 @@ def record_changes(previous: dict | None, current: dict | None) -> list[str]:
 
 
 def _without_paths(definition: dict) -> dict:
+    """The definition as far as it changes a run: no file paths, nor the id columns of train and dev files (which
+    runs recorded before ids were read from test files only)."""
     result = dict(definition)
-    result["files"] = {split: {k: v for k, v in spec.items() if k != "path"}
+    result["files"] = {split: {k: v for k, v in spec.items() if k != "path" and (k != "id" or split == "test")}
                        for split, spec in definition["files"].items()}
     return result

@@ -101,6 +101,11 @@ def test_tasks_and_their_spellings(predictor):
     assert predictor.predict("sst2", SENTENCES[:1]) == predictor.predict("SST-2", SENTENCES[:1])
 
 
+def test_numpy_arrays_of_texts_are_examples(predictor):
+    assert predictor.predict("SST-2", np.array(SENTENCES)) == predictor.predict("SST-2", SENTENCES)
+    assert predictor.predict("RTE", np.array(PAIRS)) == predictor.predict("RTE", PAIRS)  # shape [n, 2]
+
+
 def test_no_examples_no_predictions(predictor):
     assert predictor.predict("RTE", []) == []
     assert predictor.predict("SST-2", ()) == []
@@ -117,6 +122,9 @@ def test_no_examples_no_predictions(predictor):
                                      r"\('a film', 'b'\)$"),
     ("SST-2", "a gripping film", {}, r"^give SST-2 examples as a list, got str 'a gripping film'$"),
     ("SST-2", ["x"], {"batch_size": 0}, r"^batch_size must be a positive integer, got 0$"),
+    ("SST-2", ["fine", "cut \ud83d"], {}, r"^example 1: '\\ud83d' at character 4 is half of a UTF-16 surrogate pair"),
+    ("RTE", [("a", "b"), ("c", "\udc00")], {}, r"^example 1: '\\udc00' at character 0 is half of a UTF-16"),
+    ("SST-2", {"x"}, {}, r"^give SST-2 examples as a list, got set"),  # unordered: whose prediction is whose?
 ])
 def test_input_errors(predictor, task, examples, kwargs, message):
     with pytest.raises(InputError, match=message):

@@ -1,6 +1,7 @@
 """--task_defs: definition files (YAML and JSON) → Tasks, their validation errors, reading a user task's
 TSV/CSV/JSON-lines files, the run's task set and averages, and the whole CLI chain on a task that is not in GLUE."""
 
+import copy
 import csv
 import dataclasses
 import json
@@ -19,7 +20,7 @@ from bam_tf import metrics, task_defs
 from bam_tf.glue_reader import GlueDataError, read_split
 from bam_tf.glue_tasks import TASKS
 from bam_tf.task_set import GLUE, TaskSet, glue_task, task_set_of
-from bam_tf.task_defs import TaskDefinitionError, load_task_definitions
+from bam_tf.task_defs import TaskDefinitionError, definition_of, load_task_definitions, record_changes
 from support import GLUE_DIR, needs_glue, run_train_in_process
 
 PAIR_YAML = """\
@@ -229,6 +230,19 @@ def test_yaml_duplicate_key_says_which(tmp_path):
         load_task_definitions(path)
 
 
+def test_yaml_merge_keys_share_settings_between_tasks(tmp_path):
+    _data_files(tmp_path)
+    shared = yaml.safe_load(PAIR_YAML)["tasks"][1]
+    body = {k: v for k, v in shared.items() if k != "name"}
+    text = ("tasks:\n  - &first\n" + textwrap.indent(yaml.safe_dump({"name": "first", **body}), "    ")
+            + "  - <<: *first\n    name: second\n")
+    first, second = load_task_definitions(_write(tmp_path, "tasks.yaml", text))
+    assert (first.name, second.name) == ("first", "second")
+    assert {**definition_of(second), "name": "first"} == definition_of(first)
+    with pytest.raises(TaskDefinitionError, match="key 'name' appears twice"):  # still refused beside a merge
+        load_task_definitions(_write(tmp_path, "tasks.yaml", text + "    name: third\n"))
+
+
 def test_a_missing_definition_file(tmp_path):
     with pytest.raises(TaskDefinitionError, match=re.escape(f"{tmp_path}/nope.yaml: no such file")):
         load_task_definitions(str(tmp_path / "nope.yaml"))
@@ -376,6 +390,7 @@ CSV_COLUMNS = {"text_a": "s1", "text_b": "s2", "label": "y"}
     ("s1, s2, y\na,b,yes\n", 1, "columns: 's1', ' s2', ' y'; the header's names have spaces around them"),
     ("s1,s2,y,y\na,b,yes,no\n", 1, "column 'y' (label) appears twice in the header row"),
     ("s1,s2,y\na,b,yes\n\nc,d,no\n", 3, "expected 3 columns, found 0 (blank line)"),
+    ("s1,s2,y\na,b,yes\n,,\nc,d,no\n", 3, "a row of empty fields (only the file's last lines may be empty)"),
     ("s1,s2,y\ra,b,yes\rc,d,no\r", 1, "carriage return inside a line, outside quotes (only LF or CRLF"),
     (b"s1,s2,y\na,b,yes\n\xff,b,no\n", 3, "not valid UTF-8"),
 ])
@@ -399,6 +414,9 @@ def test_csv_errors_name_file_and_line(tmp_path, content, line, message):
     ('["a", "b", "yes"]\n', 1, "expected a JSON object, found list"),
     ('{"s1": "a", "s2": "b", "y": "yes"}\n\n{"s1": "a", "s2": "b", "y": "yes"}\n', 2, "blank line"),
     ("", None, "file is empty"),
+    ('{"s1": "a", "s2": "b", "y": "yes", "y": "no"}\n', 1, "key 'y' appears twice in one object"),
+    ('{"s1": "a", "s2": "b", "y": "yes"}\n{"s1": "cut \\ud83d", "s2": "b", "y": "no"}\n', 2,
+     "key 's1' (text_a): '\\ud83d' at character 4 is half of a UTF-16 surrogate pair"),
 ])
 def test_jsonl_errors_name_file_and_line(tmp_path, content, line, message):
     path = _write(tmp_path, "dev.jsonl", content)
@@ -417,10 +435,30 @@ def _expect_read_error(task, split, path, line, message):
 
 def test_jsonl_numbers_are_label_strings_and_ids(tmp_path):
     _write(tmp_path, "train.jsonl", '{"t": "a", "y": 1, "i": 17}\n{"t": "b", "y": "0", "i": "x9"}\n')
-    task = _one_task(tmp_path, {"train": "train.jsonl", "dev": "train.jsonl"}, text_a="t", label="y", id="i",
-                     labels=["0", "1"])
-    data = read_split("", task, "train")
+    task = _one_task(tmp_path, {"train": "train.jsonl", "dev": "train.jsonl", "test": "train.jsonl"}, text_a="t",
+                     label="y", id="i", labels=["0", "1"])
+    data = read_split("", task, "test")
     assert data.labels.tolist() == [1, 0] and data.official_index == ["17", "x9"] and data.text_b is None
+
+
+def test_an_id_is_read_from_test_files_only(tmp_path):
+    # As BUILD.md's example: the task's id column names the test file's index; train and dev have none.
+    _write(tmp_path, "train.csv", "s1,y\na,yes\nb,no\n")
+    _write(tmp_path, "dev.jsonl", '{"s1": "c", "y": "no"}\n')
+    _write(tmp_path, "test.csv", "pair_id,s1\nq7,d\nq8,e\n")
+    task = _one_task(tmp_path, {"train": "train.csv", "dev": "dev.jsonl", "test": {"path": "test.csv", "label": None}},
+                     text_a="s1", label="y", id="pair_id")
+    assert read_split("", task, "train").official_index == ["0", "1"]
+    assert read_split("", task, "dev").labels.tolist() == [0]
+    assert read_split("", task, "test").official_index == ["q7", "q8"]
+    assert [definition_of(task)["files"][split]["id"] for split in ("train", "dev", "test")] == [None, None, "pair_id"]
+    # A run recorded when train and dev files carried the id too holds the same definition.
+    before = copy.deepcopy(definition_of(task))
+    before["files"]["train"]["id"] = before["files"]["dev"]["id"] = "pair_id"
+    assert record_changes({"tasks": [before]}, {"tasks": [definition_of(task)]}) == []
+    before["files"]["test"]["id"] = "other"  # the test file's id still counts
+    changes = record_changes({"tasks": [before]}, {"tasks": [definition_of(task)]})
+    assert len(changes) == 1 and changes[0].startswith("mine.files: ") and "'other'" in changes[0], changes
 
 
 @pytest.mark.parametrize("fmt,content,line,message", [
@@ -445,6 +483,24 @@ def test_trailing_lines_of_spaces_are_blank_lines(tmp_path, fmt):
     assert read_split("", task, "train").labels.tolist() == [1, 0]
     path = _write(tmp_path, f"train.{fmt}", f"a{sep}yes\n   \nb{sep}no\n")
     _expect_read_error(task, "train", path, 2, "blank line")
+
+
+def test_trailing_rows_of_empty_fields_are_blank_lines(tmp_path):
+    # A spreadsheet's CSV export ends with the rows it counted as used: "," or ",," and CRLF line ends.
+    _write(tmp_path, "train.csv", "s1,y\r\na,yes\r\nb,no\r\n,\r\n,\r\n")
+    _write(tmp_path, "test2.csv", "s1,s2\r\nc,x\r\n,\r\n")
+    task = _one_task(tmp_path, {"train": "train.csv", "dev": "train.csv", "test": {"path": "test2.csv", "label": None}},
+                     text_a="s1", label="y")
+    assert read_split("", task, "train").labels.tolist() == [1, 0]
+    assert read_split("", task, "test").text_a == ["c"]  # no example of empty text predicted
+
+
+def test_a_regression_score_with_a_digit_separator_is_not_a_number(tmp_path):
+    path = _write(tmp_path, "train.tsv", "a\t1_0\n")
+    definition = {"name": "mine", "files": {"train": "train.tsv", "dev": "train.tsv"}, "text_a": 0, "label": 1,
+                  "regression": {"min": 0, "max": 20}, "metrics": ["pearson"]}
+    task = load_task_definitions(_write(tmp_path, "tasks.json", json.dumps({"tasks": [definition]})))[0]
+    _expect_read_error(task, "train", path, 1, "mine score '1_0' is not a number")
 
 
 def test_in_a_one_column_file_spaces_are_a_rows_text(tmp_path):
