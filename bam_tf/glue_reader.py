@@ -410,7 +410,8 @@ def read_split(glue_dir: str | os.PathLike, task: Task, split: str,
             except GlueDataError as error:
                 if row == 0 and task.is_user_task and layout.file_format != "jsonl" and not layout.has_header:
                     raise GlueDataError(path, f"{error.problem}; if line {line_no} is a header row, name the "
-                                              "columns in the task definition instead of numbering them",
+                                              "columns in the task definition instead of numbering them (or give the file "
+                                              "`header: true`)",
                                         line_no) from None
                 raise
         if split == "test" and "id" in values:  # the predictions file's index

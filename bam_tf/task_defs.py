@@ -9,6 +9,8 @@ A definition file is JSON, or YAML when it ends in .yaml/.yml (read with yaml.sa
              file's folder unless absolute) or {path: ..., format: ..., <column keys>} to override the
              task's columns for that file (`label: null` marks an unlabeled test file)
   format     (inside a file mapping) tsv, csv or jsonl; default from the extension (.tsv, .csv, .jsonl)
+  header     (inside a file mapping, optional) true: the TSV/CSV file's first line is a header row to skip,
+             for columns given by index (with names it is implied)
   text_a     column of the first text; text_b (optional) of the second, for sentence-pair tasks
   label      column of the gold label
   id         (optional) column of an example id: the index of test predictions (tools/glue_submission.py);
@@ -19,8 +21,9 @@ A definition file is JSON, or YAML when it ends in .yaml/.yml (read with yaml.sa
   symmetric  (optional, default false) the pair's order carries no meaning: --swap_pair_order applies
 
 A column is a name -- of a header-row column (TSV/CSV files whose first line names the columns) or a
-JSON key (jsonl) -- or a 0-based index for TSV/CSV files without a header row. TSV is read like GLUE
-(tab-separated, quotes are text); CSV with standard double-quote quoting (fields may span lines).
+JSON key (jsonl) -- or a 0-based index for TSV/CSV files without a header row (or with `header: true`).
+TSV is read like GLUE (tab-separated, quotes are text); CSV with standard double-quote quoting (fields may
+span lines).
 
 Every mistake is a ValueError naming the file and the key at fault, e.g.
 `tasks.yaml: tasks[1].metrics: unknown metric 'auc'; choose from accuracy, f1, mcc, pearson, spearman`.
@@ -54,7 +57,7 @@ assert sorted(CLASSIFICATION_METRICS + REGRESSION_METRICS) == sorted(metrics.MET
 
 COLUMN_KEYS = ("text_a", "text_b", "label", "id")
 TASK_KEYS = ("name", "files", *COLUMN_KEYS, "labels", "regression", "metrics", "symmetric")
-FILE_KEYS = ("path", "format", *COLUMN_KEYS)
+FILE_KEYS = ("path", "format", "header", *COLUMN_KEYS)
 _EXTENSIONS = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
@@ -402,9 +405,18 @@ def _layout(entry: dict, spec: Any, split: str, source: str, task_key: str, key:
         raise TaskDefinitionError(source, key, "columns mix names (" + ", ".join(f"{k}: {used[k]!r}" for k in named)
                                   + ") and indices (" + ", ".join(f"{k}: {used[k]}" for k in indexed) + "); use names "
                                   "for a file whose first line names the columns, indices for one without")
+    has_header = file_format != "jsonl" and bool(named)
+    if "header" in spec:  # for indexed columns of a file whose first line is a header all the same
+        header = spec["header"]
+        if not isinstance(header, bool) or file_format == "jsonl" or (named and not header):
+            problem = (f"expected true or false, found {_kind(header)}" if not isinstance(header, bool) else
+                       "a jsonl file has no header row" if file_format == "jsonl" else
+                       "columns named by a header row need that header row (header: true, or leave it out)")
+            raise TaskDefinitionError(source, f"{key}.header", problem)
+        has_header = header
     return SplitLayout(filename=path, num_columns=None, text_a_column=columns["text_a"],
                        text_b_column=columns["text_b"], label_column=columns["label"], id_column=columns["id"],
-                       has_header=file_format != "jsonl" and bool(named), file_format=file_format)
+                       has_header=has_header, file_format=file_format)
 
 
 _COLUMN_ROLES = {"text_a": "the first text", "label": "the gold label"}
@@ -430,12 +442,19 @@ def definition_of(task: Task) -> dict:
         raise ValueError(f"{task.name} is a GLUE task, not a user-defined one")
     definition: dict[str, Any] = {"name": task.name, "files": {
         split: {"path": layout.filename, "format": layout.file_format, "text_a": layout.text_a_column,
-                "text_b": layout.text_b_column, "label": layout.label_column, "id": layout.id_column}
+                "text_b": layout.text_b_column, "label": layout.label_column, "id": layout.id_column,
+                # only where the columns do not imply it: records written before the key existed stay equal
+                **({"header": True} if layout.has_header and _indexed(layout) else {})}
         for split, layout in task.splits.items()}}
     definition.update(task.label_definition())
     definition["metrics"] = list(task.metrics)
     definition["symmetric"] = task.symmetric
     return definition
+
+
+def _indexed(layout: SplitLayout) -> bool:
+    return any(isinstance(column, int) for column in (layout.text_a_column, layout.text_b_column,
+                                                      layout.label_column, layout.id_column))
 
 
 def stored_tasks(definitions: list[dict], source: str) -> list[Task]:

@@ -177,7 +177,7 @@ BAD_TASKS = [
     (_with(files={"train": "data/train.csv", "dev": {"path": "data/dev.jsonl", "format": "xlsx"}}),
      "tasks[1].files.dev.format", "unknown format 'xlsx'; choose from tsv, csv, jsonl"),
     (_with(files={"train": "data/train.csv", "dev": {"path": "data/dev.jsonl", "sep": ";"}}),
-     "tasks[1].files.dev.sep", "unknown key; valid keys: format, id, label, path, text_a, text_b"),
+     "tasks[1].files.dev.sep", "unknown key; valid keys: format, header, id, label, path, text_a, text_b"),
     (_with(files={"train": "data/train.csv", "dev": "data/notes.txt"}), "tasks[1].files.dev",
      "cannot tell the format of notes.txt from its extension; give {path: ..., format: tsv|csv|jsonl}"),
     (_with(files={"train": "data/train.csv", "dev": {"path": "data/dev.jsonl", "text_a": 0}}),
@@ -501,6 +501,39 @@ def test_a_regression_score_with_a_digit_separator_is_not_a_number(tmp_path):
                   "regression": {"min": 0, "max": 20}, "metrics": ["pearson"]}
     task = load_task_definitions(_write(tmp_path, "tasks.json", json.dumps({"tasks": [definition]})))[0]
     _expect_read_error(task, "train", path, 1, "mine score '1_0' is not a number")
+
+
+def test_a_header_row_above_indexed_columns(tmp_path):
+    # A GLUE-style unlabeled test file (its first line "index<TAB>sentence") read by column index: without
+    # `header: true` the header would be predicted as an example.
+    _write(tmp_path, "train.tsv", "text\tanswer\na\tyes\n")
+    _write(tmp_path, "test.tsv", "index\tsentence\n7\tb\n")
+    test = {"path": "test.tsv", "text_a": 1, "id": 0, "label": None, "header": True}
+    task = _one_task(tmp_path, {"train": {"path": "train.tsv", "header": True}, "dev": "train.tsv", "test": test},
+                     text_a=0, label=1)
+    assert read_split("", task, "train").text_a == ["a"]
+    data = read_split("", task, "test")
+    assert (data.text_a, data.official_index) == (["b"], ["7"])
+    with pytest.raises(GlueDataError, match="if line 1 is a header row, name the columns .* `header: true`"):
+        read_split("", task, "dev")  # the same file without header: true
+    stored = definition_of(task)["files"]
+    assert (stored["train"].get("header"), stored["dev"].get("header"), stored["test"].get("header")) == (True, None, True)
+    again, = task_defs.tasks_from_definitions({"tasks": [definition_of(task)]}, source="record", check_files=False)
+    assert again.splits == task.splits  # the normalised form keeps the header
+
+
+@pytest.mark.parametrize("header, extra, message", [
+    ("yes", {}, "header: expected true or false, found a string ('yes')"),
+    (False, {"text_a": "s1", "label": "y"}, "header: columns named by a header row need that header row"),
+])
+def test_a_bad_header_key(tmp_path, header, extra, message):
+    _write(tmp_path, "train.tsv", "s1\ty\na\tyes\n")
+    with pytest.raises(TaskDefinitionError, match=re.escape(f"tasks[0].files.train.{message}")):
+        _one_task(tmp_path, {"train": {"path": "train.tsv", "header": header, **extra}, "dev": "train.tsv"},
+                  text_a=0, label=1)
+    _write(tmp_path, "dev.jsonl", "")
+    with pytest.raises(TaskDefinitionError, match=re.escape("tasks[0].files.dev.header: a jsonl file has no header")):
+        _one_task(tmp_path, {"train": "train.tsv", "dev": {"path": "dev.jsonl", "header": True}}, text_a="s1", label="y")
 
 
 def test_in_a_one_column_file_spaces_are_a_rows_text(tmp_path):
