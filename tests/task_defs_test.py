@@ -114,6 +114,30 @@ def test_the_documented_examples_are_valid_definitions(tmp_path):
                 _write(folder, spec if isinstance(spec, str) else spec["path"], "")
         tasks = load_task_definitions(_write(folder, "tasks.yaml", example))
         assert tasks and all(t.is_user_task for t in tasks), doc
+        for task in tasks:  # and every file shaped as the example says reads as one example
+            for split, layout in task.splits.items():
+                pathlib.Path(layout.filename).write_text(_one_example_file(task, layout, split), encoding="utf-8")
+                data = read_split("", task, split)
+                assert (data.text_a, len(data.ids)) == (["first text"], 1), (doc, task.name, split)
+
+
+def _one_example_file(task, layout, split) -> str:
+    """A data file of one example with the columns `layout` reads (header row, indices or JSON keys); an id
+    column in test files only, as the documentation describes them."""
+    values = {"text_a": "first text", "text_b": "second text", "label": task.labels[0] if task.labels else
+              f"{task.label_range[0]:g}", **({"id": "x1"} if split == "test" else {})}
+    columns = {role: getattr(layout, f"{role}_column") for role in values}
+    columns = {role: column for role, column in columns.items() if column is not None}
+    if layout.file_format == "jsonl":
+        return json.dumps({column: values[role] for role, column in columns.items()}) + "\n"
+    separator = "\t" if layout.file_format == "tsv" else ","
+    if all(isinstance(column, str) for column in columns.values()):
+        return separator.join(columns.values()) + "\n" + separator.join(values[r] for r in columns) + "\n"
+    fields = ["unused"] * (max(columns.values()) + 1)
+    for role, column in columns.items():
+        fields[column] = values[role]
+    header = separator.join(f"column{i}" for i in range(len(fields))) + "\n" if layout.has_header else ""
+    return header + separator.join(fields) + "\n"
 
 
 # ---- validation: every error names the file and the key --------------------------------------------------
