@@ -85,10 +85,16 @@ def onednn_isa_cap() -> str:
     return (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "").strip().upper()
 
 
+def onednn_disabled() -> bool:
+    """TF_ENABLE_ONEDNN_OPTS=0 turns TensorFlow's oneDNN kernels off: its Eigen kernels then compute a bfloat16
+    matmul no faster than a float32 one (measured on a CPU with AMX-BF16), so bfloat16 would only round."""
+    return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").strip().lower() in ("0", "false")
+
+
 def usable_bf16_flags() -> list[str]:
-    """cpu_bf16_flags() that oneDNN may use under its instruction-set cap (onednn_isa_cap)."""
+    """cpu_bf16_flags() that oneDNN may use: none without oneDNN, else those under its instruction-set cap."""
     cap = onednn_isa_cap()
-    if cap in _ISAS_WITHOUT_BF16_MATMUL or cap in _ISAS_EMULATING_BF16:
+    if onednn_disabled() or cap in _ISAS_WITHOUT_BF16_MATMUL or cap in _ISAS_EMULATING_BF16:
         return []
     return [flag for flag in cpu_bf16_flags() if not (cap in _ISAS_WITHOUT_AMX and flag == "amx_bf16")]
 
@@ -116,7 +122,8 @@ def choose_precision(precision: str, strategy: tf.distribute.Strategy) -> tuple[
     """(policy, why): the policy `--precision` resolves to on this machine, and the reason, for the log."""
     if precision != "auto":
         cap = onednn_isa_cap()
-        if precision == "mixed_bfloat16" and cap in _ISAS_WITHOUT_BF16_MATMUL and _computes_on_cpu(strategy):
+        if (precision == "mixed_bfloat16" and cap in _ISAS_WITHOUT_BF16_MATMUL and not onednn_disabled()
+                and _computes_on_cpu(strategy)):
             raise InputError(f"--precision=mixed_bfloat16 on CPU under ONEDNN_MAX_CPU_ISA={cap}: oneDNN has no "
                              "bfloat16 matmul below AVX512_CORE, and TensorFlow aborts at the first one; use "
                              "--precision=float32 (or auto), or lift the cap")
@@ -133,6 +140,9 @@ def choose_precision(precision: str, strategy: tf.distribute.Strategy) -> tuple[
     flags, usable = cpu_bf16_flags(), usable_bf16_flags()
     if usable:
         return "mixed_bfloat16", f"auto: CPU without GPU, bfloat16 in hardware ({', '.join(usable)})"
+    if flags and onednn_disabled():
+        return "float32", (f"auto: CPU without GPU; TF_ENABLE_ONEDNN_OPTS=0 leaves its bfloat16 instructions "
+                           f"({', '.join(flags)}) unused, and bfloat16 would be no faster than float32")
     if flags:
         return "float32", (f"auto: CPU without GPU; its bfloat16 instructions ({', '.join(flags)}) are above "
                            f"ONEDNN_MAX_CPU_ISA={onednn_isa_cap()}, under which bfloat16 matmuls are emulated "

@@ -29,7 +29,7 @@ def _fake_cpu(monkeypatch, tmp_path, cpuinfo_text):
     real_open = open
     monkeypatch.setattr("builtins.open", lambda path, *a, **k: real_open(cpuinfo if path == "/proc/cpuinfo" else path, *a, **k))
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
-    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS"):
         monkeypatch.delenv(name, raising=False)
     return cpuinfo
 
@@ -75,6 +75,16 @@ def test_auto_precision_follows_onednn_isa_cap(monkeypatch, tmp_path, env, expec
         assert reason.endswith(f"bfloat16 in hardware ({', '.join(usable)})")
 
 
+@pytest.mark.parametrize("setting, expected", [("0", "float32"), ("false", "float32"), ("1", "mixed_bfloat16")])
+def test_auto_precision_without_onednn_is_float32(monkeypatch, tmp_path, setting, expected):
+    _fake_cpu(monkeypatch, tmp_path, "processor : 0\nflags : fpu avx512f avx512_bf16 amx_bf16\n")
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", setting)
+    chosen, reason = distribution.choose_precision("auto", tf.distribute.get_strategy())
+    assert chosen == expected
+    assert ("TF_ENABLE_ONEDNN_OPTS=0 leaves its bfloat16 instructions (amx_bf16, avx512_bf16) unused" in reason) == (
+        expected == "float32")
+
+
 def test_explicit_bfloat16_is_refused_on_cpu_where_onednn_would_abort(monkeypatch, tmp_path):
     _fake_cpu(monkeypatch, tmp_path, "processor : 0\nflags : fpu avx2 avx512f avx512_bf16\n")
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
@@ -85,6 +95,11 @@ def test_explicit_bfloat16_is_refused_on_cpu_where_onednn_would_abort(monkeypatc
     assert distribution.choose_precision("float32", tf.distribute.get_strategy())[0] == "float32"
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")
     assert distribution.choose_precision("mixed_bfloat16", tf.distribute.get_strategy())[0] == "mixed_bfloat16"
+    # Without oneDNN, TensorFlow's Eigen kernels run bfloat16 under any cap (measured).
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    assert distribution.choose_precision("mixed_bfloat16", tf.distribute.get_strategy())[0] == "mixed_bfloat16"
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
     # A GPU computes the matmuls itself: the CPU's cap does not matter.
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"] if kind == "GPU" else [])
