@@ -121,8 +121,9 @@ class BamConfig:
                                         "optimizer, whose first updates are up to ~6x lr until the moments warm up.")
     head_dropout: float = _field(0.1, "Dropout on the pooled output before each task head.")
     precision: str = _field("auto", "Compute dtype policy; losses and targets stay float32. auto: mixed_bfloat16 "
-                            "on TPU, bf16-capable GPUs and CPUs with AMX/AVX512-BF16 (unless $ONEDNN_MAX_CPU_ISA caps "
-                            "them away); mixed_float16 (with loss scaling) on older GPUs; else float32.",
+                            "on TPU, bf16-capable GPUs and CPUs with AMX/AVX512-BF16 (unless oneDNN is off or its "
+                            "$ONEDNN_MAX_CPU_ISA is below them); mixed_float16 (with loss scaling) on older GPUs; "
+                            "else float32.",
                             ("auto", "float32", "mixed_bfloat16", "mixed_float16"))
     strategy: str = _field("default", "tf.distribute strategy: default (one device), mirrored (local GPUs, or "
                            "--cpu_replicas logical CPUs), multi_worker_mirrored (cluster in $TF_CONFIG), tpu.",

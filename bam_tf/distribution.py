@@ -2,8 +2,8 @@
 
 `--strategy`: default (one device), mirrored (all local GPUs, or `--cpu_replicas` logical CPUs),
 multi_worker_mirrored (hosts described by $TF_CONFIG), tpu (`--tpu` address). `--precision=auto` picks
-mixed_bfloat16 on TPUs, bf16-capable GPUs and CPUs with AMX/AVX512-BF16 (that $ONEDNN_MAX_CPU_ISA does not
-cap away), float16 on older GPUs, else float32.
+mixed_bfloat16 on TPUs, bf16-capable GPUs and CPUs with AMX/AVX512-BF16 (where oneDNN is on and its
+$ONEDNN_MAX_CPU_ISA not below them), float16 on older GPUs, else float32.
 """
 
 import json
