@@ -122,8 +122,9 @@ def choose_precision(precision: str, strategy: tf.distribute.Strategy) -> tuple[
     """(policy, why): the policy `--precision` resolves to on this machine, and the reason, for the log."""
     if precision != "auto":
         cap = onednn_isa_cap()
+        # TensorFlow hands bfloat16 matmuls to oneDNN on AVX-512 CPUs only: there the cap makes oneDNN refuse.
         if (precision == "mixed_bfloat16" and cap in _ISAS_WITHOUT_BF16_MATMUL and not onednn_disabled()
-                and _computes_on_cpu(strategy)):
+                and "avx512f" in _cpuinfo().split() and _computes_on_cpu(strategy)):
             raise InputError(f"--precision=mixed_bfloat16 on CPU under ONEDNN_MAX_CPU_ISA={cap}: oneDNN has no "
                              "bfloat16 matmul below AVX512_CORE, and TensorFlow aborts at the first one; use "
                              "--precision=float32 (or auto), or lift the cap")

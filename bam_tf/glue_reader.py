@@ -191,11 +191,13 @@ def _rows(path: str, layout: SplitLayout, max_rows: int | None,
             return
         # Blank, or spaces only (as JSON lines) where a row has several columns: in a one-column file spaces
         # are a row's text. A row of several empty fields is what a spreadsheet saves for a row it counts as
-        # used but empty (",," in CSV).
+        # used but empty (",," in CSV); it is no example where one needs a label or an id (neither is empty),
+        # but an unlabeled file without ids may hold examples of empty texts.
         if not fields or (len(fields) == 1 and not fields[0].strip() and num_columns not in (None, 1)):
             pending_blank = pending_blank or (line_no, "blank line")
             continue
-        if len(fields) > 1 and not any(field.strip() for field in fields):
+        if (len(fields) > 1 and not any(fields)
+                and (layout.label_column is not None or layout.id_column is not None)):
             pending_blank = pending_blank or (line_no, "a row of empty fields")
             continue
         if pending_blank is not None:
@@ -265,16 +267,16 @@ def _jsonl_records(path: str, layout: SplitLayout, max_rows: int | None) -> Iter
         if pending_blank is not None:
             raise GlueDataError(path, "blank line (only the file's last lines may be blank)", pending_blank)
         try:
-            record = json.loads(line, object_pairs_hook=_object_without_repeated_keys)
+            record = json.loads(line, object_pairs_hook=_JsonObject)
         except json.JSONDecodeError as e:
             raise GlueDataError(path, f"not valid JSON: {e.msg} (column {e.colno})", line_no) from None
-        except _RepeatedKey as repeated:
-            raise GlueDataError(path, f"key {repeated.key!r} appears twice in one object (JSON readers differ "
-                                      "in which one they keep)", line_no) from None
         if not isinstance(record, dict):
             raise GlueDataError(path, f"expected a JSON object, found {type(record).__name__}", line_no)
         values = {}
         for role, key in columns.items():
+            if key in getattr(record, "repeated", ()):
+                raise GlueDataError(path, f"key {key!r} ({role}) appears twice in one object (JSON readers differ "
+                                          "in which one they keep)", line_no)
             if key not in record:
                 raise GlueDataError(path, f"no key {key!r} ({role}); keys: {', '.join(sorted(record)) or 'none'}",
                                     line_no)
@@ -296,19 +298,13 @@ def _jsonl_records(path: str, layout: SplitLayout, max_rows: int | None) -> Iter
         raise GlueDataError(path, "file is empty")
 
 
-class _RepeatedKey(Exception):
-    def __init__(self, key: str):
-        super().__init__(key)
-        self.key = key
+class _JsonObject(dict):
+    """A JSON object that remembers which keys it held twice (json.loads keeps the last silently)."""
 
-
-def _object_without_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = {}
-    for key, value in pairs:
-        if key in result:
-            raise _RepeatedKey(key)
-        result[key] = value
-    return result
+    def __init__(self, pairs: list[tuple[str, Any]]):
+        super().__init__(pairs)
+        keys = [key for key, _ in pairs]
+        self.repeated = {key for key in keys if keys.count(key) > 1} if len(self) < len(keys) else set()
 
 
 def unicode_problem(text: str) -> str | None:

@@ -408,7 +408,7 @@ def _layout(entry: dict, spec: Any, split: str, source: str, task_key: str, key:
     has_header = file_format != "jsonl" and bool(named)
     if "header" in spec:  # for indexed columns of a file whose first line is a header all the same
         header = spec["header"]
-        if not isinstance(header, bool) or file_format == "jsonl" or (named and not header):
+        if not isinstance(header, bool) or (header if file_format == "jsonl" else named and not header):
             problem = (f"expected true or false, found {_kind(header)}" if not isinstance(header, bool) else
                        "a jsonl file has no header row" if file_format == "jsonl" else
                        "columns named by a header row need that header row (header: true, or leave it out)")

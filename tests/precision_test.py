@@ -100,6 +100,10 @@ def test_explicit_bfloat16_is_refused_on_cpu_where_onednn_would_abort(monkeypatc
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
     assert distribution.choose_precision("mixed_bfloat16", tf.distribute.get_strategy())[0] == "mixed_bfloat16"
     monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
+    # On a CPU without AVX-512 TensorFlow keeps bfloat16 matmuls away from oneDNN: the cap changes nothing.
+    _fake_cpu(monkeypatch, tmp_path, "processor : 0\nflags : fpu avx2\n")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert distribution.choose_precision("mixed_bfloat16", tf.distribute.get_strategy())[0] == "mixed_bfloat16"
     # A GPU computes the matmuls itself: the CPU's cap does not matter.
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"] if kind == "GPU" else [])

@@ -438,7 +438,7 @@ def test_csv_errors_name_file_and_line(tmp_path, content, line, message):
     ('["a", "b", "yes"]\n', 1, "expected a JSON object, found list"),
     ('{"s1": "a", "s2": "b", "y": "yes"}\n\n{"s1": "a", "s2": "b", "y": "yes"}\n', 2, "blank line"),
     ("", None, "file is empty"),
-    ('{"s1": "a", "s2": "b", "y": "yes", "y": "no"}\n', 1, "key 'y' appears twice in one object"),
+    ('{"s1": "a", "s2": "b", "y": "yes", "y": "no"}\n', 1, "key 'y' (label) appears twice in one object"),
     ('{"s1": "a", "s2": "b", "y": "yes"}\n{"s1": "cut \\ud83d", "s2": "b", "y": "no"}\n', 2,
      "key 's1' (text_a): '\\ud83d' at character 4 is half of a UTF-16 surrogate pair"),
 ])
@@ -512,11 +512,22 @@ def test_trailing_lines_of_spaces_are_blank_lines(tmp_path, fmt):
 def test_trailing_rows_of_empty_fields_are_blank_lines(tmp_path):
     # A spreadsheet's CSV export ends with the rows it counted as used: "," or ",," and CRLF line ends.
     _write(tmp_path, "train.csv", "s1,y\r\na,yes\r\nb,no\r\n,\r\n,\r\n")
-    _write(tmp_path, "test2.csv", "s1,s2\r\nc,x\r\n,\r\n")
-    task = _one_task(tmp_path, {"train": "train.csv", "dev": "train.csv", "test": {"path": "test2.csv", "label": None}},
-                     text_a="s1", label="y")
+    _write(tmp_path, "test.csv", "id,s1\r\nq1,c\r\n,\r\n")
+    task = _one_task(tmp_path, {"train": "train.csv", "dev": "train.csv", "test": {"path": "test.csv", "label": None}},
+                     text_a="s1", label="y", id="id")
     assert read_split("", task, "train").labels.tolist() == [1, 0]
-    assert read_split("", task, "test").text_a == ["c"]  # no example of empty text predicted
+    assert read_split("", task, "test").text_a == ["c"]  # an example has an id: that row is none
+    # Without labels or ids, a row of empty fields may be an example of empty texts, as before.
+    _write(tmp_path, "test.csv", "s1,s2\r\nc,x\r\n,\r\nd,y\r\n")
+    task = _one_task(tmp_path, {"train": "train.csv", "dev": "train.csv", "test": {"path": "test.csv", "label": None}},
+                     text_a="s1", text_b="s2", label="y")
+    assert read_split("", task, "test").text_b == ["x", "", "y"]
+
+
+def test_jsonl_keys_not_read_may_repeat(tmp_path):
+    _write(tmp_path, "train.jsonl", '{"t": "a", "y": "yes", "note": 1, "note": 2, "meta": {"src": 1, "src": 2}}\n')
+    task = _one_task(tmp_path, {"train": "train.jsonl", "dev": "train.jsonl"}, text_a="t", label="y")
+    assert read_split("", task, "train").text_a == ["a"]
 
 
 def test_a_regression_score_with_a_digit_separator_is_not_a_number(tmp_path):
@@ -558,6 +569,7 @@ def test_a_bad_header_key(tmp_path, header, extra, message):
     _write(tmp_path, "dev.jsonl", "")
     with pytest.raises(TaskDefinitionError, match=re.escape("tasks[0].files.dev.header: a jsonl file has no header")):
         _one_task(tmp_path, {"train": "train.tsv", "dev": {"path": "dev.jsonl", "header": True}}, text_a="s1", label="y")
+    _one_task(tmp_path, {"train": "train.tsv", "dev": {"path": "dev.jsonl", "header": False}}, text_a="s1", label="y")
 
 
 def test_in_a_one_column_file_spaces_are_a_rows_text(tmp_path):

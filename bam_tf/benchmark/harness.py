@@ -32,7 +32,7 @@ class Harness:
         self.start_load = start_load
         self.defaults = BamConfig()  # the pipeline's own defaults for everything not benchmarked
         self.strategy = tf.distribute.get_strategy()
-        self.precision = settings.precision or resolve_precision("auto", self.strategy)
+        self.precision = resolve_precision(settings.precision or "auto", self.strategy)  # refusals as a run's
         self.tasks = GLUE.parse_list(settings.tasks)
         keras.mixed_precision.set_global_policy(self.precision)
 

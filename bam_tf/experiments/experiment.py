@@ -2,7 +2,8 @@
 
 What a grid runs, how it resumes and what a results line holds: bam_tf/experiments/runner_cli.py
 (`bam-experiments --help`). Training goes through a backend (`pipeline_backend.PipelineBackend`:
-BamPipeline in this process); only it imports TensorFlow, and only once something is to run.
+BamPipeline in this process); it, and `is_trained` (which reads a model folder through keras-hub), are the
+only TensorFlow imports, made only once something is to run: a --dry_run makes neither.
 """
 
 from __future__ import annotations
