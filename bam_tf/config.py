@@ -74,7 +74,8 @@ class BamConfig:
                            "Hugging Face BERT folder, 'all-MiniLM-L6-v2' (from the pip package) or "
                            "'random:layers=2,hidden=32,heads=2,intermediate=64'.")
     max_seq_length: int = _field(128, "Longest packed input; longer pairs are truncated longest-first.")
-    max_train_examples: int = _field(0, "Use only the first N training examples of each task (0: all).")
+    max_train_examples: int = _field(0, "Use only the first N training examples of each task (0: all); rows after "
+                                           "them are not read, so not checked either.")
     max_eval_examples: int = _field(0, "Use only the first N dev examples of each task (0: all).")
     swap_pair_order: bool = _field(True, "Also train MRPC and STS-B on each pair with the sentences swapped.")
 

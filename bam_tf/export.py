@@ -67,6 +67,19 @@ def next_version(export_dir: str) -> int:
     return versions[-1] + 1 if versions else 1
 
 
+def check_export_dir(export_dir: str) -> None:
+    """An export dir is a folder, or a path where one can be made (its nearest existing parent a writable folder)."""
+    if os.path.exists(export_dir) and not os.path.isdir(export_dir):
+        raise ExportError(f"--export_dir={export_dir} is a file, not a folder")
+    parent = export_dir
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ExportError(f"--export_dir={export_dir}: {parent} is a file, so no folder can be made below it")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ExportError(f"--export_dir={export_dir}: no permission to write in {parent}")
+
+
 def check_version_free(export_dir: str, version: int) -> str:
     if version < 1:
         raise ExportError(f"--version must be a positive integer, got {version}")
@@ -155,6 +168,7 @@ def export_saved_model(model, encoder, export_dir: str, version: int | None = No
                        source: str = "") -> str:
     """Writes <export_dir>/<version>/ (next free version when None) and returns its path."""
     export_dir = os.path.abspath(export_dir)
+    check_export_dir(export_dir)
     if version is None:
         version = next_version(export_dir)
     final = check_version_free(export_dir, version)
@@ -176,8 +190,9 @@ def export_saved_model(model, encoder, export_dir: str, version: int | None = No
 
 
 def export_trained_model(model_dir: str, export_dir: str, version: int | None = None) -> str:
+    check_export_dir(os.path.abspath(export_dir))  # fail before anything slow
     if version is not None:
-        check_version_free(os.path.abspath(export_dir), version)  # fail before anything slow
+        check_version_free(os.path.abspath(export_dir), version)
     source = resolve_model_dir(model_dir)
     from bam_tf.trained_model import load_trained_model
     model, encoder = load_trained_model(source)

@@ -113,10 +113,27 @@ class BamPipeline:
                      "on" if self.jit_compile else "off", self.jit_compile_reason)
         mode = self.config.mode
         self._load_data_first(mode)
+        records = [self.layout.config_path, self.layout.flags_path]
+        new_run = not os.path.exists(self.layout.config_path)
+        there_before = set(os.listdir(self.model_dir))
         atomic_files.write_json(self.layout.config_path, self.config.to_dict())
         atomic_files.write_text(self.layout.flags_path, self.config.to_rerun_flagfile_text())
         if any(task.is_user_task for task in self.tasks):
+            records.append(self.layout.task_defs_record)
             atomic_files.write_json(self.layout.task_defs_record, run_record(self.tasks, self.config.task_defs))
+        try:
+            return self._run_stages(mode)
+        except BaseException:
+            # A new run stopped before anything but these records was written (e.g. --mode=predict with no
+            # teachers): they go too, and exclusive_run_dir leaves no folder it made behind.
+            with contextlib.suppress(OSError):  # the folder moved meanwhile: leaving it is always safe
+                if new_run and set(os.listdir(self.model_dir)) <= there_before | {*map(os.path.basename, records)}:
+                    for path in records:
+                        with contextlib.suppress(FileNotFoundError):
+                            os.remove(path)
+            raise
+
+    def _run_stages(self, mode: str) -> dict | None:
         if mode in ("all", "teachers") and self.config.distill:
             self.train_teachers()
         if mode in ("all", "predict") and self.config.distill:

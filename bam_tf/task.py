@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import unicodedata
 from typing import Mapping
 
 import numpy as np
@@ -163,7 +164,8 @@ class ClassificationTask(Task):
         try:
             return self.labels.index(raw)
         except ValueError:
-            raise ValueError(f"unknown {self.name} label {raw!r}; valid labels: {', '.join(self.labels)}") from None
+            raise ValueError(f"unknown {self.name} label {raw!r}; valid labels: {', '.join(self.labels)}"
+                             f"{_lookalike_hint(raw, self.labels)}") from None
 
     def checked_labels(self, labels: np.ndarray) -> np.ndarray:
         if labels.size and (labels.min() < 0 or labels.max() >= len(self.labels)):
@@ -290,3 +292,20 @@ class RegressionTask(Task):
 
     def label_definition(self) -> dict:
         return {"regression": {"min": self.label_range[0], "max": self.label_range[1]}}
+
+
+def _code_points(text: str) -> str:
+    return " ".join(f"U+{ord(c):04X}" for c in text)
+
+
+def _lookalike_hint(raw: str, labels) -> str:
+    """Why a label that prints like a valid one is not it: other code points for the same text (a file saved
+    on macOS often has é as e + U+0301), a no-break space, a zero-width character."""
+    def plain(text):
+        return "".join(c for c in unicodedata.normalize("NFKC", text) if unicodedata.category(c) != "Cf")
+    for label in labels:
+        if plain(label) == plain(raw):
+            return (f" ({raw!r} looks like {label!r} but is other characters: {_code_points(raw)} in the file, "
+                    f"{_code_points(label)} in the labels; write the label in the file as the labels spell it, "
+                    "e.g. save the file NFC-normalised)")
+    return ""

@@ -131,6 +131,17 @@ def test_existing_version_is_an_error_and_writes_nothing(exported):
         export.export_trained_model(model_dir, export_dir, version=3)
 
 
+def test_an_export_dir_that_cannot_be_a_folder_is_an_error_before_loading(tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    missing_model = str(tmp_path / "no_model")  # the export dir is checked first, before the model is read
+    with pytest.raises(export.ExportError, match="is a file, not a folder"):
+        export.export_trained_model(missing_model, str(a_file))
+    with pytest.raises(export.ExportError, match="a_file is a file, so no folder can be made below it"):
+        export.export_trained_model(missing_model, str(a_file / "export"), version=1)
+    assert a_file.read_text() == "not a folder" and sorted(os.listdir(tmp_path)) == ["a_file"]
+
+
 def test_help_explains_the_signatures():
     result = subprocess.run([sys.executable, "-m", "bam_tf.export", "--help"], capture_output=True, text=True,
                             timeout=300)

@@ -78,6 +78,25 @@ def test_bad_glue_data(glue, tmp_path, case, edit, fragments):
     assert not model_dir.exists()  # data is read before anything is written, and the lock is not left behind
 
 
+@pytest.mark.parametrize("mode, fragment", [("predict", "no trained teacher for RTE"),
+                                             ("student", "teacher_outputs"),
+                                             ("evaluate", "student")])
+def test_a_stage_without_its_inputs_in_a_new_model_dir_leaves_no_folder(glue, tmp_path, mode, fragment):
+    model_dir = tmp_path / "run"
+    result = run_cli(f"--model_dir={model_dir}", f"--glue_dir={glue}", f"--mode={mode}", *TINY)
+    _fails_clearly(result, fragment)
+    assert not model_dir.exists(), _written(model_dir)  # no config.json or flags.txt left behind either
+
+
+def test_a_stage_without_its_inputs_keeps_an_existing_run_folder(glue, tmp_path):
+    model_dir = tmp_path / "run"
+    model_dir.mkdir()
+    (model_dir / "notes.txt").write_text("mine")
+    result = run_cli(f"--model_dir={model_dir}", f"--glue_dir={glue}", "--mode=predict", *TINY)
+    _fails_clearly(result, "no trained teacher for RTE")
+    assert _written(model_dir) == ["notes.txt"]
+
+
 @pytest.fixture(scope="module")
 def run_with_teacher_outputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("teacher_run")

@@ -15,10 +15,29 @@ TONE = ClassificationTask(name="tone", head="tone", labels=("neg", "pos", "mixed
 RATING = RegressionTask(name="rating", head="rating", label_range=(1.0, 11.0), splits=_PAIR, **COMMON)
 
 
+def test_a_label_that_prints_like_a_valid_one_names_its_code_points():
+    accented = ClassificationTask(name="mood", head="mood", labels=("tr\u00e8s", "no\u00a0way"), splits=_SINGLE,
+                                  **COMMON)
+    decomposed = "tre\u0300s"  # è as e + combining grave accent, as macOS often saves it
+    with pytest.raises(ValueError) as error:
+        accented.parse_label(decomposed)
+    assert str(error.value) == (
+        f"unknown mood label {decomposed!r}; valid labels: tr\u00e8s, no\u00a0way ({decomposed!r} looks like "
+        "'tr\u00e8s' but is other characters: U+0074 U+0072 U+0065 U+0300 U+0073 in the file, U+0074 U+0072 U+00E8 "
+        "U+0073 in the labels; write the label in the file as the labels spell it, e.g. save the file "
+        "NFC-normalised)")
+    for lookalike in ("no way", "tr\u00e8\u200bs"):  # a plain space for the no-break one; a zero-width space
+        with pytest.raises(ValueError, match="looks like .* but is other characters"):
+            accented.parse_label(lookalike)
+    assert accented.parse_label("tr\u00e8s") == 0
+
+
 def test_the_head_width_and_label_parsing_follow_the_kind():
     assert (TONE.num_outputs, RATING.num_outputs) == (3, 1)
     assert TONE.parse_label("mixed") == 2 and RATING.parse_label("6") == 6.0
     with pytest.raises(ValueError, match=r"unknown tone label 'happy'; valid labels: neg, pos, mixed"):
+        TONE.parse_label("happy")
+    with pytest.raises(ValueError, match=r"valid labels: neg, pos, mixed$"):  # no look-alike: no hint
         TONE.parse_label("happy")
     with pytest.raises(ValueError, match=r"rating score '12' is outside \[1, 11\]"):
         RATING.parse_label("12")
