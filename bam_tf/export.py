@@ -9,17 +9,20 @@ existing version is never overwritten. The SavedModel is written to a hidden tem
 
 Signatures (task names in lower case, non-alphanumerics as "_": rte, sts_b, sst_2, mnli, ...; a user task
 of --task_defs gets its own the same way, e.g. paraphrase, with its own label strings and score range):
-  <task>           sentence1 (and sentence2 for pair tasks): string [batch]
+  <task>           sentence1 (and sentence2 for pair tasks, as many as sentence1): string [batch]
                    -> logits float32 [batch, K]; classification: probabilities float32 [batch, K] and
                       label string [batch] (the official GLUE label string); STS-B: score float32 [batch]
                       (on the 0–5 label scale; logits hold the head's raw output, trained on score / 5)
                       and label string [batch] (score clipped to [0, 5], 3 decimals, the form a GLUE
                       submission uses)
-  serving_default  sentence1, sentence2: string [batch] (single-sentence tasks ignore sentence2; send "")
+  serving_default  sentence1, sentence2: string [batch], as many of each (single-sentence tasks ignore
+                   sentence2; send "")
                    -> every task's outputs, named <task>_logits, <task>_probabilities / <task>_score,
                       <task>_label
   token_ids        token_ids, segment_ids, padding_mask: int32 [batch, length] (padding_mask 1 for real
-                   tokens, 0 for padding) for clients that tokenise themselves -> <task>_logits per head
+                   tokens, 0 for padding; the three of one shape) for clients that tokenise themselves
+                   -> <task>_logits per head
+  A request that breaks these (3 sentence1 and 2 sentence2, say) gets an INVALID_ARGUMENT error naming it.
 
 <version>/assets.extra/bam_export.json describes the tasks, labels, signatures and max_seq_length
 (TF Serving ignores assets.extra). Serving the graph needs the tensorflow-text ops: the stock
@@ -138,6 +141,15 @@ def build_export_archive(model, encoder):
                           tf.TensorSpec([None], tf.string, name="sentence2")])
 
     def serve_token_ids(token_ids, segment_ids, padding_mask):
+        shape = tf.shape(token_ids)
+        checks = [tf.debugging.assert_equal(tf.shape(t), shape, message=f"{name} must have the shape of token_ids")
+                  for name, t in (("segment_ids", segment_ids), ("padding_mask", padding_mask))]
+        checks.append(tf.debugging.Assert(tf.logical_or(shape[0] == 0, shape[1] > 0),
+                                          ["token_ids needs at least one column (the [CLS] token)"]))
+        with tf.control_dependencies(checks):
+            # An empty batch may come as [0, 0]; the backbone needs a position to slice.
+            widen = [[0, 0], [0, tf.cast(shape[1] == 0, tf.int32)]]
+            token_ids, segment_ids, padding_mask = (tf.pad(t, widen) for t in (token_ids, segment_ids, padding_mask))
         logits = heads({"token_ids": token_ids, "segment_ids": segment_ids,
                         "padding_mask": tf.not_equal(padding_mask, 0)})
         return {f"{signature_name(t.name)}_logits": logits[t.name] for t in model.tasks}

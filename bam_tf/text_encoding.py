@@ -28,6 +28,14 @@ class TextEncoder:
 
     def __call__(self, text_a, text_b=None) -> dict[str, tf.Tensor]:
         """Batched string tensors → dict of [batch, max_seq_length] int32 tensors."""
+        if text_b is not None:
+            # keras-hub's packer does not check this, and reads past the shorter batch's end (seen: token ids
+            # from other memory, a process abort) -- an exported signature gets whatever a client sends.
+            same_length = tf.debugging.assert_equal(
+                tf.shape(text_a)[0], tf.shape(text_b)[0],
+                message="sentence1 and sentence2 must hold the same number of sentences")
+            with tf.control_dependencies([same_length]):
+                text_a, text_b = tf.identity(text_a), tf.identity(text_b)
         segments = [self.tokenizer(text_a)]
         if text_b is not None:
             segments.append(self.tokenizer(text_b))

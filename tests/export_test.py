@@ -55,7 +55,18 @@ for call in calls:
     fn = loaded.signatures[call["signature"]]
     feed = {}
     for name, value in call["inputs"].items():
-        feed[name] = tf.constant(value, tf.int32) if call["signature"] == "token_ids" else tf.constant(value, tf.string)
+        dtype = tf.int32 if call["signature"] == "token_ids" else tf.string
+        feed[name] = tf.constant(value, dtype)
+        if "shapes" in call:
+            feed[name] = tf.reshape(feed[name], call["shapes"][name])
+    if "expect_error" in call:  # a malformed request: its error message, or "no error"
+        try:
+            outputs = fn(**feed)
+            shapes = sorted((key, tuple(value.shape)) for key, value in outputs.items())
+            results[call["name"] + "/error"] = np.array("no error: " + repr(shapes))
+        except tf.errors.InvalidArgumentError as error:
+            results[call["name"] + "/error"] = np.array(error.message)
+        continue
     for key, tensor in fn(**feed).items():
         value = tensor.numpy()
         if value.dtype == object:
@@ -216,6 +227,21 @@ def served(exported, tmp_path_factory):
     longest = int(features["padding_mask"].sum(axis=1).max())
     features = {k: v[:, :longest].tolist() for k, v in features.items()}
     calls.append({"name": "ids", "signature": "token_ids", "inputs": features})
+    # Malformed requests a REST or gRPC client can send (the packer once read past the shorter batch).
+    uneven = "sentence1 and sentence2 must hold the same number of sentences"
+    calls += [{"name": "uneven_rte", "signature": "rte", "inputs": {"sentence1": ["a", "b"], "sentence2": ["x"]},
+               "expect_error": uneven},
+              {"name": "uneven_default", "signature": "serving_default",
+               "inputs": {"sentence1": ["a"], "sentence2": ["x", "y", "z"]}, "expect_error": uneven},
+              {"name": "ids_shapes", "signature": "token_ids", "expect_error": "segment_ids must have the shape",
+               "inputs": {"token_ids": features["token_ids"], "padding_mask": features["padding_mask"],
+                          "segment_ids": [row[:-1] for row in features["segment_ids"]]}},
+              {"name": "ids_no_column", "signature": "token_ids", "expect_error": "needs at least one column",
+               "inputs": {n: [] for n in ("token_ids", "segment_ids", "padding_mask")},
+               "shapes": {n: [2, 0] for n in ("token_ids", "segment_ids", "padding_mask")}},
+              {"name": "ids_empty", "signature": "token_ids", "expect_error": None,
+               "inputs": {n: [] for n in ("token_ids", "segment_ids", "padding_mask")},
+               "shapes": {n: [0, 0] for n in ("token_ids", "segment_ids", "padding_mask")}}]
     inputs_path, output_path = tmp / "inputs.json", tmp / "outputs.npz"
     inputs_path.write_text(json.dumps(calls), encoding="utf-8")
     script = tmp / "serve.py"
@@ -282,6 +308,19 @@ def test_token_ids_signature(exported, served):
     reference = _all_heads(model, encoder, pairs.text_a, pairs.text_b)
     for name in TASKS:
         np.testing.assert_allclose(ids[export.signature_name(name) + "_logits"], reference[name], atol=1e-4, rtol=0)
+
+
+def test_malformed_requests_get_a_clear_error(served):
+    outputs, _ = served
+    for name, fragment in (("uneven_rte", "sentence1 and sentence2 must hold the same number of sentences"),
+                           ("uneven_default", "sentence1 and sentence2 must hold the same number of sentences"),
+                           ("ids_shapes", "segment_ids must have the shape of token_ids"),
+                           ("ids_no_column", "needs at least one column")):
+        assert fragment in str(outputs[name + "/error"]), (name, str(outputs[name + "/error"]))
+    # An empty batch is no error, in whichever shape it comes.
+    assert str(outputs["ids_empty/error"]) == "no error: " + repr(sorted(
+        (f"{export.signature_name(task)}_logits", (0, width))
+        for task, width in (("RTE", 2), ("STS-B", 1), ("CoLA", 2))))
 
 
 @needs_glue

@@ -89,6 +89,18 @@ def test_empty_strings(tokenizer):
     assert single["token_ids"][single["padding_mask"]].tolist() == [cls, sep]
 
 
+@pytest.mark.parametrize("graph", [False, True])
+def test_pair_batches_of_different_sizes_are_refused(tokenizer, graph):
+    """Without the check keras-hub's packer read past the shorter batch (garbage ids, once an abort)."""
+    encoder = TextEncoder(tokenizer, 8)
+    call = tf.function(encoder) if graph else encoder
+    for first, second in ((["a", "b"], ["x"]), (["a"], ["x", "y", "z"]), ([], ["x"])):
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match="sentence1 and sentence2 must hold the same number of sentences"):
+            call(tf.constant(first, tf.string), tf.constant(second, tf.string))
+    assert call(tf.constant(["a", "b"]), tf.constant(["x", "y"]))["token_ids"].shape == (2, 8)
+
+
 def test_max_seq_length_below_three_is_rejected(tokenizer):
     with pytest.raises(ValueError, match="at least 3"):
         TextEncoder(tokenizer, 2)
