@@ -10,10 +10,31 @@ import os
 import shutil
 import tempfile
 
+from bam_tf.user_errors import InputError
+
 # tempfile creates files 0600 and folders 0700; what bam_tf writes gets the modes open() and os.makedirs()
 # would give (0666 and 0777 less the umask), read once: os.umask can only be read by setting it.
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
+
+
+def check_can_write(path: str, name: str, *, folder: bool) -> None:
+    """InputError unless `path` can be written as a file (or, `folder`, a folder): what is there is of that
+    kind, and its nearest existing parent is a folder this process may write in. `name` says whose path it is
+    (e.g. "--output=x.zip"). Checked before slow work, so a typo does not surface after it."""
+    path = os.path.abspath(path)
+    if os.path.exists(path):
+        if os.path.isdir(path) != folder:
+            raise InputError(f"{name} is a {'file' if folder else 'folder'}, not a {'folder' if folder else 'file'}")
+        where = path if folder else os.path.dirname(path)
+    else:
+        where = os.path.dirname(path)
+        while not os.path.exists(where):
+            where = os.path.dirname(where)
+        if not os.path.isdir(where):
+            raise InputError(f"{name}: {where} is a file, so nothing can be made below it")
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise InputError(f"{name}: no permission to write in {where}")
 
 
 @contextlib.contextmanager

@@ -38,6 +38,7 @@ import shutil
 import sys
 import tempfile
 
+from bam_tf import atomic_files
 from bam_tf.run_layout import RunLayout, resolve_model_dir
 from bam_tf.task import task_slug
 from bam_tf.user_errors import InputError
@@ -71,16 +72,10 @@ def next_version(export_dir: str) -> int:
 
 
 def check_export_dir(export_dir: str) -> None:
-    """An export dir is a folder, or a path where one can be made (its nearest existing parent a writable folder)."""
-    if os.path.exists(export_dir) and not os.path.isdir(export_dir):
-        raise ExportError(f"--export_dir={export_dir} is a file, not a folder")
-    parent = export_dir
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-        raise ExportError(f"--export_dir={export_dir}: {parent} is a file, so no folder can be made below it")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ExportError(f"--export_dir={export_dir}: no permission to write in {parent}")
+    try:
+        atomic_files.check_can_write(export_dir, f"--export_dir={export_dir}", folder=True)
+    except InputError as error:
+        raise ExportError(str(error)) from None
 
 
 def check_version_free(export_dir: str, version: int) -> str:

@@ -68,6 +68,9 @@ def write_submission(model_dir: str, glue_dir: str, output: str, tasks: str | No
     from bam_tf.text_encoding import encode_task_data
     from bam_tf.trained_model import load_trained_model
 
+    atomic_files.check_can_write(output, f"--output={output}", folder=False)  # before the slow part
+    if max_examples is not None and max_examples < 1:
+        raise InputError(f"--max_examples={max_examples}: give a positive number of test rows, or leave it out")
     model, encoder = load_trained_model(resolve_model_dir(model_dir))
     try:
         chosen = TaskSet(t for t in model.tasks if t.is_user_task).parse_list(tasks) if tasks else submission_tasks()

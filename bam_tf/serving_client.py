@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from bam_tf.task_set import glue_task
@@ -68,6 +69,15 @@ def rest_inputs_payload(signature: str, inputs: dict) -> dict:
 
 
 def predict_url(url: str, model_name: str, model_version: int | None = None) -> str:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # a malformed host or port ("http://[bad", "http://host:port")
+        valid = False
+    if not valid:
+        hint = f"; did you mean http://{url}?" if "://" not in url else ""
+        raise InputError(f"--url={url}: a REST url is http://HOST:PORT (or a full :predict URL){hint}")
     if url.rstrip("/").endswith(":predict"):
         return url
     version = f"/versions/{model_version}" if model_version is not None else ""
@@ -136,6 +146,8 @@ class ServingError(RuntimeError):
 def send_request(fmt: str, request, url: str, model_name: str = "bam", model_version: int | None = None,
                  timeout: float = 30.0) -> dict:
     """Send what build_request(fmt, ...) returned to the server at `url`; its answer as JSON-able values."""
+    if not timeout > 0:
+        raise InputError(f"--timeout={timeout}: give the seconds to wait, more than 0")
     try:
         if fmt != "grpc":
             return send_rest(predict_url(url, model_name, model_version), request, timeout)

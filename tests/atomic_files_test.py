@@ -1,10 +1,13 @@
 """bam_tf.atomic_files: a file or folder appears whole or not at all."""
 
 import os
+import re
 
 import pytest
 
+from bam_tf import atomic_files
 from bam_tf.atomic_files import atomic_directory, atomic_open, copy_file, read_json, write_json, write_text
+from bam_tf.user_errors import InputError
 
 
 def test_write_and_read_json_leave_no_temporary_files(tmp_path):
@@ -75,3 +78,19 @@ def test_files_and_folders_get_the_modes_open_and_makedirs_would_give(tmp_path):
     os.makedirs(tmp_path / "plain_dir")
     assert (tmp_path / "model").stat().st_mode & 0o777 == (tmp_path / "plain_dir").stat().st_mode & 0o777
     assert (tmp_path / "x.txt").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_check_can_write_names_what_is_in_the_way(tmp_path):
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "a_folder").mkdir()
+    for path, folder in ((tmp_path / "new.zip", False), (tmp_path / "new" / "deeper" / "x.zip", False),
+                         (tmp_path / "a_file", False), (tmp_path / "a_folder", True), (tmp_path / "n" / "m", True)):
+        atomic_files.check_can_write(str(path), "--out", folder=folder)  # no error
+    cases = [(tmp_path / "a_folder", False, "--out is a folder, not a file"),
+             (tmp_path / "a_file", True, "--out is a file, not a folder"),
+             (tmp_path / "a_file" / "x" / "y.zip", False, f"--out: {tmp_path / 'a_file'} is a file, so nothing"),
+             (tmp_path / "a_file" / "x", True, f"--out: {tmp_path / 'a_file'} is a file, so nothing")]
+    for path, folder, message in cases:
+        with pytest.raises(InputError, match=re.escape(message)):
+            atomic_files.check_can_write(str(path), "--out", folder=folder)
+    assert sorted(os.listdir(tmp_path)) == ["a_file", "a_folder"]  # a check writes nothing

@@ -148,7 +148,7 @@ def test_an_export_dir_that_cannot_be_a_folder_is_an_error_before_loading(tmp_pa
     missing_model = str(tmp_path / "no_model")  # the export dir is checked first, before the model is read
     with pytest.raises(export.ExportError, match="is a file, not a folder"):
         export.export_trained_model(missing_model, str(a_file))
-    with pytest.raises(export.ExportError, match="a_file is a file, so no folder can be made below it"):
+    with pytest.raises(export.ExportError, match="a_file is a file, so nothing can be made below it"):
         export.export_trained_model(missing_model, str(a_file / "export"), version=1)
     assert a_file.read_text() == "not a folder" and sorted(os.listdir(tmp_path)) == ["a_file"]
 

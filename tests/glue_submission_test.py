@@ -15,6 +15,7 @@ import pytest
 
 from bam_tf import glue_submission as submission
 from bam_tf.task_set import glue_task
+from bam_tf.user_errors import InputError
 
 from support import GLUE_DIR, ROOT
 from support import needs_glue as _needs_glue
@@ -120,6 +121,15 @@ def test_nothing_to_write_writes_nothing(setup):
     assert summary.output is None and not os.path.exists(output)
     assert summary.missing == {"CoLA": "no head", "AX": "no MNLI head"}
     assert "nothing written" in summary.format()
+
+
+def test_an_output_that_cannot_be_a_zip_or_no_rows_is_an_error_before_loading(tmp_path):
+    missing_model = str(tmp_path / "no_model")  # checked first: no model is read
+    with pytest.raises(InputError, match="is a folder, not a file"):
+        submission.write_submission(missing_model, None, str(tmp_path), tasks="RTE")
+    with pytest.raises(InputError, match=r"--max_examples=0: give a positive number"):
+        submission.write_submission(missing_model, None, str(tmp_path / "x.zip"), tasks="RTE", max_examples=0)
+    assert os.listdir(tmp_path) == []
 
 
 @needs_glue

@@ -9,6 +9,7 @@ The send path is exercised against stand-in servers on 127.0.0.1 that answer fro
 import http.server
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -225,3 +226,16 @@ def test_an_unreachable_server_is_a_serving_error():
     payload = client.build_request("rest_inputs", "cola", ["a"], None)
     with pytest.raises(client.ServingError, match=f"cannot reach http://127.0.0.1:{port}"):
         client.send_request("rest_inputs", payload, f"http://127.0.0.1:{port}", timeout=5)
+
+
+def test_a_malformed_url_or_timeout_is_an_input_error_before_sending():
+    payload = client.build_request("rest_inputs", "cola", ["a"], None)
+    for url, fragment in (("localhost:8501", "did you mean http://localhost:8501?"), ("notaurl", "http://HOST:PORT"),
+                          ("http://[bad", "http://HOST:PORT"), ("http://host:port", "http://HOST:PORT"),
+                          ("ftp://host:21", "http://HOST:PORT"), ("http://", "http://HOST:PORT")):
+        with pytest.raises(client.InputError, match=re.escape(fragment)):
+            client.send_request("rest_inputs", payload, url, timeout=5)
+    assert client.predict_url("https://h:8501/", "bam", 3) == "https://h:8501/v1/models/bam/versions/3:predict"
+    for timeout in (0, -1, float("nan")):
+        with pytest.raises(client.InputError, match="--timeout"):
+            client.send_request("rest_inputs", payload, "http://127.0.0.1:9", timeout=timeout)

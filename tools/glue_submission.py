@@ -26,7 +26,7 @@ flags.DEFINE_string("tasks", None, "Comma-separated tasks to predict, GLUE's or 
                     "every GLUE test task: " + ", ".join(t.name for t in submission_tasks()) + ").")
 flags.DEFINE_integer("batch_size", 128, "Inference batch size.", lower_bound=1)
 flags.DEFINE_integer("max_examples", None, "Only the first N test rows of each task (quick checks; the "
-                     "result is not a valid submission).", lower_bound=0)
+                     "result is not a valid submission).", lower_bound=1)
 flags.mark_flags_as_required(["model_dir"])
 FLAGS = flags.FLAGS
 
