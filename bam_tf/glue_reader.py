@@ -375,16 +375,21 @@ def _check_id(example_id: str, id_lines: dict[str, int], path: str, line_no: int
     id_lines[example_id] = line_no
 
 
-def read_split(glue_dir: str | os.PathLike, task: Task, split: str,
-               max_examples: int | None = None) -> TaskData:
-    """Reads <glue_dir>/<task.directory>/<layout.filename> (a user task: its own file); max_examples keeps
-    only the first rows."""
+def split_file(glue_dir: str | os.PathLike, task: Task, split: str) -> str:
+    """The file read_split reads: <glue_dir>/<task.directory>/<its filename> (a user task: its own file);
+    GlueDataError naming what is missing when it is not there."""
     if split not in task.splits:
         raise InputError(f"{task.name} has no {split!r} split; available: {', '.join(task.splits)}")
+    return _split_path(glue_dir, task, task.splits[split], split)
+
+
+def read_split(glue_dir: str | os.PathLike, task: Task, split: str,
+               max_examples: int | None = None) -> TaskData:
+    """Reads split_file(glue_dir, task, split); max_examples keeps only the first rows."""
     if max_examples is not None and max_examples < 0:
         raise ValueError(f"max_examples must be >= 0, got {max_examples}")
+    path = split_file(glue_dir, task, split)
     layout = task.splits[split]
-    path = _split_path(glue_dir, task, layout, split)
     records = (_jsonl_records if layout.file_format == "jsonl" else _table_records)(path, layout, max_examples)
 
     ids: list[str] = []

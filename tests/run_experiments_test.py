@@ -13,11 +13,13 @@ import pytest
 from bam_tf.config import BamConfig
 from bam_tf.experiments.experiment import Experiment, eval_task_names
 from bam_tf.run_layout import DEV_RESULTS, TRAINING_SUMMARY, RunLayout
+from bam_tf.glue_tasks import TASKS as GLUE_TASKS
 from bam_tf.task_set import GLUE
 from bam_tf.experiments.methods import METHODS
 from bam_tf.experiments.results_file import ExperimentError, append_results, read_results
 from bam_tf.run_lock import RunDirBusyError, exclusive_file, exclusive_run_dir
 from bam_tf.teacher_outputs import TeacherOutputs, load_teacher_outputs, save_teacher_outputs
+from bam_tf.user_errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GLUE_DIR = os.environ.get("GLUE_DIR", "")
@@ -101,7 +103,7 @@ class FakeBackend:
 
 
 def make_experiment(tmp_path, methods=("single", "multi", "bam"), seeds=(0,), backend=None, store="", **flags):
-    base = BamConfig(model_dir=str(tmp_path / "exp"), glue_dir="/glue", tasks=",".join(TASKS), **flags)
+    base = BamConfig(**{"model_dir": str(tmp_path / "exp"), "glue_dir": "/glue", "tasks": ",".join(TASKS), **flags})
     lines = []
     experiment = Experiment(base, list(methods), list(seeds), str(tmp_path / "exp"),
                             str(tmp_path / "results.jsonl"), backend=backend or FakeBackend(),
@@ -337,6 +339,31 @@ def test_teachers_and_students_of_other_flags_are_not_reused_by_another_method(t
     make_experiment(tmp_path, methods=("bam",), learning_rate=2e-4).run()  # teachers never use the student's flags
 
 
+def test_the_plan_refuses_a_started_run_folder_of_other_flags_as_the_run_would(tmp_path):
+    with pytest.raises(Killed):
+        make_experiment(tmp_path, methods=("multi",), backend=FakeBackend(kill_at=("student", "multi/seed0"))).run()
+    assert not (tmp_path / "results.jsonl").exists()  # nothing recorded: the plan alone must see the conflict
+    with pytest.raises(ExperimentError, match=r"multi/seed0 holds a student trained with other flags "
+                                              r"\(--learning_rate: 0.0001 → 0.0002\)"):
+        make_experiment(tmp_path, methods=("multi",), learning_rate=2e-4).plan()
+    items, _ = make_experiment(tmp_path, methods=("multi",)).plan()  # the same flags: it continues there
+    assert [item.detail for item in items] == [f"to do (continues in {tmp_path / 'exp' / 'multi' / 'seed0'})"]
+
+
+def test_check_data_names_the_first_missing_file(tmp_path):
+    glue = tmp_path / "glue"
+    for task in TASKS:
+        (glue / GLUE_TASKS[task].directory).mkdir(parents=True)
+        for name in ("train.tsv", "dev.tsv"):
+            (glue / GLUE_TASKS[task].directory / name).touch()
+    make_experiment(tmp_path, glue_dir=str(glue)).check_data()
+    os.remove(glue / GLUE_TASKS[TASKS[-1]].directory / "dev.tsv")
+    with pytest.raises(InputError, match=f"missing dev file for {TASKS[-1]}"):
+        make_experiment(tmp_path, glue_dir=str(glue)).check_data()
+    with pytest.raises(InputError, match="GLUE data directory does not exist"):
+        make_experiment(tmp_path).check_data()  # glue_dir=/glue
+
+
 def test_results_file_reading_and_appending(tmp_path):
     path = str(tmp_path / "r.jsonl")
     assert read_results(path) == ([], None)
@@ -393,9 +420,23 @@ def _script(name, *args, timeout=300):
                           text=True, timeout=timeout, cwd=ROOT, env={**os.environ, "GLUE_DIR": GLUE_DIR or "/none"})
 
 
+def _glue_file_names(root):
+    """Every GLUE split's file, empty: what a dry run checks is that they are there."""
+    for task in GLUE_TASKS.values():
+        for layout in task.splits.values():
+            path = root / task.directory / layout.filename
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+    return root
+
+
 def test_the_flagfiles_parse_and_runner_owned_flags_are_refused(tmp_path):
     smoke = os.path.join(ROOT, "configs", "experiments", "smoke.flags")
     where = [f"--experiment_dir={tmp_path}/exp", f"--results_file={tmp_path}/r.jsonl", "--dry_run"]
+    result = _script("run_experiments.py", f"--flagfile={smoke}", *where, "--glue_dir=/none")
+    assert result.returncode == 1 and result.stderr.strip() == (
+        "error: /none: GLUE data directory does not exist (set it with --glue_dir)")
+    where.append(f"--glue_dir={_glue_file_names(tmp_path / 'glue')}")
     result = _script("run_experiments.py", f"--flagfile={smoke}", *where)
     assert result.returncode == 0, result.stderr
     assert f"0 done, {7 * 2} to do" in result.stdout
@@ -432,7 +473,7 @@ def test_the_runner_command_refuses_a_busy_experiment_dir(tmp_path):
     smoke = os.path.join(ROOT, "configs", "experiments", "smoke.flags")
     with exclusive_run_dir(str(tmp_path / "exp")):
         result = _script("run_experiments.py", f"--flagfile={smoke}", f"--experiment_dir={tmp_path}/exp",
-                         f"--results_file={tmp_path}/r.jsonl")
+                         f"--results_file={tmp_path}/r.jsonl", f"--glue_dir={_glue_file_names(tmp_path / 'glue')}")
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"error: {tmp_path}/exp is in use by another bam_tf process (pid {os.getpid()} " in result.stderr
     assert result.stderr.count("is in use by another bam_tf process") == 1  # printed once, not logged too

@@ -128,6 +128,20 @@ class Experiment:
         return RunLayout(self.run_dir(method, seed)).teacher_outputs_dir
 
     # ---- plan ------------------------------------------------------------------------------------
+    def check_data(self) -> None:
+        """Every file the runs read exists (GlueDataError naming the first that does not): a dry run says so,
+        and a real one stops before its first run, not after hours of others. A GLUE task read through
+        tensorflow_datasets is checked when it is read."""
+        from bam_tf.glue_reader import split_file  # numpy, not TensorFlow
+
+        for name in self.tasks:
+            task = self.task_set.get(name)
+            if task.is_user_task or self.base.data_source == "tsv":
+                split_file(self.base.glue_dir, task, "train")
+            for dev_task in self.task_set.dev_tasks(task):
+                if dev_task.is_user_task or self.base.data_source == "tsv":
+                    split_file(self.base.glue_dir, dev_task, "dev")
+
     def expected_tasks(self) -> list[str]:
         return eval_task_names(self.task_set, self.tasks)
 
@@ -154,10 +168,24 @@ class Experiment:
             dirs = {config.model_dir for config in configs.values()}
             if any(os.path.exists(RunLayout(d).config_path) for d in dirs):
                 details.append(f"continues in {self.run_dir(key.method, key.seed)}")
+            self._check_reused_run_dirs(key)
             if key.method in DISTILL_FROM_SINGLE - {"bam_ensemble"} and self._outputs_only_in_store(key.seed):
                 details.append(f"teacher outputs from {self.store.seed_dir(key.seed)}")
             items.append(PlanItem(key, False, "to do" + (f" ({'; '.join(details)})" if details else "")))
         return items, warning
+
+    def _check_reused_run_dirs(self, key: RunKey) -> None:
+        """The run folders a run still to do would go on in (teachers, a started student) hold its flags:
+        else the run would stop there, after the runs before it, where a dry run had seen nothing wrong."""
+        if key.method == "single" or key.method in DISTILL_FROM_SINGLE:
+            for seed in (self.seeds if key.method == "bam_ensemble" else [key.seed]):
+                self._refuse_other_flags(self.run_dir("single", seed), self.single_config(seed),
+                                         f"seed {seed}'s teachers", ignored=STUDENT_ONLY_FLAGS)
+        students = [] if key.method == "single" else list(self.configs(key).values())
+        if key.method == "multi_to_multi":
+            students += self.configs(RunKey("multi", key.seed)).values()
+        for config in students:
+            self._refuse_other_flags(config.model_dir, config, "a student")
 
     def _check_same_flags(self, key: RunKey, task: str, record: dict, config: BamConfig) -> None:
         recorded = record.get("flags") or {}

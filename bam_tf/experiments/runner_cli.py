@@ -119,6 +119,8 @@ def main(argv) -> int:
         experiment = experiment_from_flags(flags.FLAGS)
     except InputError as error:
         return flag_error(str(error))
+    if status := exit_status_of(experiment.check_data):  # before a dry run's plan, or hours of runs
+        return status
     if flags.FLAGS.dry_run:
         return exit_status_of(experiment.print_plan)
     logging.set_verbosity(logging.INFO)
