@@ -4,6 +4,7 @@ tools/run_experiments.py followed by tools/report.py."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -87,7 +88,7 @@ class FakeBackend:
 
     def _predict(self, config, tasks, out_dir, value=None):
         for task in tasks:
-            outputs = np.full((4, WIDTH[task]), float(config.seed if value is None else value), np.float32)
+            outputs = np.full((4, WIDTH.get(task, 2)), float(config.seed if value is None else value), np.float32)
             save_teacher_outputs(os.path.join(out_dir, f"{task}.npz"), TeacherOutputs(
                 task, np.array([f"train-{i}" for i in range(4)]), outputs, f"fingerprint-{task}"))
 
@@ -533,6 +534,46 @@ def test_a_user_task_from_a_definition_file_is_planned_like_a_glue_task(tmp_path
                                                                            ("bam seed 0", False)]
     with pytest.raises(ValueError, match="Unknown GLUE task 'paraphrase'"):
         GLUE.get("paraphrase")  # the experiment's tasks are its own, not the process's
+
+
+def test_changed_task_definitions_are_refused_by_the_results_file_and_the_store(tmp_path):
+    """The flags hold only the definition file's path: what it defines is recorded and compared too."""
+    definitions = tmp_path / "defs" / "tasks.json"
+    data = tmp_path / "data"
+    data.mkdir()
+    for split in ("train", "dev"):
+        (data / f"{split}.csv").write_text("s1,s2,y\na,b,same\nc,d,different\n", encoding="utf-8")
+
+    def define(labels, folder):
+        definitions.parent.mkdir(exist_ok=True)
+        definitions.write_text(json.dumps({"tasks": [{
+            "name": "paraphrase", "files": {"train": f"{folder}/train.csv", "dev": f"{folder}/dev.csv"},
+            "text_a": "s1", "text_b": "s2", "label": "y", "labels": labels, "metrics": ["accuracy"]}]}))
+
+    def experiment(name, methods, results):
+        base = BamConfig(model_dir=str(tmp_path / name), glue_dir="/glue", tasks="paraphrase",
+                         task_defs=str(definitions))
+        return Experiment(base, list(methods), [0], str(tmp_path / name), str(tmp_path / results),
+                          backend=FakeBackend(), out=lambda text: None, teacher_outputs_store=str(tmp_path / "store"))
+
+    define(["different", "same"], str(data))
+    experiment("exp", ("single", "bam"), "r.jsonl").run()
+    records, _ = read_results(str(tmp_path / "r.jsonl"))
+    assert [r["user_tasks"][0]["labels"] for r in records] == [["different", "same"]] * 2
+    with open(tmp_path / "store" / "seed0" / "teacher_flags.json") as f:
+        assert json.load(f)["user_tasks"][0]["labels"] == ["different", "same"]
+    os.rename(data, tmp_path / "moved")
+    define(["different", "same"], str(tmp_path / "moved"))  # the same task, its files elsewhere: still done
+    assert all(item.done for item in experiment("exp", ("single", "bam"), "r.jsonl").plan()[0])
+    define(["same", "different"], str(tmp_path / "moved"))
+    changed = re.escape("(--task_defs paraphrase.labels: ['different', 'same'] → ['same', 'different'])")
+    with pytest.raises(ExperimentError, match=r"r.jsonl holds single seed 0 \(paraphrase\) from a run with other "
+                                              r"flags " + changed):
+        experiment("exp", ("single", "bam"), "r.jsonl").plan()
+    with pytest.raises(ExperimentError, match=r"teacher_flags.json: these teacher outputs come from teachers with "
+                                              r"other flags " + changed):
+        experiment("exp2", ("bam",), "r2.jsonl").run()
+    assert not (tmp_path / "exp2" / "bam").exists()  # refused before any copy
 
 
 def test_a_record_from_before_dataset_multiples_ran_without_them():

@@ -17,11 +17,13 @@ from collections.abc import Callable, Iterable
 
 from bam_tf import atomic_files, metrics
 from bam_tf.config import STUDENT_ONLY_FLAGS, BamConfig
-from bam_tf.experiments.methods import DISTILL_FROM_SINGLE, METHODS, changed_flags, method_configs
+from bam_tf.experiments.methods import (DISTILL_FROM_SINGLE, METHODS, USER_TASKS_KEY, changed_settings,
+                                        method_configs)
 from bam_tf.experiments.results_file import ExperimentError, append_results, latest_records, read_results
 from bam_tf.experiments.teacher_outputs_store import TeacherOutputsStore, copy_outputs, missing_outputs
 from bam_tf.run_layout import DEV_RESULTS, TRAINING_SUMMARY, RunLayout
 from bam_tf.run_lock import exclusive_file, exclusive_run_dir
+from bam_tf.task_defs import definition_of
 from bam_tf.task_set import TaskSet, task_set_of
 
 BAM_TF_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -87,6 +89,9 @@ class Experiment:
         self.store = TeacherOutputsStore(teacher_outputs_store) if teacher_outputs_store else None
         self.task_set = task_set_of(base.task_defs)  # GLUE's and the user's own tasks (TensorFlow-free)
         self.tasks = [task.name for task in self.task_set.parse_list(base.tasks)]
+        # Recorded beside the flags (results lines, the store, compared with run folders' task_defs.json).
+        definitions = [definition_of(t) for t in map(self.task_set.get, self.tasks) if t.is_user_task]
+        self.user_tasks = {USER_TASKS_KEY: definitions} if definitions else {}
         self.out = out or (lambda text: print(text, flush=True))
         self._provenance: dict | None = None
         for key in self.keys():  # every run's flags must be valid before anything starts
@@ -188,9 +193,8 @@ class Experiment:
             self._refuse_other_flags(config.model_dir, config, "a student")
 
     def _check_same_flags(self, key: RunKey, task: str, record: dict, config: BamConfig) -> None:
-        recorded = record.get("flags") or {}
-        current = config.to_dict()
-        details = changed_flags(recorded, current)
+        recorded = {**(record.get("flags") or {}), **{k: v for k, v in record.items() if k == USER_TASKS_KEY}}
+        details = changed_settings(recorded, {**config.to_dict(), **self.user_tasks})
         if details:
             raise ExperimentError(f"{self.results_file} holds {key} ({task}) from a run with other flags ({details}); "
                                   "use another --results_file and --experiment_dir for other settings")
@@ -262,7 +266,7 @@ class Experiment:
                 "score": metrics.task_score(task_metrics), "wall_time_s": round(wall_time, 1), "resumed": resumed,
                 "training_steps": summary.get("steps"), "train_examples": sizes,
                 "precision": summary.get("precision"), "device": summary.get("device"),
-                "model_dir": model_dir, "flags": config.to_dict(), **self.provenance(),
+                "model_dir": model_dir, "flags": config.to_dict(), **self.user_tasks, **self.provenance(),
                 "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
         if lines:
             dropped = append_results(self.results_file, lines)
@@ -313,11 +317,14 @@ class Experiment:
         """What a run dir already holds is reused only if it was trained with `current`'s flags: else the results
         would record flags their models never trained with (a finished (method, seed) is checked by plan();
         this covers the teachers and students that other methods reuse)."""
-        path = RunLayout(run_dir).config_path
-        if not os.path.exists(path):
+        layout = RunLayout(run_dir)
+        if not os.path.exists(layout.config_path):
             return
-        recorded = {k: v for k, v in atomic_files.read_json(path).items() if k not in ignored}
-        details = changed_flags(recorded, {k: v for k, v in current.to_dict().items() if k not in ignored})
+        recorded = {k: v for k, v in atomic_files.read_json(layout.config_path).items() if k not in ignored}
+        if os.path.exists(layout.task_defs_record):  # what BamPipeline recorded of the user's own tasks
+            recorded[USER_TASKS_KEY] = atomic_files.read_json(layout.task_defs_record).get("tasks", [])
+        details = changed_settings(recorded, {**{k: v for k, v in current.to_dict().items() if k not in ignored},
+                                              **self.user_tasks})
         if details:
             raise ExperimentError(f"{run_dir} holds {what} trained with other flags ({details}); use another "
                                   "--experiment_dir and --results_file for other settings")
@@ -362,8 +369,8 @@ class Experiment:
                     and not self._missing_outputs(self.store.seed_dir(seed)))
 
     def _teacher_flags(self, seed: int) -> dict:
-        return {key: value for key, value in self.single_config(seed).to_dict().items()
-                if key not in STUDENT_ONLY_FLAGS}
+        return {**{key: value for key, value in self.single_config(seed).to_dict().items()
+                   if key not in STUDENT_ONLY_FLAGS}, **self.user_tasks}
 
     def _keep_in_store(self, seed: int) -> None:
         if self.store:

@@ -10,10 +10,14 @@ import dataclasses
 import os
 
 from bam_tf.config import FLAGS_FREE_TO_CHANGE, MULTI_TASK_ONLY_FLAGS, VALUES_BEFORE_THE_FLAG_EXISTED, BamConfig
+from bam_tf.task_defs import record_changes
 
 METHODS = ("single", "multi", "bam", "bam_no_anneal", "multi_to_multi", "born_again_single", "bam_ensemble")
 NO_ANNEAL_DISTILL_WEIGHT = 0.5
 DISTILL_FROM_SINGLE = {"bam", "bam_no_anneal", "born_again_single", "bam_ensemble"}  # need single's outputs
+# Results lines and teacher_flags.json record the definitions of the user's own tasks under this key: the
+# flags hold only the definition file's path, and the file may change while its path stays.
+USER_TASKS_KEY = "user_tasks"
 # Flags that do not change a run's result: a results line with other values of these still counts (the
 # model_dir among them: it follows --experiment_dir, which may move).
 FREE_FLAGS = FLAGS_FREE_TO_CHANGE
@@ -64,3 +68,14 @@ def changed_flags(recorded: dict, current: dict) -> str:
     ignored = FREE_FLAGS | (MULTI_TASK_ONLY_FLAGS if len(str(current.get("tasks", "")).split(",")) == 1 else set())
     changed = sorted(k for k in current if k in recorded and k not in ignored and recorded[k] != current[k])
     return ", ".join(f"--{k}: {recorded[k]!r} → {current[k]!r}" for k in changed)
+
+
+def changed_settings(recorded: dict, current: dict) -> str:
+    """changed_flags, and how the user's own task definitions differ where both sides record them (under
+    USER_TASKS_KEY; where their files lie does not count: data may move)."""
+    flags_only = [{k: v for k, v in side.items() if k != USER_TASKS_KEY} for side in (recorded, current)]
+    details = [changed_flags(*flags_only)]
+    if USER_TASKS_KEY in recorded and USER_TASKS_KEY in current:
+        details += [f"--task_defs {change}" for change in record_changes(
+            {"tasks": recorded[USER_TASKS_KEY]}, {"tasks": current[USER_TASKS_KEY]})]
+    return ", ".join(detail for detail in details if detail)

@@ -38,14 +38,15 @@ are still skipped through the results file, and
 with --teacher_outputs_store (e.g. results/<name>_teacher_outputs, committed beside the results file) the
 methods that distill from a seed's teachers (bam, bam_no_anneal, born_again_single, bam_ensemble) take
 their outputs from there when it holds them, without the teachers: DIR/seed<k>/<TASK>.npz and
-teacher_flags.json (outputs of teachers trained with other flags are refused; flags only the student
-reads, such as --learning_rate or --temperature, may differ).
+teacher_flags.json (outputs of teachers trained with other flags or other definitions of --task_defs tasks
+are refused; flags only the student reads, such as --learning_rate or --temperature, may differ).
 
 A results line: method, seed, task, metrics (the task's GLUE dev metrics), score (their mean, the GLUE task
 score), wall_time_s (seconds this invocation spent on the (method, seed), dependencies included; a run that
 `resumed` counts only its remaining part), training_steps and train_examples of the model's run, its
 precision (what --precision resolved to) and device (e.g. the CPU model and its bfloat16 flags), model_dir,
-flags (that run's full BamConfig), git_commit / git_dirty of bam_tf, finished_at.
+flags (that run's full BamConfig), user_tasks (with --task_defs: what its tasks are defined as, compared
+like the flags, where their files lie aside), git_commit / git_dirty of bam_tf, finished_at.
 """
 
 from __future__ import annotations

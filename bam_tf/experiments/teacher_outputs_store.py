@@ -6,7 +6,7 @@ machine; the store is small enough to commit beside the results file. A bam run 
 in the store needs neither the teachers nor their training (half an hour a seed on a 2-core CPU). The
 outputs carry the fingerprint of their training data (a student refuses others); teacher_flags.json
 refuses outputs of teachers trained with other flags (the runner leaves out flags that
-only act on multi-task runs).
+only act on multi-task runs) or other definitions of the user's own tasks.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 
 from bam_tf import atomic_files
-from bam_tf.experiments.methods import changed_flags
+from bam_tf.experiments.methods import changed_settings
 from bam_tf.experiments.results_file import ExperimentError
 
 FLAGS_FILE = "teacher_flags.json"
@@ -52,7 +52,7 @@ class TeacherOutputsStore:
         if not os.path.exists(flags_path):
             raise ExperimentError(f"{flags_path} is missing: cannot tell which teachers wrote "
                                   f"{self.seed_dir(seed)}/*.npz")
-        details = changed_flags(atomic_files.read_json(flags_path), teacher_flags)
+        details = changed_settings(atomic_files.read_json(flags_path), teacher_flags)
         if details:
             raise ExperimentError(f"{flags_path}: these teacher outputs come from teachers with other flags "
                                   f"({details}); use another --teacher_outputs_store for other settings")
