@@ -139,9 +139,34 @@ def test_a_user_task_counts_in_the_average_without_being_registered(tmp_path):
                  bam={"RTE": [0.61, 0.63], "paraphrase": [0.75, 0.77]}, seeds=[0, 1])
     _write_results(tmp_path / "r.jsonl", grid)
     text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
-    # bam's average per seed: (0.61 + 0.75) / 2 = 0.68 and 0.70; single's 0.65 and 0.67 → +3.0 points
-    assert "GLUE average: +3.0 points; bam is higher on 2 of 2 seeds" in text
+    # bam's average per seed: (0.61 + 0.75) / 2 = 0.68 and 0.70; single's 0.65 and 0.67 → +3.0 points.
+    # Not a GLUE score with a task of the user's own in it: "Average", as training's table names it.
+    assert "Average: +3.0 points; bam is higher on 2 of 2 seeds" in text
     assert "paraphrase" in text.split("## Dev scores")[1]
+    assert "GLUE" not in text.split("## Runs")[0].replace("GLUE_DIR", ""), text
+    assert "| method | RTE | paraphrase | Average |" in text and "Direction: bam's average is" in text
+    glue_only = _grid(single={"RTE": [0.60, 0.62]}, multi={"RTE": [0.58, 0.60]}, bam={"RTE": [0.61, 0.63]}, seeds=[0, 1])
+    _write_results(tmp_path / "g.jsonl", glue_only)
+    text = report.build_report(str(tmp_path / "g.jsonl"), str(tmp_path / "g.md"), 0.05)
+    assert "| method | RTE | GLUE average |" in text and "Direction: bam's GLUE average is" in text
+
+
+def test_results_of_other_settings_joined_in_one_file_are_warned_about(tmp_path):
+    def line(seed, task, score, epochs):
+        return json.dumps({"method": "bam", "seed": seed, "task": task, "metrics": {"accuracy": score},
+                           "score": score, "flags": {"backbone": "tiny", "seed": seed, "num_train_epochs": epochs}})
+    path = tmp_path / "r.jsonl"
+    path.write_text("\n".join([line(0, "RTE", 0.6, 1), line(1, "RTE", 0.7, 1), line(0, "RTE", 0.8, 15),
+                               line(1, "CoLA", 0.5, 1)]) + "\n")
+    text = report.build_report(str(path), str(tmp_path / "r.md"), 0.05)
+    warnings = [row for row in text.splitlines() if row.startswith("- warning:")]
+    assert warnings == [
+        "- warning: bam seed 0 RTE has an earlier line from a run with other flags (--num_train_epochs: 1 → 15); "
+        "the report uses the last line",
+        "- warning: bam RTE: seed 1 ran with other flags than seed 0 (--num_train_epochs: 15 → 1); its means mix "
+        "the two"]
+    path.write_text("\n".join([line(0, "RTE", 0.6, 1), line(1, "RTE", 0.7, 1), line(0, "RTE", 0.8, 1)]) + "\n")
+    assert "- warning:" not in report.build_report(str(path), str(tmp_path / "r.md"), 0.05)  # a rerun, same flags
 
 
 def test_the_report_names_the_commit_steps_and_wall_time_of_every_run(tmp_path):

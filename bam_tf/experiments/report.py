@@ -67,15 +67,16 @@ def build_report(results_file: str, output: str, alpha: float, command: str | No
              f"max_train_examples {first.get('max_train_examples') or 'all'}, "
              f"max_eval_examples {first.get('max_eval_examples') or 'all'}",
              f"- methods: {', '.join(f'{m} (seeds {results.seeds(m)})' for m in results.methods)}"]
-    if warning:
-        lines.append(f"- warning: {warning}")
+    for text in ([warning] if warning else []) + Results.mixed_settings(records):
+        lines.append(f"- warning: {text}")
     if command:
         lines.append(f"- produced by: `{command}`")
     lines += [""] + summary_section(results, alpha)
     lines += [""] + score_tables(results)
     lines += ["", "## Significance", "",
               "Each comparison below is its own Holm family, over its tasks; nothing is corrected across the "
-              "comparisons, and each GLUE-average test is one test outside every family."]
+              f"comparisons, and each {'GLUE-average' if results.glue_only else 'average'} test is one test "
+              "outside every family."]
     for better, other in COMPARISONS:
         lines += comparison_section(results, better, other, alpha)
     if baseline is not None:

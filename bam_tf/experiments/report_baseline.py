@@ -26,8 +26,8 @@ def budget_section(results: Results, baseline: Results, baseline_file: str, alph
                   "changed between those commits.", ""]
     shared_tasks = [t for t in results.tasks if t in baseline.tasks]
     if shared_tasks != results.tasks or len(shared_tasks) != len(baseline.tasks):
-        lines += [f"The two files hold different tasks; their GLUE averages below are both over the tasks they "
-                  f"share: {', '.join(shared_tasks) or 'none'}.", ""]
+        lines += [f"The two files hold different tasks; their {results.average_name}s below are both over the "
+                  f"tasks they share: {', '.join(shared_tasks) or 'none'}.", ""]
     table = ["| method | task | here (n) | baseline (n) | difference | p (two-sided) | Holm-adjusted p |",
              "|---|---|---:|---:|---:|---:|---:|"]
     in_words = []
@@ -48,10 +48,10 @@ def budget_section(results: Results, baseline: Results, baseline_file: str, alph
         if x_avg and y_avg:
             test = significance.mann_whitney_u(x_avg, y_avg, alternative="two-sided")
             difference = 100 * (np.mean(x_avg) - np.mean(y_avg))
-            table.append(f"| {method} | GLUE average | {mean_std_text(x_avg)} ({len(x_avg)}) | "
+            table.append(f"| {method} | {results.average_title} | {mean_std_text(x_avg)} ({len(x_avg)}) | "
                          f"{mean_std_text(y_avg)} ({len(y_avg)}) | {difference:+.1f} | {test.p_value:.4g} | "
                          "(one test) |")
-            words += f"; GLUE average {difference:+.1f} (two-sided p = {test.p_value:.4g}, one test)"
+            words += f"; {results.average_name} {difference:+.1f} (two-sided p = {test.p_value:.4g}, one test)"
         in_words.append(words + (f". Significant after Holm: {', '.join(significant)}." if significant else
                                  f". No task difference is significant after Holm at α = {alpha}."))
     return lines + table + ["", "Here minus baseline, per method:", ""] + in_words

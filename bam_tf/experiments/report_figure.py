@@ -14,7 +14,8 @@ def draw_figure(results: Results, path: str, total_steps: tuple[int, str] | None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    columns = results.tasks + ["GLUE avg"]
+    average = "GLUE avg" if results.glue_only else "average"
+    columns = results.tasks + [average]
     fig, (bars, lam) = plt.subplots(1, 2, figsize=(max(9.0, 2.2 + 1.5 * len(columns) + 4), 4.8),
                                     gridspec_kw={"width_ratios": [max(2, len(columns)), 1.6]})
     width = 0.8 / max(1, len(results.methods))
@@ -22,7 +23,7 @@ def draw_figure(results: Results, path: str, total_steps: tuple[int, str] | None
     for i, method in enumerate(results.methods):
         offset = (i - (len(results.methods) - 1) / 2) * width
         for j, column in enumerate(columns):
-            values = (list(results.glue_averages(method).values()) if column == "GLUE avg"
+            values = (list(results.glue_averages(method).values()) if column == average
                       else results.scores(method, column))
             if not values:
                 continue
@@ -39,7 +40,7 @@ def draw_figure(results: Results, path: str, total_steps: tuple[int, str] | None
     bars.set_xticks(range(len(columns)), columns)
     bars.axhline(0, color="black", linewidth=0.6)
     bars.set_ylabel("dev score ×100 (bar: mean over seeds; dots: seeds)")
-    bars.set_title("GLUE dev task scores per method")
+    bars.set_title(f"{'GLUE dev' if results.glue_only else 'Dev'} task scores per method")
 
     if total_steps:
         steps, _ = total_steps

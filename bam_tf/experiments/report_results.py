@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from bam_tf import metrics
-from bam_tf.experiments.methods import METHODS
+from bam_tf.experiments.methods import METHODS, USER_TASKS_KEY, changed_settings
 from bam_tf.experiments.results_file import latest_records
 
 
@@ -32,6 +32,33 @@ class Results:
         self.methods = [m for m in METHODS if m in known] + sorted(known - set(METHODS))
         names = {key[2] for key in self.latest}
         self.tasks = [t for t in metrics.GLUE_TASKS if t in names] + sorted(names - set(metrics.GLUE_TASKS))
+        # Over tasks of the user's own the mean of task scores is no GLUE score (training's table says "Average").
+        self.glue_only = all(t in metrics.GLUE_TASKS for t in self.tasks)
+        self.average_name = "GLUE average" if self.glue_only else "average"
+        self.average_title = "GLUE average" if self.glue_only else "Average"
+
+    @staticmethod
+    def mixed_settings(records: list[dict]) -> list[str]:
+        """Warnings where results that one mean or one line stands for come from runs with other settings (e.g.
+        two results files joined): a (method, task) whose seeds ran with other flags, and a line whose earlier
+        copy (ignored: the last line counts) did."""
+        def settings(record: dict) -> dict:
+            flags = {k: v for k, v in (record.get("flags") or {}).items() if k != "seed"}
+            return {**flags, **{k: v for k, v in record.items() if k == USER_TASKS_KEY}}
+
+        warnings, seen, first_of = [], {}, {}
+        for record in records:
+            key = (record["method"], int(record["seed"]), record["task"])
+            if key in seen and (details := changed_settings(settings(seen[key]), settings(record))):
+                warnings.append(f"{key[0]} seed {key[1]} {key[2]} has an earlier line from a run with other flags "
+                                f"({details}); the report uses the last line")
+            seen[key] = record
+        for (method, seed, task), record in seen.items():
+            first = first_of.setdefault((method, task), (seed, record))
+            if first[0] != seed and (details := changed_settings(settings(first[1]), settings(record))):
+                warnings.append(f"{method} {task}: seed {seed} ran with other flags than seed {first[0]} "
+                                f"({details}); its means mix the two")
+        return warnings
 
     def commits(self) -> list[str]:
         """The bam_tf commits the results came from (12 hex digits; "+changes" for an uncommitted tree)."""
@@ -48,8 +75,8 @@ class Results:
         return [float(r["score"]) for r in self.records(method, task)]
 
     def glue_averages(self, method: str, tasks: list[str] | None = None) -> dict[int, float]:
-        """GLUE average per seed over `tasks` (default: every task of the report), for the seeds that have them
-        all."""
+        """The average of task scores (GLUE's, over GLUE tasks) per seed over `tasks` (default: every task of
+        the report), for the seeds that have them all."""
         tasks = self.tasks if tasks is None else tasks
         averages = {}
         for seed in self.seeds(method):

@@ -7,9 +7,9 @@ from bam_tf.experiments.report_results import Results, mean_std_text, pct
 
 def score_tables(results: Results) -> list[str]:
     lines = ["## Dev scores", "",
-             "GLUE task score (mean of the task's metrics: MRPC (F1 + accuracy) / 2, STS-B (Pearson + Spearman) / 2), "
-             "×100, as mean ± sample std over seeds; n = number of seeds.", "",
-             "| method | " + " | ".join(results.tasks) + " | GLUE average |",
+             f"{'GLUE task' if results.glue_only else 'Task'} score (mean of the task's metrics: MRPC (F1 + accuracy) "
+             "/ 2, STS-B (Pearson + Spearman) / 2), ×100, as mean ± sample std over seeds; n = number of seeds.", "",
+             "| method | " + " | ".join(results.tasks) + f" | {results.average_title} |",
              "|---|" + "---:|" * (len(results.tasks) + 1)]
     for method in results.methods:
         cells = []
@@ -34,7 +34,8 @@ def score_tables(results: Results) -> list[str]:
         averages = results.glue_averages(method)
         if averages:
             per_seed = ", ".join(f"{seed}: {pct(value)}" for seed, value in averages.items())
-            lines.append(f"| **GLUE average** | | {mean_std_text(list(averages.values()))} | {len(averages)} | "
+            lines.append(f"| **{results.average_title}** | | {mean_std_text(list(averages.values()))} | "
+                         f"{len(averages)} | "
                          f"{per_seed} |")
         walls = {r["seed"]: r.get("wall_time_s") for t in results.tasks for r in results.records(method, t)}
         if all(isinstance(w, (int, float)) for w in walls.values()) and walls:

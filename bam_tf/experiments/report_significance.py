@@ -81,7 +81,7 @@ def comparison_section(results: Results, better: str, other: str, alpha: float) 
     x_avg, y_avg = list(results.glue_averages(better).values()), list(results.glue_averages(other).values())
     if x_avg and y_avg:
         test = significance.mann_whitney_u(x_avg, y_avg, alternative="greater")
-        lines += ["", f"GLUE average (one test, outside the Holm family): {mean_std_text(x_avg)} vs "
+        lines += ["", f"{results.average_title} (one test, outside the Holm family): {mean_std_text(x_avg)} vs "
                       f"{mean_std_text(y_avg)}, U = {test.u:g}, one-sided p = {test.p_value:.4g} ({test.method}; "
                       f"smallest attainable {significance.min_attainable_p(len(x_avg), len(y_avg)):.4g})."]
     return lines

@@ -42,8 +42,8 @@ def _direction_text(other: str, d: Direction) -> str:
     return f"{d.word} {other} ({100 * d.difference:+.1f} points)"
 
 
-def direction_verdict(directions: dict[str, Direction], any_significant: bool) -> str:
-    """The paper's headline claim (bam above single and above multi), read off the GLUE averages."""
+def direction_verdict(directions: dict[str, Direction], any_significant: bool, average: str = "GLUE average") -> str:
+    """The paper's headline claim (bam above single and above multi), read off the averages (`average` names them)."""
     words = {d.word for d in directions.values()}
     caveat = ("." if any_significant else " — but see the significance section: the evidence is the direction "
               "of the means, not a significant test.")
@@ -51,14 +51,14 @@ def direction_verdict(directions: dict[str, Direction], any_significant: bool) -
         one_seed = any(d.noise is None for d in directions.values())
         spread = (" (one seed per method: there is no seed-to-seed spread to weigh the differences against)"
                   if one_seed else ", by more than the seed-to-seed spread")
-        return ("Direction: bam's GLUE average is above both single-task teachers and plain multi-task training"
+        return (f"Direction: bam's {average} is above both single-task teachers and plain multi-task training"
                 + spread + ", as the paper reports" + caveat)
     parts = [_direction_text(other, d) for other, d in directions.items()]
     reproduced = "only part of the paper's claim" if "above" in words else "neither part of the paper's claim"
-    return f"Direction: bam's GLUE average is {' and '.join(parts)}: these runs reproduce {reproduced}."
+    return f"Direction: bam's {average} is {' and '.join(parts)}: these runs reproduce {reproduced}."
 
 
-def annealing_verdict(d: Direction, significant: bool) -> str:
+def annealing_verdict(d: Direction, significant: bool, average: str = "GLUE average") -> str:
     """The paper's ablation: annealing λ from 0 to 1 beats a fixed mix of gold and teacher."""
     if d.word == "above":
         outcome = "annealing helped, as the paper reports" + ("" if significant else " (direction only, not significant)")
@@ -69,7 +69,7 @@ def annealing_verdict(d: Direction, significant: bool) -> str:
     where = _direction_text("bam_no_anneal (fixed λ)", d)
     if d.noise is None:
         where = where[:-1] + "; one seed per method: no spread to weigh it against)"
-    return f"Teacher annealing: bam's GLUE average is {where}: {outcome}."
+    return f"Teacher annealing: bam's {average} is {where}: {outcome}."
 
 
 def summary_section(results: Results, alpha: float) -> list[str]:
@@ -79,7 +79,8 @@ def summary_section(results: Results, alpha: float) -> list[str]:
     complete = {method: sorted(results.glue_averages(method)) for method in results.methods}
     if len({tuple(seeds) for seeds in seed_sets.values()}) > 1 or complete != seed_sets:
         held = "; ".join(f"{m}: {seeds}" for m, seeds in seed_sets.items())
-        with_every_task = ("" if complete == seed_sets else "; seeds with every task, which the GLUE averages use: "
+        with_every_task = ("" if complete == seed_sets else
+                           f"; seeds with every task, which the {results.average_name}s use: "
                            + "; ".join(f"{m}: {seeds}" for m, seeds in complete.items()))
         lines += [f"**Incomplete grid**: the methods hold different seeds ({held}{with_every_task}), so means below "
                   "mix different seed sets; the seed-by-seed counts compare like with like.", ""]
@@ -102,9 +103,9 @@ def summary_section(results: Results, alpha: float) -> list[str]:
         lines.append(annealing[0])
     lines.append("")
     if len(directions) == len(CLAIMS):
-        lines.append(direction_verdict(directions, any_significant))
+        lines.append(direction_verdict(directions, any_significant, results.average_name))
     if annealing and annealing[1]:
-        lines += ["", annealing_verdict(annealing[1], annealing[2])]
+        lines += ["", annealing_verdict(annealing[1], annealing[2], results.average_name)]
     return lines
 
 
@@ -127,7 +128,7 @@ def comparison_line(results: Results, better: str, other: str, alpha: float):
         direction = glue_direction(list(x_avg.values()), list(y_avg.values()))
         paired = sorted(set(x_avg) & set(y_avg))
         wins = sum(x_avg[s] > y_avg[s] for s in paired)
-        text += (f" GLUE average: {100 * direction.difference:+.1f} points; {better} is higher on {wins} "
+        text += (f" {results.average_title}: {100 * direction.difference:+.1f} points; {better} is higher on {wins} "
                  f"of {len(paired)} seeds compared seed by seed.")
     significant = comparison.significant_tasks
     text += (f" Significant after Holm at α = {alpha}: {', '.join(significant)}." if significant else
