@@ -360,3 +360,15 @@ def test_a_notes_file_becomes_the_notes_section(tmp_path):
         report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r2.md"), 0.05,
                             notes_file=str(tmp_path / "missing.md"))
     assert not (tmp_path / "r2.md").exists() and not (tmp_path / "r2.png").exists()
+
+
+def test_a_baseline_sharing_no_task_says_so_instead_of_an_empty_table(tmp_path):
+    _write_results(tmp_path / "here.jsonl", _grid(single={"RTE": [0.6]}, multi={"RTE": [0.5]}, bam={"RTE": [0.7]},
+                                                  seeds=[0]))
+    _write_results(tmp_path / "base.jsonl", _grid(single={"CoLA": [0.3]}, multi={"CoLA": [0.2]},
+                                                  bam={"CoLA": [0.4]}, seeds=[0]))
+    text = report.build_report(str(tmp_path / "here.jsonl"), str(tmp_path / "here.md"), 0.05,
+                               baseline_file=str(tmp_path / "base.jsonl"))
+    section = text.split("## Against the baseline results")[1].split("## Runs")[0]
+    assert "The two files share no task (here: RTE; baseline: CoLA): nothing to compare." in section
+    assert "| method | task |" not in section

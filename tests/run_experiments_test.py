@@ -351,6 +351,20 @@ def test_the_plan_refuses_a_started_run_folder_of_other_flags_as_the_run_would(t
     assert [item.detail for item in items] == [f"to do (continues in {tmp_path / 'exp' / 'multi' / 'seed0'})"]
 
 
+def test_the_plan_estimates_the_runs_to_do_from_the_finished_ones(tmp_path):
+    make_experiment(tmp_path, methods=("single", "multi")).run()
+    with open(tmp_path / "results.jsonl") as f:  # as if single took 30 min and multi 90
+        records = [json.loads(row) for row in f]
+    with open(tmp_path / "results.jsonl", "w") as f:
+        for record in records:
+            f.write(json.dumps({**record, "wall_time_s": 1800 if record["method"] == "single" else 5400}) + "\n")
+    experiment = make_experiment(tmp_path, methods=("single", "multi", "bam"), seeds=(0, 1, 2))
+    experiment.print_plan()  # single 2 × 30 min + multi 2 × 90 min; bam never ran
+    assert experiment.printed[-1] == (
+        "  2 done, 7 to do; about 4.0 h for 4 of them at the median time of the finished whole runs of each method "
+        "in the results file (less where a run continues; no timed run of bam yet)")
+
+
 def test_check_data_names_the_first_missing_file(tmp_path):
     glue = tmp_path / "glue"
     for task in TASKS:

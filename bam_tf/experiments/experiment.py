@@ -214,8 +214,24 @@ class Experiment:
         self.out(f"  bam_tf commit: {commit_text}")
         for item in items:
             self.out(f"  {item.key.method:<18} seed {item.key.seed:<3} {item.detail}")
-        self.out(f"  {done} done, {len(items) - done} to do")
+        self.out(f"  {done} done, {len(items) - done} to do" + self._estimate([i for i in items if not i.done]))
         return items
+
+    def _estimate(self, todo: list[PlanItem]) -> str:
+        """What the runs to do cost at the median wall time of this results file's whole runs per method."""
+        from bam_tf.experiments.report_results import Results
+        from bam_tf.experiments.report_runs import duration_text, seed_costs
+
+        records, _ = read_results(self.results_file)
+        costs = seed_costs(Results(records)) if records and todo else {}
+        timed = [item for item in todo if item.key.method in costs]
+        if not timed:
+            return ""
+        untimed = sorted({item.key.method for item in todo} - set(costs))
+        return (f"; about {duration_text(sum(costs[item.key.method] for item in timed))} for "
+                f"{'them' if len(timed) == len(todo) else f'{len(timed)} of them'} at the median time of the "
+                "finished whole runs of each method in the results file (less where a run continues"
+                + (f"; no timed run of {', '.join(untimed)} yet" if untimed else "") + ")")
 
     def provenance(self) -> dict:
         if self._provenance is None:

@@ -25,6 +25,9 @@ def budget_section(results: Results, baseline: Results, baseline_file: str, alph
                   f"{', '.join(baseline_commits)}): a difference below is the settings' and whatever the code "
                   "changed between those commits.", ""]
     shared_tasks = [t for t in results.tasks if t in baseline.tasks]
+    if not shared_tasks:
+        return lines + [f"The two files share no task (here: {', '.join(results.tasks)}; baseline: "
+                        f"{', '.join(baseline.tasks)}): nothing to compare."]
     if shared_tasks != results.tasks or len(shared_tasks) != len(baseline.tasks):
         lines += [f"The two files hold different tasks; their {results.average_name}s below are both over the "
                   f"tasks they share: {', '.join(shared_tasks) or 'none'}.", ""]

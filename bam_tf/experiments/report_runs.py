@@ -33,7 +33,7 @@ def runs_section(results: Results) -> list[str]:
         lines += ["", "What a seed costs (median wall time of the runs that were not resumed, as recorded: pauses "
                   "and whatever ran beside a run included): "
                   + ", ".join(f"{method} {minutes:.1f} min" for method, minutes in costs.items())
-                  + (f"; all {len(costs)} methods {sum(costs.values()) / 60:.1f} h." if len(costs) > 1 else ".")]
+                  + (f"; all {len(costs)} methods {duration_text(sum(costs.values()))}." if len(costs) > 1 else ".")]
     untimed = [method for method in results.methods if method not in costs]
     if untimed:
         lines += ["", f"Not in the cost: {', '.join(untimed)} (no run of {'it' if len(untimed) == 1 else 'them'} "
@@ -91,6 +91,10 @@ def _spread_warning(results: Results, key: str, opening: str, consequence: str) 
 def _run_record(results: Results, method: str, seed: int) -> dict:
     """The first task's line of a (method, seed): commit, wall time and resume flag are per run."""
     return next(results.latest[(method, seed, t)] for t in results.tasks if (method, seed, t) in results.latest)
+
+
+def duration_text(minutes: float) -> str:
+    return f"{minutes:.1f} min" if minutes < 60 else f"{minutes / 60:.1f} h"
 
 
 def seed_costs(results: Results) -> dict[str, float]:
