@@ -8,6 +8,8 @@ them either way.
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from types import ModuleType
 
@@ -38,4 +40,31 @@ def parse_flags(argv: list[str]) -> list[str]:
     try:
         return flags.FLAGS(argv)
     except flags.Error as error:
-        sys.exit(flag_error(str(error).removeprefix("ERROR:: ")))
+        message = str(error).removeprefix("ERROR:: ")
+        unknown, bad_value = re.search(r"flag '([^']+)'", message), re.search(r"flag --(\S+?):? ", message)
+        pattern = (rf"--?(no)?{re.escape(unknown.group(1))}(=|$)" if unknown else
+                   rf"--?{re.escape(bad_value.group(1))}$" if bad_value else None)
+        lines = flagfile_lines(argv, pattern) if pattern else []
+        sys.exit(flag_error(message + (f" (in {', '.join(lines)})" if lines else "")))
+
+
+def flagfile_lines(argv: list[str], pattern: str, _seen: frozenset = frozenset()) -> list[str]:
+    """Where the flagfiles of `argv` (and those they name) hold a line matching `pattern`: ["FILE:LINE", ...]
+    (absl's parsing errors name the flag, not the file)."""
+    found = []
+    for argument in argv:
+        if not argument.startswith(("--flagfile=", "-flagfile=")):
+            continue
+        path = os.path.expanduser(argument.split("=", 1)[1])
+        if path in _seen:
+            continue
+        try:
+            with open(path, encoding="utf-8") as f:
+                rows = [row.strip() for row in f]
+        except (OSError, UnicodeDecodeError):
+            continue
+        for number, row in enumerate(rows, start=1):
+            if re.match(pattern, row):
+                found.append(f"{path}:{number}")
+        found += flagfile_lines(rows, pattern, _seen | {path})
+    return found

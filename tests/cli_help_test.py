@@ -44,3 +44,18 @@ def test_a_flag_problem_is_a_short_message_not_every_flags_help(module, argv, ex
     assert error.endswith("(--help lists every flag)\n")
     assert "(default:" not in result.stderr  # not ~200 lines of flag help around it
     assert "Traceback" not in result.stderr and "FATAL" not in result.stderr
+
+
+def test_a_flag_absl_refuses_in_a_flagfile_is_named_with_its_file_and_line(tmp_path):
+    (tmp_path / "inner.flags").write_text("# settings\n--tasks=RTE\n--seed=abc\n")
+    (tmp_path / "outer.flags").write_text("--flagfile=inner.flags\n--learning_rat=1e-4\n")
+    env = {k: v for k, v in os.environ.items() if k != "GLUE_DIR"}
+    for flagfile, expected in (("outer.flags", "invalid literal for int() with base 10: 'abc' (in inner.flags:3)"),
+                               ("inner.flags", "(in inner.flags:3)")):
+        result = subprocess.run([sys.executable, "-m", "bam_tf.train", f"--flagfile={flagfile}"], capture_output=True,
+                                text=True, timeout=300, env=env, cwd=tmp_path)
+        assert result.returncode == 1 and expected in result.stderr, result.stderr[-2000:]
+    (tmp_path / "inner.flags").write_text("--tasks=RTE\n")
+    result = subprocess.run([sys.executable, "-m", "bam_tf.train", "--flagfile=outer.flags"], capture_output=True,
+                            text=True, timeout=300, env=env, cwd=tmp_path)
+    assert "Unknown command line flag 'learning_rat'. Did you mean: learning_rate ? (in outer.flags:2)" in result.stderr
