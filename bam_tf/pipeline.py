@@ -26,7 +26,7 @@ from bam_tf.glue_reader import TaskData, read_split
 from bam_tf.task import Task
 from bam_tf.input_pipeline import TaskExamples
 from bam_tf.length_bucketing import bucket_by_length, bucketing_note
-from bam_tf.run_lock import exclusive_run_dir
+from bam_tf.run_lock import LOCK_FILE, exclusive_run_dir
 from bam_tf.run_layout import DEV_RESULTS, STAGE_OUTPUTS, TRAINING_SUMMARY, RunLayout
 from bam_tf.task_defs import check_data_files, record_changes, run_record
 from bam_tf.task_loss_weights import resolve_task_loss_weights
@@ -115,7 +115,7 @@ class BamPipeline:
         self._load_data_first(mode)
         records = [self.layout.config_path, self.layout.flags_path]
         new_run = not os.path.exists(self.layout.config_path)
-        there_before = set(os.listdir(self.model_dir))
+        there_before = _paths_below(self.model_dir) if new_run else set()
         atomic_files.write_json(self.layout.config_path, self.config.to_dict())
         atomic_files.write_text(self.layout.flags_path, self.config.to_rerun_flagfile_text())
         if any(task.is_user_task for task in self.tasks):
@@ -125,12 +125,13 @@ class BamPipeline:
             return self._run_stages(mode)
         except BaseException:
             # A new run stopped before anything but these records was written (e.g. --mode=predict with no
-            # teachers): they go too, and exclusive_run_dir leaves no folder it made behind.
+            # teachers): the records it made go too, and exclusive_run_dir leaves no folder it made behind.
             with contextlib.suppress(OSError):  # the folder moved meanwhile: leaving it is always safe
-                if new_run and set(os.listdir(self.model_dir)) <= there_before | {*map(os.path.basename, records)}:
-                    for path in records:
+                made = {os.path.basename(path) for path in records} - there_before
+                if new_run and _paths_below(self.model_dir) <= there_before | made:
+                    for name in made:
                         with contextlib.suppress(FileNotFoundError):
-                            os.remove(path)
+                            os.remove(os.path.join(self.model_dir, name))
             raise
 
     def _run_stages(self, mode: str) -> dict | None:
@@ -414,3 +415,10 @@ class BamPipeline:
                                  f"--model_dir{reuse}, or --flagfile={self.layout.flags_path} "
                                  f"--model_dir={self.config.model_dir}{same_tasks} to continue that run")
 
+
+def _paths_below(directory: str) -> set[str]:
+    """Every file and folder below `directory`, relative to it (the lock file left out)."""
+    paths = set()
+    for root, folders, files in os.walk(directory):
+        paths.update(os.path.relpath(os.path.join(root, name), directory) for name in folders + files)
+    return paths - {LOCK_FILE}

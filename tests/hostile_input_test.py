@@ -97,6 +97,30 @@ def test_a_stage_without_its_inputs_keeps_an_existing_run_folder(glue, tmp_path)
     assert _written(model_dir) == ["notes.txt"]
 
 
+def test_a_new_run_that_wrote_something_keeps_its_records_and_a_users_files(glue, tmp_path, monkeypatch):
+    """Only a run that wrote nothing but its records removes them, and never a file that was there before."""
+    from bam_tf.pipeline import BamPipeline
+    from bam_tf.user_errors import MissingInputError
+
+    def writes_then_fails(self, *args, **kwargs):
+        os.makedirs(self.layout.teacher_outputs_dir, exist_ok=True)
+        with open(os.path.join(self.layout.teacher_outputs_dir, "half.txt"), "w") as f:
+            f.write("written by a stage")
+        raise MissingInputError("stopped after writing")
+
+    model_dir = tmp_path / "run"
+    (model_dir / "teacher_outputs").mkdir(parents=True)  # a folder there before, written into by the stage
+    monkeypatch.setattr(BamPipeline, "write_teacher_outputs", writes_then_fails)
+    _fails_clearly(run_cli(f"--model_dir={model_dir}", f"--glue_dir={glue}", "--mode=predict", *TINY),
+                   "stopped after writing")
+    assert _written(model_dir) == ["config.json", "flags.txt", "teacher_outputs"]
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "flags.txt").write_text("--tasks=RTE\n")  # the user's, there before: overwritten, not removed
+    _fails_clearly(run_cli(f"--model_dir={other}", f"--glue_dir={glue}", "--mode=evaluate", *TINY), "student")
+    assert _written(other) == ["flags.txt"]
+
+
 @pytest.fixture(scope="module")
 def run_with_teacher_outputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("teacher_run")

@@ -15,7 +15,8 @@ from bam_tf.config import BamConfig
 from bam_tf.experiments.experiment import Experiment, eval_task_names
 from bam_tf.run_layout import DEV_RESULTS, TRAINING_SUMMARY, RunLayout
 from bam_tf.glue_tasks import TASKS as GLUE_TASKS
-from bam_tf.task_set import GLUE
+from bam_tf.task_defs import run_record
+from bam_tf.task_set import GLUE, task_set_of
 from bam_tf.experiments.methods import METHODS
 from bam_tf.experiments.results_file import ExperimentError, append_results, read_results
 from bam_tf.run_lock import RunDirBusyError, exclusive_file, exclusive_run_dir
@@ -49,6 +50,11 @@ class FakeBackend:
         os.makedirs(config.model_dir, exist_ok=True)
         with open(layout.config_path, "w") as f:
             json.dump(config.to_dict(), f)  # as BamPipeline does before its first stage
+        if config.task_defs:  # and the definitions of the user's own tasks it trains
+            tasks = task_set_of(config.task_defs).parse_list(config.tasks)
+            if any(task.is_user_task for task in tasks):
+                with open(layout.task_defs_record, "w") as f:
+                    json.dump(run_record(tasks, config.task_defs), f)
         if self.kill_at and config.mode == self.kill_at[0] and config.model_dir.endswith(self.kill_at[1]):
             raise Killed(config.model_dir)
         tasks = config.tasks.split(",")
@@ -104,7 +110,9 @@ class FakeBackend:
 
 
 def make_experiment(tmp_path, methods=("single", "multi", "bam"), seeds=(0,), backend=None, store="", **flags):
-    base = BamConfig(**{"model_dir": str(tmp_path / "exp"), "glue_dir": "/glue", "tasks": ",".join(TASKS), **flags})
+    if "glue_dir" not in flags:  # the runner checks that the files are there; FakeBackend never reads them
+        flags["glue_dir"] = str(_glue_file_names(tmp_path / "glue"))
+    base = BamConfig(**{"model_dir": str(tmp_path / "exp"), "tasks": ",".join(TASKS), **flags})
     lines = []
     experiment = Experiment(base, list(methods), list(seeds), str(tmp_path / "exp"),
                             str(tmp_path / "results.jsonl"), backend=backend or FakeBackend(),
@@ -375,8 +383,10 @@ def test_check_data_names_the_first_missing_file(tmp_path):
     os.remove(glue / GLUE_TASKS[TASKS[-1]].directory / "dev.tsv")
     with pytest.raises(InputError, match=f"missing dev file for {TASKS[-1]}"):
         make_experiment(tmp_path, glue_dir=str(glue)).check_data()
-    with pytest.raises(InputError, match="GLUE data directory does not exist"):
-        make_experiment(tmp_path).check_data()  # glue_dir=/glue
+    with pytest.raises(InputError, match="/glue: GLUE data directory does not exist"):
+        make_experiment(tmp_path, glue_dir="/glue").run()  # before the first run: nothing written
+    assert not (tmp_path / "results.jsonl").exists() and not (tmp_path / "exp").exists()
+    make_experiment(tmp_path, glue_dir="/glue", backend=FakeBackend()).plan()  # a plan alone reads no data
 
 
 def test_results_file_reading_and_appending(tmp_path):
@@ -449,8 +459,9 @@ def test_the_flagfiles_parse_and_runner_owned_flags_are_refused(tmp_path):
     smoke = os.path.join(ROOT, "configs", "experiments", "smoke.flags")
     where = [f"--experiment_dir={tmp_path}/exp", f"--results_file={tmp_path}/r.jsonl", "--dry_run"]
     result = _script("run_experiments.py", f"--flagfile={smoke}", *where, "--glue_dir=/none")
-    assert result.returncode == 1 and result.stderr.strip() == (
+    assert result.returncode == 1 and result.stderr.strip() == (  # the plan, then what the runs would miss
         "error: /none: GLUE data directory does not exist (set it with --glue_dir)")
+    assert f"0 done, {7 * 2} to do" in result.stdout
     where.append(f"--glue_dir={_glue_file_names(tmp_path / 'glue')}")
     result = _script("run_experiments.py", f"--flagfile={smoke}", *where)
     assert result.returncode == 0, result.stderr
@@ -588,6 +599,28 @@ def test_changed_task_definitions_are_refused_by_the_results_file_and_the_store(
                                               r"other flags " + changed):
         experiment("exp2", ("bam",), "r2.jsonl").run()
     assert not (tmp_path / "exp2" / "bam").exists()  # refused before any copy
+
+
+def test_born_again_single_resumes_with_several_tasks_of_the_users_own(tmp_path):
+    """Each of its run folders records only its own task's definition."""
+    for split in ("train", "dev"):
+        (tmp_path / f"{split}.csv").write_text("s1,y\na,yes\nc,no\n", encoding="utf-8")
+    definitions = tmp_path / "tasks.json"
+    definitions.write_text(json.dumps({"tasks": [
+        {"name": name, "files": {"train": "train.csv", "dev": "dev.csv"}, "text_a": "s1", "label": "y",
+         "labels": ["no", "yes"], "metrics": ["accuracy"]} for name in ("para_a", "para_b")]}))
+
+    def experiment(backend):
+        base = BamConfig(model_dir=str(tmp_path / "exp"), tasks="para_a,para_b", task_defs=str(definitions))
+        return Experiment(base, ["single", "born_again_single"], [0], str(tmp_path / "exp"),
+                          str(tmp_path / "r.jsonl"), backend=backend, out=lambda text: None)
+
+    with pytest.raises(Killed):
+        experiment(FakeBackend(kill_at=("student", "para_b"))).run()
+    assert os.path.exists(tmp_path / "exp" / "born_again_single" / "seed0" / "para_a" / "task_defs.json")
+    backend = FakeBackend()
+    experiment(backend).run()  # goes on: para_a's student is kept, para_b's trained
+    assert backend.trained == [("student", str(tmp_path / "exp" / "born_again_single" / "seed0" / "para_b"))]
 
 
 def test_a_record_from_before_dataset_multiples_ran_without_them():

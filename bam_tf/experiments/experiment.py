@@ -90,8 +90,7 @@ class Experiment:
         self.task_set = task_set_of(base.task_defs)  # GLUE's and the user's own tasks (TensorFlow-free)
         self.tasks = [task.name for task in self.task_set.parse_list(base.tasks)]
         # Recorded beside the flags (results lines, the store, compared with run folders' task_defs.json).
-        definitions = [definition_of(t) for t in map(self.task_set.get, self.tasks) if t.is_user_task]
-        self.user_tasks = {USER_TASKS_KEY: definitions} if definitions else {}
+        self.user_tasks = self.user_task_definitions(self.tasks)
         self.out = out or (lambda text: print(text, flush=True))
         self._provenance: dict | None = None
         for key in self.keys():  # every run's flags must be valid before anything starts
@@ -100,6 +99,11 @@ class Experiment:
                     config.validate()
                 except ValueError as error:
                     raise ExperimentError(f"{key}: {error}") from None
+
+    def user_task_definitions(self, tasks: list[str]) -> dict:
+        """{USER_TASKS_KEY: the definitions of the user's own tasks among `tasks`}, or {} if there are none."""
+        definitions = [definition_of(t) for t in map(self.task_set.get, tasks) if t.is_user_task]
+        return {USER_TASKS_KEY: definitions} if definitions else {}
 
     @property
     def backend(self):
@@ -238,6 +242,13 @@ class Experiment:
             self._provenance = git_commit()
         return self._provenance
 
+    def dry_run(self) -> list[PlanItem]:
+        """The plan, then whether the data files of the runs to do are there (ExperimentError if not)."""
+        items = self.print_plan()
+        if not all(item.done for item in items):
+            self.check_data()
+        return items
+
     # ---- running ---------------------------------------------------------------------------------
     def run(self) -> list[PlanItem]:
         """Every run still to do, in order. Holds --experiment_dir and --results_file for the whole time: a
@@ -245,6 +256,8 @@ class Experiment:
         with exclusive_run_dir(self.experiment_dir), exclusive_file(self.results_file):
             items = self.print_plan()
             todo = [item for item in items if not item.done]
+            if todo:
+                self.check_data()  # before the first run, not after hours of others
             started = time.time()
             for number, item in enumerate(todo, start=1):
                 extra = item.detail.removeprefix("to do").strip()
@@ -339,8 +352,9 @@ class Experiment:
         recorded = {k: v for k, v in atomic_files.read_json(layout.config_path).items() if k not in ignored}
         if os.path.exists(layout.task_defs_record):  # what BamPipeline recorded of the user's own tasks
             recorded[USER_TASKS_KEY] = atomic_files.read_json(layout.task_defs_record).get("tasks", [])
+        # A run folder records the tasks it trains (born_again_single: one per folder).
         details = changed_settings(recorded, {**{k: v for k, v in current.to_dict().items() if k not in ignored},
-                                              **self.user_tasks})
+                                              **self.user_task_definitions(current.tasks.split(","))})
         if details:
             raise ExperimentError(f"{run_dir} holds {what} trained with other flags ({details}); use another "
                                   "--experiment_dir and --results_file for other settings")

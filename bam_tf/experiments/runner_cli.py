@@ -120,10 +120,8 @@ def main(argv) -> int:
         experiment = experiment_from_flags(flags.FLAGS)
     except InputError as error:
         return flag_error(str(error))
-    if status := exit_status_of(experiment.check_data):  # before a dry run's plan, or hours of runs
-        return status
     if flags.FLAGS.dry_run:
-        return exit_status_of(experiment.print_plan)
+        return exit_status_of(experiment.dry_run)
     logging.set_verbosity(logging.INFO)
     return exit_status_of(experiment.run, on_interrupt="finished runs are in the results file; the same command "
                                                        "goes on from the latest checkpoint of the run it stopped in")
