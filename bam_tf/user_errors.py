@@ -6,7 +6,9 @@ ExportError, ExperimentError, RunDirBusyError, TrainingDivergedError, Checkpoint
 module may import it without import cycles or TensorFlow.
 """
 
+import signal
 import sys
+import threading
 from collections.abc import Callable
 
 
@@ -18,20 +20,36 @@ class MissingInputError(InputError, FileNotFoundError):
     """An input the run needs is not there (a trained teacher or student, a data folder)."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a batch system stopping a job, `kill`), raised where Ctrl-C would be: handled the same way."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
 def exit_status_of(run: Callable[[], object], on_interrupt: str | None = None) -> int:
     """Run `run`; on an InputError print `error: <message>` once to stderr and return 1, else return 0.
     With `on_interrupt`, Ctrl-C prints `interrupted: <on_interrupt>` (what happens to the work, how to go
-    on) instead of a traceback from deep inside TensorFlow, and returns 130 as a shell would.
+    on) instead of a traceback from deep inside TensorFlow, and returns 130 as a shell would; SIGTERM the
+    same, returning 143.
 
     Any other exception propagates with its traceback."""
+    previous = None
+    if on_interrupt is not None and threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         run()
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         if on_interrupt is None:
             raise
-        print(f"interrupted: {on_interrupt}", file=sys.stderr)
-        return 130
+        terminated = isinstance(interrupt, Terminated)
+        print(f"interrupted{' (SIGTERM)' if terminated else ''}: {on_interrupt}", file=sys.stderr)
+        return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0

@@ -80,3 +80,18 @@ def test_user_errors_imports_without_tensorflow_or_absl():
              "assert not {'tensorflow', 'absl', 'keras'} & set(sys.modules), sorted(sys.modules)")
     result = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_sigterm_is_handled_as_ctrl_c_while_the_command_runs(capfd):
+    import os
+    import signal
+    import time
+
+    def terminated():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises in here
+
+    before = signal.getsignal(signal.SIGTERM)
+    assert exit_status_of(terminated, on_interrupt="the same command resumes") == 143
+    assert capfd.readouterr().err == "interrupted (SIGTERM): the same command resumes\n"
+    assert signal.getsignal(signal.SIGTERM) is before  # restored afterwards
