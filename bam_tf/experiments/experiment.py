@@ -143,13 +143,10 @@ class Experiment:
         tensorflow_datasets is checked when it is read."""
         from bam_tf.glue_reader import split_file  # numpy, not TensorFlow
 
-        for name in self.tasks:
-            task = self.task_set.get(name)
-            if task.is_user_task or self.base.data_source == "tsv":
-                split_file(self.base.glue_dir, task, "train")
-            for dev_task in self.task_set.dev_tasks(task):
-                if dev_task.is_user_task or self.base.data_source == "tsv":
-                    split_file(self.base.glue_dir, dev_task, "dev")
+        for task in map(self.task_set.get, self.tasks):
+            for read, split in [(task, "train"), *((dev_task, "dev") for dev_task in self.task_set.dev_tasks(task))]:
+                if read.is_user_task or self.base.data_source == "tsv":
+                    split_file(self.base.glue_dir, read, split)
 
     def expected_tasks(self) -> list[str]:
         return eval_task_names(self.task_set, self.tasks)
