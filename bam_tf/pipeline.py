@@ -151,11 +151,26 @@ class BamPipeline:
         c = self.config
         for task in self.tasks:
             if is_trained_model_dir(self.teacher_dir(task)):
+                self._check_kept_teacher(self.teacher_dir(task))
                 logging.info("teacher for %s already trained, keeping %s", task.name, self.teacher_dir(task))
                 continue
             inputs = self.training_inputs([task], {task.name: None}, c.teacher_batch_size, c.teacher_epochs,
                                           use_multiples=False)
             self._train_and_save(inputs, c.teacher_learning_rate, self.teacher_dir(task), f"teacher {task.name}")
+
+    def _check_kept_teacher(self, teacher_dir: str) -> None:
+        """A teacher folder copied into this run (as the refusal of a changed run suggests for student flags)
+        must come from the flags its teachers use: else flags.txt would record flags it never trained with.
+        Teachers saved before their summary recorded flags are kept unchecked."""
+        path = os.path.join(teacher_dir, TRAINING_SUMMARY)
+        recorded = (atomic_files.read_json(path) if os.path.exists(path) else {}).get("flags") or {}
+        current = self.config.to_dict()
+        ignored = FLAGS_FREE_TO_CHANGE | STUDENT_ONLY_FLAGS | {"tasks", "task_defs"}  # a teacher has its own task
+        changed = sorted(k for k in current if k in recorded and k not in ignored and recorded[k] != current[k])
+        if changed:
+            details = ", ".join(f"--{k}: {recorded[k]!r} → {current[k]!r}" for k in changed)
+            raise InputError(f"{teacher_dir} was trained with other flags ({details}); delete it to train it with "
+                             "these, or run with the flags it was trained with")
 
     def write_teacher_outputs(self, teacher_dir: str | None = None, output_dir: str | None = None) -> None:
         """Each task's teacher outputs on its training split, kept where they exist already.
@@ -297,7 +312,8 @@ class BamPipeline:
                                "train_examples": dict(zip(names, sizes)),
                                "dataset_multiples": dict(zip(names, multiples)),
                                "precision": self.precision, "device": device_description(self.strategy),
-                               "strategy": type(self.strategy).__name__, "replicas": replicas},
+                               "strategy": type(self.strategy).__name__, "replicas": replicas,
+                               "flags": c.to_dict()},  # what trained it: a copied teacher is checked (teachers)
             DEV_RESULTS: self._with_average(summary.final_dev_scores)})
         best_dir = os.path.join(checkpoint_dir, "best")
         if os.path.isdir(best_dir):  # per-task best checkpoints outlive the rolling ones

@@ -162,6 +162,23 @@ def test_crlf_line_ends_are_read_like_lf(run_with_teacher_outputs, tmp_path):
         assert list(json.load(f)["tasks"]) == ["RTE"]
 
 
+def test_a_teacher_copied_into_a_run_of_other_teacher_flags_is_refused(run_with_teacher_outputs, tmp_path):
+    glue, trained = run_with_teacher_outputs
+    model_dir = tmp_path / "copy"
+    shutil.copytree(trained / "teachers", model_dir / "teachers")
+    result = run_cli(f"--model_dir={model_dir}", f"--glue_dir={glue}", "--mode=teachers", "--teacher_learning_rate=1e-3",
+                     *TINY)
+    _fails_clearly(result, str(model_dir / "teachers" / "RTE"),
+                   "was trained with other flags (--teacher_learning_rate: 5e-05 → 0.001); delete it")
+    assert _written(model_dir) == ["teachers"]  # the failed new run left no records of flags it never used
+    weights = next((model_dir / "teachers" / "RTE").rglob("*.weights.h5")).read_bytes()
+    result = run_cli(f"--model_dir={model_dir}", f"--glue_dir={glue}", "--mode=teachers", "--learning_rate=3e-4",
+                     *TINY)  # a student flag: the teachers never read it, so the copy is kept as it is
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert next((model_dir / "teachers" / "RTE").rglob("*.weights.h5")).read_bytes() == weights
+    assert _written(model_dir) == ["config.json", "flags.txt", "teachers"]
+
+
 def _rewrite_outputs(path, **changes):
     with np.load(path) as npz:
         values = {name: npz[name] for name in npz.files}
