@@ -149,9 +149,11 @@ class BamPipeline:
 
     def train_teachers(self) -> None:
         c = self.config
-        for task in self.tasks:
+        for task in self.tasks:  # every kept teacher checked before any trains (hours, on a CPU)
             if is_trained_model_dir(self.teacher_dir(task)):
                 self._check_kept_teacher(self.teacher_dir(task))
+        for task in self.tasks:
+            if is_trained_model_dir(self.teacher_dir(task)):
                 logging.info("teacher for %s already trained, keeping %s", task.name, self.teacher_dir(task))
                 continue
             inputs = self.training_inputs([task], {task.name: None}, c.teacher_batch_size, c.teacher_epochs,
@@ -163,7 +165,10 @@ class BamPipeline:
         must come from the flags its teachers use: else flags.txt would record flags it never trained with.
         Teachers saved before their summary recorded flags are kept unchecked."""
         path = os.path.join(teacher_dir, TRAINING_SUMMARY)
-        recorded = (atomic_files.read_json(path) if os.path.exists(path) else {}).get("flags") or {}
+        try:
+            recorded = (atomic_files.read_json(path) if os.path.exists(path) else {}).get("flags") or {}
+        except (OSError, ValueError, AttributeError) as error:
+            raise InputError(f"{path}: cannot read the teacher's training summary ({error})") from None
         current = self.config.to_dict()
         ignored = FLAGS_FREE_TO_CHANGE | STUDENT_ONLY_FLAGS | {"tasks", "task_defs"}  # a teacher has its own task
         changed = sorted(k for k in current if k in recorded and k not in ignored and recorded[k] != current[k])
@@ -190,6 +195,8 @@ class BamPipeline:
             source = teacher_dir or self.teacher_dir(task)
             if not is_trained_model_dir(source):
                 raise MissingInputError(f"{source}: no trained teacher for {task.name} (run --mode=teachers first)")
+            if teacher_dir is None:
+                self._check_kept_teacher(source)  # a copied-in teacher, predicting without --mode=teachers
             if source not in loaded:
                 model, encoder = load_trained_model(source, self.task_set)
                 self._check_same_encoding(encoder, source)

@@ -76,7 +76,8 @@ def align_teacher_outputs(teacher_outputs: TeacherOutputs, data: TaskData, sourc
     if len(outputs) != len(data):
         raise TeacherOutputsError(f"{source}: {len(outputs)} teacher outputs for {len(data)} training examples "
                                   f"of {task.name} (same --max_train_examples and --swap_pair_order?); to compute "
-                                  "them on this data, delete the file and run --mode=predict (teachers are kept)")
+                                  "them on this data, delete the file (and any it was copied from) and run "
+                                  "--mode=predict (teachers are kept)")
     bad_rows = np.flatnonzero(~np.isfinite(outputs).all(axis=1))
     if len(bad_rows):
         raise TeacherOutputsError(f"{source}: {len(bad_rows)} rows hold NaN or infinity, first for example "

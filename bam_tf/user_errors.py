@@ -35,21 +35,29 @@ def exit_status_of(run: Callable[[], object], on_interrupt: str | None = None) -
     same, returning 143.
 
     Any other exception propagates with its traceback."""
-    previous = None
-    if on_interrupt is not None and threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous = signal.getsignal(signal.SIGTERM)
+    # Not where SIGTERM is ignored (a launcher's choice), and only the main thread may set handlers.
+    handle = (on_interrupt is not None and previous is not signal.SIG_IGN
+              and threading.current_thread() is threading.main_thread())
+
+    def restore():
+        if handle:  # None: a handler not set from Python, which Python cannot put back; the default then
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+    if handle:
+        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         run()
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as interrupt:
+        restore()  # a second SIGTERM while saying so acts as it would have without us
         if on_interrupt is None:
             raise
         terminated = isinstance(interrupt, Terminated)
         print(f"interrupted{' (SIGTERM)' if terminated else ''}: {on_interrupt}", file=sys.stderr)
         return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        restore()
     return 0

@@ -171,6 +171,10 @@ def test_a_teacher_copied_into_a_run_of_other_teacher_flags_is_refused(run_with_
     _fails_clearly(result, str(model_dir / "teachers" / "RTE"),
                    "was trained with other flags (--teacher_learning_rate: 5e-05 → 0.001); delete it")
     assert _written(model_dir) == ["teachers"]  # the failed new run left no records of flags it never used
+    result = run_cli(f"--model_dir={model_dir}", f"--glue_dir={glue}", "--mode=predict", "--teacher_learning_rate=1e-3",
+                     *TINY)  # predicting from the copy without --mode=teachers is checked the same way
+    _fails_clearly(result, "was trained with other flags (--teacher_learning_rate: 5e-05 → 0.001)")
+    assert _written(model_dir) == ["teachers"]
     weights = next((model_dir / "teachers" / "RTE").rglob("*.weights.h5")).read_bytes()
     result = run_cli(f"--model_dir={model_dir}", f"--glue_dir={glue}", "--mode=teachers", "--learning_rate=3e-4",
                      *TINY)  # a student flag: the teachers never read it, so the copy is kept as it is

@@ -95,3 +95,18 @@ def test_sigterm_is_handled_as_ctrl_c_while_the_command_runs(capfd):
     assert exit_status_of(terminated, on_interrupt="the same command resumes") == 143
     assert capfd.readouterr().err == "interrupted (SIGTERM): the same command resumes\n"
     assert signal.getsignal(signal.SIGTERM) is before  # restored afterwards
+
+
+def test_an_ignored_sigterm_stays_ignored():
+    import os
+    import signal
+
+    def terminated():
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.signal(signal.SIGTERM, signal.SIG_IGN)  # as a launcher may set it
+    try:
+        assert exit_status_of(terminated, on_interrupt="the same command resumes") == 0
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, before)
