@@ -261,6 +261,16 @@ class BamConfig:
             raise InputError("invalid flags:\n  " + "\n  ".join(problems))
 
 
+def changed_flag_names(recorded: dict, current: dict, ignored: frozenset[str] = frozenset()) -> list[str]:
+    """The flags set on both sides, not in `ignored`, whose values differ (sorted)."""
+    return sorted(k for k in current if k in recorded and k not in ignored and recorded[k] != current[k])
+
+
+def describe_flag_changes(recorded: dict, current: dict, names: list[str], notes: dict[str, str] | None = None) -> str:
+    """'--name: recorded → current, ...' for `names`, each followed by its note if any."""
+    return ", ".join(f"--{k}: {recorded[k]!r} → {current[k]!r}{(notes or {}).get(k, '')}" for k in names)
+
+
 def define_flags(flag_values=flags.FLAGS) -> None:
     for field in dataclasses.fields(BamConfig):
         default, help_text, choices = field.default, field.metadata["help"], field.metadata["choices"]

@@ -17,7 +17,8 @@ from absl import logging
 
 from bam_tf import atomic_files, metrics
 from bam_tf.backbone import load_backbone
-from bam_tf.config import FLAGS_FREE_TO_CHANGE, STUDENT_ONLY_FLAGS, VALUES_BEFORE_THE_FLAG_EXISTED, BamConfig
+from bam_tf.config import (FLAGS_FREE_TO_CHANGE, STUDENT_ONLY_FLAGS, VALUES_BEFORE_THE_FLAG_EXISTED, BamConfig,
+                           changed_flag_names, describe_flag_changes)
 from bam_tf.dataset_multiples import describe_reference, epoch_multiples, epoch_sizes
 from bam_tf.distribution import (choose_jit_compile, choose_precision, create_strategy, device_description,
                                  is_chief)
@@ -171,9 +172,9 @@ class BamPipeline:
             raise InputError(f"{path}: cannot read the teacher's training summary ({error})") from None
         current = self.config.to_dict()
         ignored = FLAGS_FREE_TO_CHANGE | STUDENT_ONLY_FLAGS | {"tasks", "task_defs"}  # a teacher has its own task
-        changed = sorted(k for k in current if k in recorded and k not in ignored and recorded[k] != current[k])
+        changed = changed_flag_names(recorded, current, ignored)
         if changed:
-            details = ", ".join(f"--{k}: {recorded[k]!r} → {current[k]!r}" for k in changed)
+            details = describe_flag_changes(recorded, current, changed)
             raise InputError(f"{teacher_dir} was trained with other flags ({details}); delete it to train it with "
                              "these, or run with the flags it was trained with")
 
@@ -413,7 +414,7 @@ class BamPipeline:
         if os.path.exists(config_path):
             previous = BamConfig.from_json_file(config_path).to_dict()
             current = self.config.to_dict()
-            changed = sorted(k for k in current if k not in FLAGS_FREE_TO_CHANGE and previous[k] != current[k])
+            changed = changed_flag_names(previous, current, FLAGS_FREE_TO_CHANGE)
             has_outputs = any(os.path.exists(self.layout.path(name)) for name in STAGE_OUTPUTS)
             record = self.layout.task_defs_record  # user tasks: what they were defined as, not only the file's path
             task_changes = record_changes(
@@ -425,8 +426,8 @@ class BamPipeline:
                 hint = {k: f" (recorded before --{k} existed: add --{'no' if previous[k] is False else ''}{k}"
                            f"{'' if isinstance(previous[k], bool) else '=' + str(previous[k])})"
                         for k in changed if k in VALUES_BEFORE_THE_FLAG_EXISTED and k not in recorded_keys}
-                details = ", ".join([f"--{k}: {previous[k]!r} → {current[k]!r}{hint.get(k, '')}" for k in changed]
-                                    + [f"--task_defs {change}" for change in task_changes])
+                details = ", ".join(detail for detail in [describe_flag_changes(previous, current, changed, hint)]
+                                    + [f"--task_defs {change}" for change in task_changes] if detail)
                 same_tasks = (f" --task_defs={self.layout.task_defs_record} (the definitions it was made with)"
                               if task_changes else "")
                 # Only the student differs: its teachers need not be trained again.

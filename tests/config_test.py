@@ -6,7 +6,8 @@ import json
 import pytest
 from absl import flags
 
-from bam_tf.config import FLAGS_FREE_TO_CHANGE, PATH_FLAGS, BamConfig, config_from_flags, define_flags
+from bam_tf.config import (FLAGS_FREE_TO_CHANGE, PATH_FLAGS, BamConfig, changed_flag_names, config_from_flags,
+                           define_flags, describe_flag_changes)
 
 
 def _valid(**overrides):
@@ -279,3 +280,18 @@ def test_a_recorded_config_without_dataset_multiples_ran_without_them(tmp_path):
     assert BamConfig().dataset_multiples is True  # the original's default for new runs
     path.write_text(json.dumps(_valid(dataset_multiples=True).to_dict()))
     assert BamConfig.from_json_file(str(path)).dataset_multiples is True
+
+
+def test_changed_flag_names_skips_ignored_and_one_sided_flags():
+    recorded = {"seed": 0, "learning_rate": 1e-4, "log_every": 10, "old_only": 1}
+    current = {"seed": 1, "learning_rate": 1e-4, "log_every": 50, "new_only": 2, "tasks": "RTE"}
+    assert changed_flag_names(recorded, current) == ["log_every", "seed"]
+    assert changed_flag_names(recorded, current, frozenset({"log_every"})) == ["seed"]
+    assert changed_flag_names({}, current) == []
+
+
+def test_describe_flag_changes_shows_both_values_and_notes():
+    recorded, current = {"seed": 0, "tasks": "RTE"}, {"seed": 1, "tasks": "CoLA"}
+    assert describe_flag_changes(recorded, current, ["seed", "tasks"], {"seed": " (why)"}) == \
+        "--seed: 0 → 1 (why), --tasks: 'RTE' → 'CoLA'"
+    assert describe_flag_changes(recorded, current, []) == ""

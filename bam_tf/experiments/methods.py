@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from bam_tf.config import FLAGS_FREE_TO_CHANGE, MULTI_TASK_ONLY_FLAGS, VALUES_BEFORE_THE_FLAG_EXISTED, BamConfig
+from bam_tf.config import (FLAGS_FREE_TO_CHANGE, MULTI_TASK_ONLY_FLAGS, VALUES_BEFORE_THE_FLAG_EXISTED, BamConfig,
+                           changed_flag_names, describe_flag_changes)
 from bam_tf.task_defs import record_changes
 
 METHODS = ("single", "multi", "bam", "bam_no_anneal", "multi_to_multi", "born_again_single", "bam_ensemble")
@@ -66,8 +67,7 @@ def changed_flags(recorded: dict, current: dict) -> str:
     if recorded:  # a record that lists its flags ran with the old value of those it lacks
         recorded = {**VALUES_BEFORE_THE_FLAG_EXISTED, **recorded}
     ignored = FREE_FLAGS | (MULTI_TASK_ONLY_FLAGS if len(str(current.get("tasks", "")).split(",")) == 1 else set())
-    changed = sorted(k for k in current if k in recorded and k not in ignored and recorded[k] != current[k])
-    return ", ".join(f"--{k}: {recorded[k]!r} → {current[k]!r}" for k in changed)
+    return describe_flag_changes(recorded, current, changed_flag_names(recorded, current, ignored))
 
 
 def changed_settings(recorded: dict, current: dict) -> str:
