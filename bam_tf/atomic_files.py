@@ -69,6 +69,12 @@ def atomic_directory(path: str):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    replace_directory(tmp, path)
+
+
+def replace_directory(tmp: str, path: str) -> None:
+    """Puts the complete folder `tmp` at `path`. An old `path` is renamed aside first and removed last: POSIX
+    cannot rename over a non-empty folder, and a reader must never find half of one."""
     old = None
     if os.path.exists(path):
         old = tmp + ".old"

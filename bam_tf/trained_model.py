@@ -56,11 +56,7 @@ def save_trained_model(directory: str, model: MultiTaskBert, encoder: TextEncode
         json.dump(config, f, indent=2)
     for name, value in (records or {}).items():
         atomic_files.write_json(os.path.join(tmp, name), value)
-    old = directory + ".old"
-    if os.path.exists(directory):
-        os.replace(directory, old)
-    os.replace(tmp, directory)
-    shutil.rmtree(old, ignore_errors=True)
+    atomic_files.replace_directory(tmp, directory)
 
 
 def load_trained_model(directory: str, task_set: TaskSet = GLUE) -> tuple[MultiTaskBert, TextEncoder]:

@@ -319,8 +319,7 @@ class _BestCheckpoints:
                 tmp = target + ".tmp"
                 shutil.rmtree(tmp, ignore_errors=True)
                 self.checkpoint.write(os.path.join(tmp, "ckpt"))
-                shutil.rmtree(target, ignore_errors=True)
-                os.replace(tmp, target)
+                atomic_files.replace_directory(tmp, target)
         if self.record_path:
             atomic_files.write_json(self.record_path, self.record)
 

@@ -6,7 +6,8 @@ import re
 import pytest
 
 from bam_tf import atomic_files
-from bam_tf.atomic_files import atomic_directory, atomic_open, copy_file, read_json, write_json, write_text
+from bam_tf.atomic_files import (atomic_directory, atomic_open, copy_file, read_json, replace_directory, write_json,
+                                 write_text)
 from bam_tf.user_errors import InputError
 
 
@@ -52,6 +53,21 @@ def test_atomic_directory_replaces_the_old_folder_only_on_success(tmp_path):
         open(os.path.join(tmp, "weights"), "w").write("v2")
     assert open(os.path.join(target, "weights")).read() == "v2"
     assert os.listdir(tmp_path) == ["model"]
+
+
+def test_replace_directory_swaps_in_the_new_folder_and_removes_the_old(tmp_path):
+    target, new = tmp_path / "model", tmp_path / "model.tmp"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    new.mkdir()
+    (new / "new.txt").write_text("new")
+    replace_directory(str(new), str(target))
+    assert os.listdir(target) == ["new.txt"] and (target / "new.txt").read_text() == "new"
+    assert sorted(os.listdir(tmp_path)) == ["model"]  # neither the temporary folder nor the old one is left
+    fresh = tmp_path / "fresh.tmp"
+    fresh.mkdir()
+    replace_directory(str(fresh), str(tmp_path / "fresh"))  # nothing to replace
+    assert sorted(os.listdir(tmp_path)) == ["fresh", "model"]
 
 
 def test_copy_file_makes_the_folder_and_copies_every_byte(tmp_path):

@@ -2,7 +2,7 @@
 
 The experiment runner (bam_tf.experiments.experiment) asks for whole pipeline runs, teacher outputs of a
 trained model and dev scores of a saved model; all of it is BamPipeline's own code. This is the only
-module of bam_tf.experiments that imports TensorFlow.
+module of the runner that imports TensorFlow (the report's λ plot, in report_lambda, imports Keras).
 """
 
 from __future__ import annotations
