@@ -16,10 +16,8 @@ import os
 
 import keras_hub
 
+from bam_tf.backbone_spec import DEFAULT_BACKBONE, RANDOM_PREFIX
 from bam_tf.user_errors import InputError
-
-DEFAULT_BACKBONE = "all-MiniLM-L6-v2"
-_RANDOM_PREFIX = "random:"
 _RANDOM_DEFAULTS = {"layers": 2, "hidden": 32, "heads": 2, "intermediate": 64}
 
 
@@ -46,7 +44,7 @@ def load_backbone(spec: str, *, load_weights: bool = True) -> LoadedBackbone:
     (used when fine-tuned weights are restored right after)."""
     if spec == DEFAULT_BACKBONE:
         spec = packaged_minilm_dir()
-    if spec.startswith(_RANDOM_PREFIX):
+    if spec.startswith(RANDOM_PREFIX):
         return _random_backbone(spec)
     if os.path.isdir(spec):
         return _local_backbone(spec, load_weights)
@@ -100,7 +98,7 @@ def _hf_tokenizer(path: str) -> keras_hub.models.BertTokenizer:
 
 def _random_backbone(spec: str) -> LoadedBackbone:
     shape = dict(_RANDOM_DEFAULTS)
-    for item in filter(None, spec[len(_RANDOM_PREFIX):].split(",")):
+    for item in filter(None, spec[len(RANDOM_PREFIX):].split(",")):
         key, _, value = item.partition("=")
         if key not in shape or not value.isdigit():
             raise BackboneError(f"--backbone={spec}: expected {','.join(f'{k}=N' for k in shape)}, got {item!r}")

@@ -12,6 +12,7 @@ from typing import Any
 
 from absl import flags
 
+from bam_tf.backbone_spec import DEFAULT_BACKBONE, recorded_backbone
 from bam_tf.task_loss_weights import parse_task_loss_weights
 from bam_tf.task_set import GLUE
 from bam_tf.user_errors import InputError
@@ -70,7 +71,7 @@ class BamConfig:
                             "regression: {min, max}, metrics: [...], id?, symmetric?}]}; files are TSV, CSV or JSON "
                             "lines (paths relative to the definition file), columns are header names / JSON keys "
                             "or 0-based indices. See BUILD.md, 'Adding a task'.")
-    backbone: str = _field("all-MiniLM-L6-v2", "keras-hub preset name, local keras-hub preset dir, local "
+    backbone: str = _field(DEFAULT_BACKBONE, "keras-hub preset name, local keras-hub preset dir, local "
                            "Hugging Face BERT folder, 'all-MiniLM-L6-v2' (from the pip package) or "
                            "'random:layers=2,hidden=32,heads=2,intermediate=64'.")
     max_seq_length: int = _field(128, "Longest packed input; longer pairs are truncated longest-first.")
@@ -262,8 +263,12 @@ class BamConfig:
 
 
 def changed_flag_names(recorded: dict, current: dict, ignored: frozenset[str] = frozenset()) -> list[str]:
-    """The flags set on both sides, not in `ignored`, whose values differ (sorted)."""
-    return sorted(k for k in current if k in recorded and k not in ignored and recorded[k] != current[k])
+    """The flags set on both sides, not in `ignored`, whose values differ (sorted). A local backbone folder
+    recorded as a relative path counts as the same folder given absolute."""
+    def comparable(key, value):
+        return recorded_backbone(value) if key == "backbone" and isinstance(value, str) else value
+    return sorted(k for k in current if k in recorded and k not in ignored
+                  and comparable(k, recorded[k]) != comparable(k, current[k]))
 
 
 def describe_flag_changes(recorded: dict, current: dict, names: list[str], notes: dict[str, str] | None = None) -> str:
@@ -314,6 +319,7 @@ def config_values_from_flags(flag_values=flags.FLAGS) -> dict[str, Any]:
         values["glue_dir"] = os.environ.get("GLUE_DIR", "")
     for key in PATH_FLAGS:
         values[key] = os.path.expanduser(values[key])
+    values["backbone"] = recorded_backbone(values["backbone"])
     return values
 
 

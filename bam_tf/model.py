@@ -22,6 +22,7 @@ names, user tasks (--task_defs) by their definitions, and the distillation and h
 """
 
 import dataclasses
+from collections.abc import Mapping
 
 import keras
 import numpy as np
@@ -106,6 +107,10 @@ class MultiTaskBert(keras.Model):
         self._inference_function = None
 
     def call(self, features, training=False):
+        if not isinstance(features, Mapping) or not {"token_ids", "segment_ids", "padding_mask"} <= features.keys():
+            raise InputError("MultiTaskBert takes the encoded features {token_ids, segment_ids, padding_mask}, as a "
+                             "TextEncoder makes them from texts; for predictions from texts use "
+                             f"bam_tf.predictor.Predictor (got {type(features).__name__})")
         pooled = self.backbone({k: features[k] for k in ("token_ids", "segment_ids", "padding_mask")},
                                training=training)["pooled_output"]
         pooled = self.head_dropout(ops.cast(pooled, "float32"), training=training)

@@ -13,12 +13,17 @@
 Texts are encoded as evaluation encodes them (the folder's own TextEncoder: its tokenizer, packing and
 max_seq_length) and run through `MultiTaskBert.inference_outputs` in batches of `batch_size`, each padded
 to its longest example (one trace, whatever the batch shape).
+They compute in Keras' dtype policy at load time (float32 unless set), as the exported SavedModel does; a run's
+dev scores were computed in its training precision (training_summary.json: "precision"), so a prediction may
+differ from them in the last digits. To predict as the run scored, call
+keras.mixed_precision.set_global_policy(<that precision>) before Predictor.load.
 Bad input (an unknown task, pairs for a single-sentence task, ...) is an InputError saying what to give.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 
 import numpy as np
 import tensorflow as tf
@@ -51,7 +56,7 @@ class Predictor:
         """The names of the tasks this model has a head for."""
         return [task.name for task in self.model.tasks]
 
-    def predict(self, task: str, examples: Sequence[Example], batch_size: int = 32) -> list[dict]:
+    def predict(self, task: str, examples: Iterable[Example], batch_size: int = 32) -> list[dict]:
         """One dict per example, in order.
 
         Classification: {"label": label string, "probabilities": {label string: probability}};
@@ -100,8 +105,10 @@ def _texts(task: Task, examples) -> tuple[list[str], list[str] | None]:
     """(first sentences, second sentences or None), after checking each example fits the task."""
     if not isinstance(examples, (str, bytes)) and callable(getattr(examples, "tolist", None)):
         examples = examples.tolist()  # a NumPy array (of strings, or of pairs: shape [n, 2]) or a pandas Series
-    if isinstance(examples, (str, bytes)) or not isinstance(examples, Sequence):
+    # a set has no order (whose prediction would be whose?), a mapping's items are not examples
+    if isinstance(examples, (str, bytes, AbstractSet, Mapping)) or not isinstance(examples, Iterable):
         raise InputError(f"give {task.name} examples as a list, got {type(examples).__name__} {examples!r:.80}")
+    examples = list(examples)  # a generator or zip(...) of pairs, read once
     if task.is_pair:
         for i, example in enumerate(examples):
             is_pair = isinstance(example, (tuple, list)) and len(example) == 2

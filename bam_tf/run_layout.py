@@ -80,7 +80,14 @@ def resolve_model_dir(model_dir: str) -> str:
     for candidate in (model_dir, RunLayout(model_dir).student_dir):
         if os.path.exists(os.path.join(candidate, "model_config.json")):
             return candidate
+    if os.path.isfile(model_dir):
+        kind = "a Keras file (keras.saving.load_model reads it)" if model_dir.endswith(".keras") else "a file"
+        raise MissingInputError(f"{model_dir}: {kind}, not a trained model folder or a run dir")
     if not os.path.isdir(model_dir):
         raise MissingInputError(f"{model_dir}: no such folder (a trained model folder or a run dir)")
+    teachers = RunLayout(model_dir).path("teachers")
+    trained = sorted(name for name in (os.listdir(teachers) if os.path.isdir(teachers) else [])
+                     if os.path.exists(os.path.join(teachers, name, "model_config.json")))
+    hint = f"; its trained teachers: {', '.join(os.path.join(teachers, name) for name in trained)}" if trained else ""
     raise MissingInputError(f"{model_dir}: neither a trained model folder (model_config.json) nor a run dir "
-                            "with a trained student/")
+                            f"with a trained student/{hint}")

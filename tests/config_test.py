@@ -201,6 +201,30 @@ def test_a_flagfiles_paths_may_start_with_the_home_folder(tmp_path, monkeypatch)
         f"{tmp_path}/runs/a", f"{tmp_path}/glue_data", f"{tmp_path}/defs.yaml")
 
 
+def test_a_local_backbone_folder_is_recorded_absolute_so_flags_txt_works_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("GLUE_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    for folder in ("runs/old/student/backbone", "home/models/bert", "all-MiniLM-L6-v2"):
+        (tmp_path / folder).mkdir(parents=True)
+
+    def backbone_given(value):
+        fv = _fresh_flags()
+        fv(["prog", "--model_dir=runs/new", "--glue_dir=/glue", f"--backbone={value}"])
+        return config_from_flags(fv).backbone
+
+    assert backbone_given("runs/old/student/backbone") == str(tmp_path / "runs/old/student/backbone")
+    assert backbone_given("~/models/bert") == str(tmp_path / "home/models/bert")
+    # the packaged default, a random shape and a preset name are names, whatever folders lie here
+    assert backbone_given("all-MiniLM-L6-v2") == "all-MiniLM-L6-v2"
+    assert backbone_given("random:layers=1") == "random:layers=1"
+    assert backbone_given("bert_tiny_en_uncased") == "bert_tiny_en_uncased"
+    # a run that recorded the relative path (before this) is the same run, from the folder it was given in
+    recorded, current = {"backbone": "runs/old/student/backbone"}, {"backbone": str(tmp_path / "runs/old/student/backbone")}
+    assert changed_flag_names(recorded, current) == []
+    assert changed_flag_names({"backbone": "random:layers=1"}, {"backbone": "random:layers=2"}) == ["backbone"]
+
+
 def test_only_flags_a_run_may_change_are_rewritten_in_its_flagfile():
     # a rewritten flag that the run folder compares would make the folder refuse its own flags.txt
     assert set(PATH_FLAGS) | {"mode"} <= FLAGS_FREE_TO_CHANGE

@@ -2,6 +2,8 @@
 outputs, batching, task-name spellings, the input errors, and a Keras-native copy of the loaded model."""
 
 import os
+import re
+import shutil
 
 import keras
 import numpy as np
@@ -111,6 +113,20 @@ def test_no_examples_no_predictions(predictor):
     assert predictor.predict("SST-2", ()) == []
 
 
+def test_any_iterable_of_examples_is_read_once_in_order(predictor):
+    firsts, seconds = [a for a, _ in PAIRS], [b for _, b in PAIRS]
+    assert predictor.predict("RTE", zip(firsts, seconds)) == predictor.predict("RTE", PAIRS)
+    assert predictor.predict("SST-2", (s for s in SENTENCES)) == predictor.predict("SST-2", SENTENCES)
+
+
+def test_the_keras_model_called_on_texts_says_what_it_takes(predictor):
+    with pytest.raises(InputError, match=r"takes the encoded features \{token_ids, segment_ids, padding_mask\}.*"
+                                         r"Predictor \(got EagerTensor\)"):
+        predictor.model(tf.constant(["good"]))
+    with pytest.raises(InputError, match=r"\(got dict\)"):
+        predictor.model({"token_ids": tf.constant([[1, 2]])})
+
+
 @pytest.mark.parametrize("task, examples, kwargs, message", [
     ("CoLA", ["x"], {}, r"^this model has no 'CoLA' head; it predicts RTE, SST-2, STS-B$"),
     ("nonsense", ["x"], {}, r"^this model has no 'nonsense' head; it predicts RTE, SST-2, STS-B$"),
@@ -131,9 +147,19 @@ def test_input_errors(predictor, task, examples, kwargs, message):
         predictor.predict(task, examples, **kwargs)
 
 
-def test_loading_a_folder_that_is_no_model(tmp_path):
-    with pytest.raises(MissingInputError, match="neither a trained model folder .* nor a run dir"):
+def test_loading_a_folder_that_is_no_model(tmp_path, model_dir):
+    with pytest.raises(MissingInputError, match="neither a trained model folder .* nor a run dir .*student/$"):
         Predictor.load(str(tmp_path))
+    run_with_teachers_only = tmp_path / "run"
+    shutil.copytree(model_dir, run_with_teachers_only / "teachers" / "RTE")
+    (run_with_teachers_only / "teachers" / "SST-2").mkdir()  # not trained: not offered
+    with pytest.raises(MissingInputError, match=rf"with a trained student/; its trained teachers: "
+                                                rf"{re.escape(str(run_with_teachers_only / 'teachers' / 'RTE'))}$"):
+        Predictor.load(str(run_with_teachers_only))
+    (tmp_path / "m.keras").write_bytes(b"PK")
+    with pytest.raises(MissingInputError, match=r"m.keras: a Keras file \(keras.saving.load_model reads it\), not a "
+                                                r"trained model folder or a run dir$"):
+        Predictor.load(str(tmp_path / "m.keras"))
     with pytest.raises(MissingInputError, match=r"/nothere: no such folder \(a trained model folder or a run dir\)"):
         Predictor.load(str(tmp_path / "nothere"))
 
