@@ -75,13 +75,12 @@ def atomic_directory(path: str):
 def replace_directory(tmp: str, path: str) -> None:
     """Puts the complete folder `tmp` at `path`. An old `path` is renamed aside first and removed last: POSIX
     cannot rename over a non-empty folder, and a reader must never find half of one."""
-    old = None
+    old = tmp + ".old"
+    shutil.rmtree(old, ignore_errors=True)  # left by a swap killed half-way, it would block the rename below
     if os.path.exists(path):
-        old = tmp + ".old"
         os.replace(path, old)
     os.replace(tmp, path)
-    if old:
-        shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def copy_file(source: str, target: str) -> None:

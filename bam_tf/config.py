@@ -8,6 +8,7 @@ import dataclasses
 import json
 import math
 import os
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from absl import flags
@@ -262,7 +263,7 @@ class BamConfig:
             raise InputError("invalid flags:\n  " + "\n  ".join(problems))
 
 
-def changed_flag_names(recorded: dict, current: dict, ignored: frozenset[str] = frozenset()) -> list[str]:
+def changed_flag_names(recorded: dict, current: dict, ignored: AbstractSet[str] = frozenset()) -> list[str]:
     """The flags set on both sides, not in `ignored`, whose values differ (sorted). A local backbone folder
     recorded as a relative path counts as the same folder given absolute."""
     def comparable(key, value):

@@ -107,11 +107,13 @@ class MultiTaskBert(keras.Model):
         self._inference_function = None
 
     def call(self, features, training=False):
-        if not isinstance(features, Mapping) or not {"token_ids", "segment_ids", "padding_mask"} <= features.keys():
+        missing = [k for k in _FEATURE_SPECS if k not in features] if isinstance(features, Mapping) else None
+        if missing is None or missing:
+            got = type(features).__name__ + (f" without {', '.join(missing)}" if missing else "")
             raise InputError("MultiTaskBert takes the encoded features {token_ids, segment_ids, padding_mask}, as a "
                              "TextEncoder makes them from texts; for predictions from texts use "
-                             f"bam_tf.predictor.Predictor (got {type(features).__name__})")
-        pooled = self.backbone({k: features[k] for k in ("token_ids", "segment_ids", "padding_mask")},
+                             f"bam_tf.predictor.Predictor (got {got})")
+        pooled = self.backbone({k: features[k] for k in _FEATURE_SPECS},
                                training=training)["pooled_output"]
         pooled = self.head_dropout(ops.cast(pooled, "float32"), training=training)
         return {name: head(pooled) for name, head in self.heads.items()}

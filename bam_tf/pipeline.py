@@ -426,8 +426,8 @@ class BamPipeline:
                 hint = {k: f" (recorded before --{k} existed: add --{'no' if previous[k] is False else ''}{k}"
                            f"{'' if isinstance(previous[k], bool) else '=' + str(previous[k])})"
                         for k in changed if k in VALUES_BEFORE_THE_FLAG_EXISTED and k not in recorded_keys}
-                details = ", ".join(detail for detail in [describe_flag_changes(previous, current, changed, hint)]
-                                    + [f"--task_defs {change}" for change in task_changes] if detail)
+                details = ", ".join(filter(None, [describe_flag_changes(previous, current, changed, hint),
+                                                  *(f"--task_defs {change}" for change in task_changes)]))
                 same_tasks = (f" --task_defs={self.layout.task_defs_record} (the definitions it was made with)"
                               if task_changes else "")
                 # Only the student differs: its teachers need not be trained again.

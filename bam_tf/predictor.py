@@ -22,8 +22,7 @@ Bad input (an unknown task, pairs for a single-sentence task, ...) is an InputEr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from collections.abc import Set as AbstractSet
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -105,8 +104,9 @@ def _texts(task: Task, examples) -> tuple[list[str], list[str] | None]:
     """(first sentences, second sentences or None), after checking each example fits the task."""
     if not isinstance(examples, (str, bytes)) and callable(getattr(examples, "tolist", None)):
         examples = examples.tolist()  # a NumPy array (of strings, or of pairs: shape [n, 2]) or a pandas Series
-    # a set has no order (whose prediction would be whose?), a mapping's items are not examples
-    if isinstance(examples, (str, bytes, AbstractSet, Mapping)) or not isinstance(examples, Iterable):
+    # A list or an iterator (zip, a generator); not a set (whose prediction would be whose?), a mapping or a
+    # table whose iteration gives keys or column names.
+    if isinstance(examples, (str, bytes)) or not isinstance(examples, (Sequence, Iterator)):
         raise InputError(f"give {task.name} examples as a list, got {type(examples).__name__} {examples!r:.80}")
     examples = list(examples)  # a generator or zip(...) of pairs, read once
     if task.is_pair:

@@ -87,7 +87,8 @@ def resolve_model_dir(model_dir: str) -> str:
         raise MissingInputError(f"{model_dir}: no such folder (a trained model folder or a run dir)")
     teachers = RunLayout(model_dir).path("teachers")
     trained = sorted(name for name in (os.listdir(teachers) if os.path.isdir(teachers) else [])
-                     if os.path.exists(os.path.join(teachers, name, "model_config.json")))
+                     if not name.endswith((".tmp", ".old"))  # what a killed save leaves
+                     and os.path.exists(os.path.join(teachers, name, "model_config.json")))
     hint = f"; its trained teachers: {', '.join(os.path.join(teachers, name) for name in trained)}" if trained else ""
     raise MissingInputError(f"{model_dir}: neither a trained model folder (model_config.json) nor a run dir "
                             f"with a trained student/{hint}")

@@ -70,6 +70,17 @@ def test_replace_directory_swaps_in_the_new_folder_and_removes_the_old(tmp_path)
     assert sorted(os.listdir(tmp_path)) == ["fresh", "model"]
 
 
+def test_replace_directory_after_a_swap_killed_half_way(tmp_path):
+    target, new = tmp_path / "model", tmp_path / "model.tmp"
+    (tmp_path / "model.tmp.old").mkdir()  # the old folder of a swap killed before it was removed
+    (tmp_path / "model.tmp.old" / "stale.txt").write_text("stale")
+    target.mkdir()
+    new.mkdir()
+    (new / "new.txt").write_text("new")
+    replace_directory(str(new), str(target))
+    assert os.listdir(target) == ["new.txt"] and sorted(os.listdir(tmp_path)) == ["model"]
+
+
 def test_copy_file_makes_the_folder_and_copies_every_byte(tmp_path):
     source = tmp_path / "a.npz"
     source.write_bytes(bytes(range(256)) * 100)

@@ -226,7 +226,8 @@ def test_a_local_backbone_folder_is_recorded_absolute_so_flags_txt_works_from_an
 
 
 def test_only_flags_a_run_may_change_are_rewritten_in_its_flagfile():
-    # a rewritten flag that the run folder compares would make the folder refuse its own flags.txt
+    # a rewritten flag that the run folder compares would make the folder refuse its own flags.txt (--backbone,
+    # compared, is recorded absolute from the start: changed_flag_names matches older relative records)
     assert set(PATH_FLAGS) | {"mode"} <= FLAGS_FREE_TO_CHANGE
 
 

@@ -119,11 +119,38 @@ def test_any_iterable_of_examples_is_read_once_in_order(predictor):
     assert predictor.predict("SST-2", (s for s in SENTENCES)) == predictor.predict("SST-2", SENTENCES)
 
 
+class _OnlyIterable:  # like a table whose iteration gives its column names
+    def __iter__(self):
+        return iter(["sentence", "label"])
+
+
+@pytest.mark.parametrize("examples, kind", [(_OnlyIterable(), "_OnlyIterable"), ({"a film": 1}, "dict"),
+                                            ({"a film"}, "set")])
+def test_iterables_that_are_not_lists_of_examples_are_refused(predictor, examples, kind):
+    with pytest.raises(InputError, match=rf"^give SST-2 examples as a list, got {kind}"):
+        predictor.predict("SST-2", examples)
+
+
+def test_predictions_compute_in_the_dtype_policy_at_load_time(tmp_path):
+    """Whatever precision trained the folder (README, "From Python")."""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        directory = _save(tmp_path / "bf16", [glue_task("RTE")])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert Predictor.load(directory).model.backbone.compute_dtype == "float32"
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        assert Predictor.load(directory).model.backbone.compute_dtype == "bfloat16"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
 def test_the_keras_model_called_on_texts_says_what_it_takes(predictor):
     with pytest.raises(InputError, match=r"takes the encoded features \{token_ids, segment_ids, padding_mask\}.*"
                                          r"Predictor \(got EagerTensor\)"):
         predictor.model(tf.constant(["good"]))
-    with pytest.raises(InputError, match=r"\(got dict\)"):
+    with pytest.raises(InputError, match=r"\(got dict without segment_ids, padding_mask\)"):
         predictor.model({"token_ids": tf.constant([[1, 2]])})
 
 
@@ -153,6 +180,7 @@ def test_loading_a_folder_that_is_no_model(tmp_path, model_dir):
     run_with_teachers_only = tmp_path / "run"
     shutil.copytree(model_dir, run_with_teachers_only / "teachers" / "RTE")
     (run_with_teachers_only / "teachers" / "SST-2").mkdir()  # not trained: not offered
+    shutil.copytree(model_dir, run_with_teachers_only / "teachers" / "RTE.tmp")  # left by a killed save: neither
     with pytest.raises(MissingInputError, match=rf"with a trained student/; its trained teachers: "
                                                 rf"{re.escape(str(run_with_teachers_only / 'teachers' / 'RTE'))}$"):
         Predictor.load(str(run_with_teachers_only))
