@@ -11,15 +11,18 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Collection
 from types import ModuleType
 
 
-def list_flags_in_help(flag_values, modules: list[ModuleType], doc: str | None) -> None:
-    """Make the key flags of `modules` the program's own, so that --help lists them, and give a wrapper
-    __main__ the docstring absl prints above them."""
+def list_flags_in_help(flag_values, modules: list[ModuleType], doc: str | None,
+                       refused: Collection[str] = ()) -> None:
+    """Make the key flags of `modules` the program's own, so that --help lists them (all but those the program
+    `refused`), and give a wrapper __main__ the docstring absl prints above them."""
     for module in modules:
         for flag in flag_values.get_key_flags_for_module(module):
-            flag_values.register_key_flag_for_module(sys.argv[0], flag)
+            if flag.name not in refused:
+                flag_values.register_key_flag_for_module(sys.argv[0], flag)
     main_module = sys.modules["__main__"]
     main_module.__doc__ = main_module.__doc__ or doc
 
@@ -34,23 +37,35 @@ def flag_error(message: str) -> int:
 def parse_flags(argv: list[str]) -> list[str]:
     """absl's flag parsing for `app.run(main, flags_parser=parse_flags)`, its errors (an unknown or misspelt
     flag, a value of the wrong type, a flagfile that cannot be read) printed as every other flag problem is,
-    by flag_error, instead of absl's "FATAL Flags parsing error"."""
+    by flag_error, instead of absl's "FATAL Flags parsing error" or a traceback."""
     from absl import flags
 
     try:
         return flags.FLAGS(argv)
-    except flags.Error as error:
+    except (flags.Error, ValueError) as error:  # absl raises a plain ValueError for `--noNAME=value`
         message = str(error).removeprefix("ERROR:: ")
-        unknown, bad_value = re.search(r"flag '([^']+)'", message), re.search(r"flag --(\S+?):? ", message)
-        pattern = (rf"--?(no)?{re.escape(unknown.group(1))}(=|$)" if unknown else
-                   rf"--?{re.escape(bad_value.group(1))}$" if bad_value else None)
-        lines = flagfile_lines(argv, pattern) if pattern else []
+        lines = flagfile_lines(argv, _refused_argument(message))
         sys.exit(flag_error(message + (f" (in {', '.join(lines)})" if lines else "")))
 
 
-def flagfile_lines(argv: list[str], pattern: str, _seen: frozenset = frozenset()) -> list[str]:
-    """Where the flagfiles of `argv` (and those they name) hold a line matching `pattern`: ["FILE:LINE", ...]
-    (absl's parsing errors name the flag, not the file)."""
+def _refused_argument(message: str):
+    """From absl's message, a test of whether a flagfile line (stripped, as absl reads it) is the argument
+    refused: the unknown flag in any spelling, else the exact `--NAME=VALUE` the message quotes."""
+    unknown = re.search(r"flag '([^']+)'", message)
+    if unknown:
+        pattern = re.compile(rf"--?(no)?{re.escape(unknown.group(1))}(=|$)")
+        return lambda row: bool(pattern.match(row))
+
+    def quoted(row: str) -> bool:
+        argument = "-" + row if row.startswith("-") and not row.startswith("--") else row
+        return argument.startswith("--") and (message.startswith(f"flag {argument}: ")  # a value absl refused
+                                              or message == f"{argument} does not take an argument")
+    return quoted
+
+
+def flagfile_lines(argv: list[str], is_refused, _seen: frozenset = frozenset()) -> list[str]:
+    """Where the flagfiles of `argv` (and those they name) hold a line for which `is_refused` is true:
+    ["FILE:LINE", ...] (absl's parsing errors name the flag, not the file)."""
     found = []
     for argument in argv:
         if not argument.startswith(("--flagfile=", "-flagfile=")):
@@ -64,7 +79,7 @@ def flagfile_lines(argv: list[str], pattern: str, _seen: frozenset = frozenset()
         except (OSError, UnicodeDecodeError):
             continue
         for number, row in enumerate(rows, start=1):
-            if re.match(pattern, row):
+            if is_refused(row):
                 found.append(f"{path}:{number}")
-        found += flagfile_lines(rows, pattern, _seen | {path})
+        found += flagfile_lines(rows, is_refused, _seen | {path})
     return found

@@ -46,6 +46,7 @@ PATH_FLAGS = ("model_dir", "glue_dir", "tfds_data_dir", "task_defs")
 
 # A flag that is "auto" or a boolean: --name=auto, --name (true) and --noname (false) all parse.
 AUTO_BOOL = ("auto", "true", "false")
+SEEDS = range(2**32)  # what numpy's and Keras' global seeding accept
 
 
 def _field(default, help_text: str, choices: tuple[str, ...] | None = None):
@@ -236,6 +237,11 @@ class BamConfig:
         for name in ("teacher_learning_rate", "learning_rate", "teacher_epochs", "num_train_epochs", "temperature"):
             if not 0 < getattr(self, name) < math.inf:
                 problems.append(f"--{name} must be positive and finite")
+        for name in ("weight_decay", "clip_global_norm"):
+            if not 0 <= getattr(self, name) < math.inf:
+                problems.append(f"--{name} must be 0 (off) or positive and finite")
+        if self.seed not in SEEDS:
+            problems.append(f"--seed must be in [0, 2^32), got {self.seed}")
         # Negative: small tasks sampled more than large ones, and their dataset multiples explode.
         if not 0 <= self.task_weight_exponent < math.inf:
             problems.append("--task_weight_exponent must be 0 (uniform over tasks) or positive and finite")

@@ -72,7 +72,7 @@ class TrainingSummary:
     resumed_from_step: int
     seconds: float
     examples_per_task: dict[str, int]
-    final_gold_weight: float
+    final_gold_weight: float | None  # λ of the last batch; None when no teacher outputs were mixed in
     last_losses: dict[str, float]  # mean per-task loss over the last logging window
     best_steps: dict[str, int]  # step of the best dev score per task (with eval_every)
     final_dev_scores: dict[str, dict[str, float]]
@@ -148,19 +148,22 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
     last_losses = {}
     started = time.time()
     for step in range(start_step, num_steps):
+        done = step + 1  # steps count from 1 in the log, TensorBoard and checkpoints
+        logs_now = done % options.log_every == 0 or done == num_steps
+        # Read before the update: the rate it applies, next to its loss and λ (the schedule follows the step counter)
+        learning_rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) if writer and logs_now else None
         stats = {key: value.numpy() for key, value in distributed_step(iterator).items()}
         if not np.isfinite(stats["loss"]):
             bad = [name for name, value in zip(task_names, stats["task_loss_sums"]) if not np.isfinite(value)]
             kept = f"; last good checkpoint: {manager.latest_checkpoint}" if manager and manager.latest_checkpoint else ""
-            raise TrainingDivergedError(f"{options.description}: loss became {stats['loss']} at step {step} "
+            raise TrainingDivergedError(f"{options.description}: loss became {stats['loss']} at step {done} "
                                         f"(task: {', '.join(bad) or 'unknown'}){kept}")
-        done = step + 1
         window_sums += stats["task_loss_sums"]
         window_counts += stats["task_counts"]
         drawn += stats["task_counts"]
         gold_weight = float(model.gold_weight.numpy()) if distilling else None
         progress.update(done, [("loss", float(stats["loss"]))] + ([("λ", gold_weight)] if distilling else []))
-        if done % options.log_every == 0 or done == num_steps:
+        if logs_now:
             last_losses = {n: float(s / c) for n, s, c in zip(task_names, window_sums, window_counts) if c}
             window_loss = float(window_sums.sum() / max(window_counts.sum(), 1))  # per example, as the tasks'
             elapsed = time.time() - started
@@ -171,8 +174,7 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
                          _duration((num_steps - done) * stream.batch_size / max(rate, 1e-9)),
                          " ".join(f"{name}={loss:.4f}" for name, loss in last_losses.items()))
             if writer:
-                _write_training_summaries(writer, done, window_loss, last_losses, gold_weight,
-                                          float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
+                _write_training_summaries(writer, done, window_loss, last_losses, gold_weight, learning_rate,
                                           dict(zip(task_names, drawn)))
             window_sums[:] = 0
             window_counts[:] = 0
@@ -188,7 +190,8 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
         writer.flush()
     return TrainingSummary(steps=num_steps, resumed_from_step=start_step, seconds=time.time() - started,
                            examples_per_task={n: int(c) for n, c in zip(task_names, drawn)},
-                           final_gold_weight=float(model.gold_weight.numpy()), last_losses=last_losses,
+                           final_gold_weight=float(model.gold_weight.numpy()) if distilling else None,
+                           last_losses=last_losses,
                            best_steps=best.steps() if best else {}, final_dev_scores=final_scores,
                            length_group_size=group_size, length_groups=why,
                            step_traces=distributed_step.experimental_get_tracing_count())

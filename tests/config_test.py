@@ -120,6 +120,20 @@ def test_rates_and_epochs_must_be_positive_and_finite(name, value):
     assert f"--{name} must be positive and finite" in _problems(_valid(**{name: value}))
 
 
+@pytest.mark.parametrize("name", ["weight_decay", "clip_global_norm"])
+def test_decay_and_clipping_may_be_off_but_not_negative_or_infinite(name):
+    _valid(**{name: 0.0}).validate()  # off
+    for value in (-1.0, float("inf"), float("nan")):
+        assert f"--{name} must be 0 (off) or positive and finite" in _problems(_valid(**{name: value}))
+
+
+def test_a_seed_is_what_numpy_and_keras_can_seed_with():
+    _valid(seed=0).validate()
+    _valid(seed=2**32 - 1).validate()
+    for seed in (-1, 2**32):
+        assert f"--seed must be in [0, 2^32), got {seed}" in _problems(_valid(seed=seed))
+
+
 def test_range_checks_and_all_problems_reported_together():
     message = _problems(BamConfig(glue_dir="/g", learning_rate=0.0, warmup_fraction=1.5, layerwise_lr_decay=0.0,
                                   max_train_steps=-1))

@@ -311,6 +311,10 @@ def test_the_runner_flags_reach_the_experiment(tmp_path):
     assert experiment.store.seed_dir(3) == f"{tmp_path}/store/seed3"
     flag_values["teacher_outputs_store"].value = ""
     assert experiment_from_flags(flag_values, backend=FakeBackend()).store is None
+    for seeds in (["1", "-1"], ["4294967296"]):  # numpy's and Keras' seeding take [0, 2^32): refused before a plan
+        flag_values["seeds"].value = seeds
+        with pytest.raises(ExperimentError, match=r"--seeds must be in \[0, 2\^32\)"):
+            experiment_from_flags(flag_values, backend=FakeBackend())
 
 
 def test_the_runners_paths_may_start_with_the_home_folder(tmp_path, monkeypatch):
@@ -493,6 +497,8 @@ def test_help_lists_the_runners_flags_and_bam_tfs():
     result = _script("run_experiments.py", "--help")  # absl's --help exits with status 1
     for flag in ["--methods:", "--seeds:", "--results_file:", "--[no]dry_run:", "--learning_rate:", "--tasks:"]:
         assert flag in result.stdout, flag
+    for flag in ["--model_dir:", "--mode:", "--seed:", "--[no]distill:", "--[no]teacher_annealing:", "--distill_weight:"]:
+        assert flag not in result.stdout, flag  # the runner sets these per run and refuses them in a flagfile
 
 
 def test_the_runner_command_refuses_a_busy_experiment_dir(tmp_path):

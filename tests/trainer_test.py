@@ -16,6 +16,7 @@ from bam_tf.task_set import glue_task
 from bam_tf.input_pipeline import TaskExamples
 from bam_tf.model import DistillationSettings, MultiTaskBert
 from bam_tf.optimizer import create_optimizer
+from bam_tf.lr_schedule import learning_rate_at, warmup_steps_for
 from bam_tf.task_sampler import example_stream
 from bam_tf.text_encoding import EncodedExamples
 from bam_tf.trained_model import build_model
@@ -109,8 +110,10 @@ def test_tensorboard_has_losses_lambda_learning_rate_draws_dev_scores_and_flags(
         assert total == pytest.approx(expected, rel=1e-5), step
     assert values["lambda_gold_weight"][0][1] == pytest.approx(1 / 10)  # λ of batch index 1 of 10
     assert values["lambda_gold_weight"][-1][1] == pytest.approx(9 / 10)
-    learning_rates = [v for _, v in values["learning_rate"]]
-    assert max(learning_rates) <= 1e-3 and learning_rates[-1] == pytest.approx(0.0, abs=1e-9)
+    # the rate each logged update applied (the one λ and the loss describe): log step k is update k − 1
+    warmup = warmup_steps_for(0.1, STEPS)
+    assert values["learning_rate"] == [(k, pytest.approx(float(learning_rate_at(k - 1, 1e-3, warmup, STEPS)), rel=1e-6))
+                                       for k in (2, 4, 6, 8, 10)]
     drawn = [v for _, v in values["examples_drawn/RTE"]]
     assert drawn == sorted(drawn) and values["examples_drawn/RTE"][-1][1] + values["examples_drawn/STS-B"][-1][1] == STEPS * BATCH
     assert values["dev/RTE/accuracy"] == [(STEPS, 0.625)]
@@ -139,8 +142,9 @@ def test_nan_loss_stops_naming_step_and_task_and_keeps_the_last_good_checkpoint(
     seen_before = lambda slot: stream.example_indices[slot] in stream.example_indices[sts_slots[sts_slots < slot]]
     poisoned_slot = next(slot for slot in sts_slots if slot >= 2 * BATCH and not seen_before(slot))
     sts_labels[stream.example_indices[poisoned_slot]] = np.nan
-    bad_step = poisoned_slot // BATCH  # first step whose batch holds the NaN label
-    with pytest.raises(TrainingDivergedError, match=rf"at step {bad_step} \(task: STS-B\)"):
+    bad_step = poisoned_slot // BATCH  # first step whose batch holds the NaN label (0-based)
+    # named 1-based, as the progress lines and TensorBoard count steps
+    with pytest.raises(TrainingDivergedError, match=rf"at step {bad_step + 1} \(task: STS-B\)"):
         _train(_model(), examples=_examples(sts_labels), stream=stream, checkpoint_dir=str(tmp_path),
                checkpoint_every=1)
     latest = tf.train.latest_checkpoint(str(tmp_path))
@@ -233,7 +237,7 @@ def test_without_a_terminal_progress_is_one_plain_line_every_log_every_steps(cap
     no_teacher = [dataclasses.replace(e, teacher_outputs=None) for e in _examples()]
     try:
         _train(_model(), verbose=True, log_every=5, description="student")
-        _train(_model(), examples=no_teacher, log_every=10, description="teacher")
+        teacher_summary = _train(_model(), examples=no_teacher, log_every=10, description="teacher")
     finally:
         absl_logger.removeHandler(recorder)
         absl_logger.setLevel(level)
@@ -248,3 +252,4 @@ def test_without_a_terminal_progress_is_one_plain_line_every_log_every_steps(cap
     # Without a teacher λ weighs nothing, so it is not logged.
     [teacher_line] = [message for message in recorder.messages if message.startswith("teacher step ")]
     assert "loss=" in teacher_line and "λ" not in teacher_line, teacher_line
+    assert teacher_summary.final_gold_weight is None  # nor recorded in training_summary.json

@@ -14,7 +14,7 @@ import sys
 
 from absl import app, flags
 
-from bam_tf.cli_help import parse_flags
+from bam_tf.cli_help import flag_error, parse_flags
 from bam_tf.glue_submission import submission_tasks, write_submission
 from bam_tf.user_errors import InputError
 
@@ -33,7 +33,7 @@ FLAGS = flags.FLAGS
 
 def main(argv) -> int:
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag")
+        return flag_error(f"unexpected arguments {argv[1:]}; every setting is a --flag")
     try:
         summary = write_submission(FLAGS.model_dir, FLAGS.glue_dir, FLAGS.output, FLAGS.tasks, FLAGS.batch_size,
                                    FLAGS.max_examples)

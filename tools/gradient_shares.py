@@ -9,7 +9,7 @@ import sys
 
 from absl import app, flags
 
-from bam_tf.cli_help import parse_flags
+from bam_tf.cli_help import flag_error, parse_flags
 from bam_tf.gradient_shares import AT, format_gradient_shares, run_gradient_shares
 from bam_tf.user_errors import InputError
 
@@ -24,10 +24,10 @@ FLAGS = flags.FLAGS
 
 def main(argv) -> int:
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag")
+        return flag_error(f"unexpected arguments {argv[1:]}; every setting is a --flag")
     unknown = [at for at in FLAGS.at if at not in AT]
     if unknown:
-        raise app.UsageError(f"--at: unknown {unknown}; choose from {', '.join(AT)}")
+        return flag_error(f"--at: unknown {unknown}; choose from {', '.join(AT)}")
     try:
         for at in FLAGS.at:
             title, shares = run_gradient_shares(FLAGS.model_dir, at, FLAGS.batches)

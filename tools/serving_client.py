@@ -21,7 +21,7 @@ import sys
 
 from absl import app, flags
 
-from bam_tf.cli_help import parse_flags
+from bam_tf.cli_help import flag_error, parse_flags
 from bam_tf.serving_client import FORMATS, ServingError, build_request, send_request
 from bam_tf.user_errors import InputError
 
@@ -42,7 +42,7 @@ FLAGS = flags.FLAGS
 
 def main(argv) -> int:
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag")
+        return flag_error(f"unexpected arguments {argv[1:]}; every setting is a --flag")
     try:
         request = build_request(FLAGS.format, FLAGS.task, FLAGS.sentence1, FLAGS.sentence2, FLAGS.model_name,
                                 FLAGS.model_version)

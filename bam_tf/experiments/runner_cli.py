@@ -56,7 +56,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bam_tf.config import BamConfig, config_values_from_flags, define_flags  # noqa: E402  (no TensorFlow: a --dry_run stays fast)
+from bam_tf.config import SEEDS, BamConfig, config_values_from_flags, define_flags  # noqa: E402  (no TensorFlow: a --dry_run stays fast)
 from bam_tf.experiments.experiment import Experiment  # noqa: E402
 from bam_tf.experiments.methods import METHODS  # noqa: E402
 from bam_tf.experiments.results_file import ExperimentError  # noqa: E402
@@ -104,6 +104,8 @@ def experiment_from_flags(flag_values, backend=None) -> Experiment:
         seeds = [int(seed) for seed in flag_values.seeds]
     except ValueError:
         raise ExperimentError(f"--seeds must be integers, got {flag_values.seeds}") from None
+    if any(seed not in SEEDS for seed in seeds):
+        raise ExperimentError(f"--seeds must be in [0, 2^32), got {flag_values.seeds}")
     base = BamConfig.from_dict(values)
     return Experiment(base, [m.strip() for m in flag_values.methods], seeds, experiment_dir, results_file,
                       backend=backend, teacher_outputs_store=teacher_outputs_store)
@@ -135,7 +137,7 @@ def console_main() -> None:
     from bam_tf.cli_help import list_flags_in_help, parse_flags
 
     define_runner_flags()
-    list_flags_in_help(flags.FLAGS, [config, sys.modules[__name__]], __doc__)
+    list_flags_in_help(flags.FLAGS, [config, sys.modules[__name__]], __doc__, refused=RUNNER_OWNED_FLAGS)
     app.run(main, flags_parser=parse_flags)
 
 
