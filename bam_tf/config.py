@@ -15,7 +15,7 @@ from absl import flags
 
 from bam_tf.backbone_spec import DEFAULT_BACKBONE, recorded_backbone
 from bam_tf.task_loss_weights import parse_task_loss_weights
-from bam_tf.task_set import GLUE
+from bam_tf.task_set import GLUE, task_list_key
 from bam_tf.user_errors import InputError
 
 # Flags whose default differs from what bam_tf did before they existed: a recorded config without them
@@ -271,9 +271,14 @@ class BamConfig:
 
 def changed_flag_names(recorded: dict, current: dict, ignored: AbstractSet[str] = frozenset()) -> list[str]:
     """The flags set on both sides, not in `ignored`, whose values differ (sorted). A local backbone folder
-    recorded as a relative path counts as the same folder given absolute."""
+    recorded as a relative path counts as the same folder given absolute; task lists compare as the tasks they
+    name ("rte,sts-b" is "RTE,STS-B")."""
     def comparable(key, value):
-        return recorded_backbone(value) if key == "backbone" and isinstance(value, str) else value
+        if key == "backbone" and isinstance(value, str):
+            return recorded_backbone(value)
+        if key == "tasks" and isinstance(value, str):
+            return task_list_key(value)
+        return value
     return sorted(k for k in current if k in recorded and k not in ignored
                   and comparable(k, recorded[k]) != comparable(k, current[k]))
 

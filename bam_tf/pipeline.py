@@ -24,6 +24,7 @@ from bam_tf.distribution import (choose_jit_compile, choose_precision, create_st
                                  is_chief)
 from bam_tf.evaluation import evaluate_split, predict_head
 from bam_tf.glue_reader import TaskData, read_split
+from bam_tf.run_data import read_run_split
 from bam_tf.task import Task
 from bam_tf.input_pipeline import TaskExamples
 from bam_tf.length_bucketing import bucket_by_length, bucketing_note
@@ -372,15 +373,7 @@ class BamPipeline:
         """A split as this run uses it (capped, and order-augmented for training), encoded once per run."""
         key = (task.name, split)
         if key not in self._splits:
-            c = self.config
-            limit = (c.max_train_examples if split == "train" else c.max_eval_examples) or None
-            if c.data_source == "tfds":
-                from bam_tf.tfds_source import load_tfds_split  # tensorflow_datasets is slow to import
-                data = load_tfds_split(task, split, c.tfds_data_dir or None, limit, download=c.tfds_download)
-            else:
-                data = read_split(c.glue_dir, task, split, limit)
-            if split == "train" and task.symmetric and c.swap_pair_order:
-                data = data.with_swapped_pairs()
+            data = read_run_split(self.config, task, split)
             self._splits[key] = (data, encode_task_data(data, self.encoder))
         return self._splits[key]
 

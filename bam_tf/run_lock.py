@@ -30,23 +30,27 @@ class RunDirBusyError(InputError, RuntimeError):
 def exclusive_run_dir(directory: str):
     """Hold `directory` for this process until the block ends; raise RunDirBusyError if another has it.
     A block that leaves nothing but the lock (a run stopped by an input error before writing anything)
-    leaves nothing at all: no lock file, and not `directory` if it made it (parents it made stay)."""
-    created = not os.path.isdir(directory)
+    leaves nothing at all: no lock file, and not `directory` nor the parents it made for it, where empty."""
+    made = []  # the folders this call creates, deepest first
+    parent = os.path.abspath(directory)
+    while not os.path.isdir(parent) and parent != os.path.dirname(parent):
+        made.append(parent)
+        parent = os.path.dirname(parent)
     os.makedirs(directory, exist_ok=True)
     with _exclusive(os.path.join(directory, LOCK_FILE), directory, "directory"):
         try:
             yield
         finally:
-            _remove_if_only_the_lock(directory, created)
+            _remove_if_only_the_lock(directory, made)
 
 
-def _remove_if_only_the_lock(directory: str, created: bool) -> None:
+def _remove_if_only_the_lock(directory: str, made: list[str]) -> None:
     """Called while still holding the lock, so no other bam_tf process can start writing meanwhile."""
     try:
         if os.listdir(directory) == [LOCK_FILE]:
             os.remove(os.path.join(directory, LOCK_FILE))
-            if created:
-                os.rmdir(directory)
+            for folder in made:
+                os.rmdir(folder)  # fails (and stops) at the first one something else was written into
     except OSError:  # the directory moved or filled up meanwhile: leaving it is always safe
         pass
 
@@ -54,10 +58,15 @@ def _remove_if_only_the_lock(directory: str, created: bool) -> None:
 @contextlib.contextmanager
 def exclusive_file(path: str):
     """Hold the file `path` (through `<path>.lock` beside it; e.g. a results file that several experiment
-    dirs could append to) for this process until the block ends; RunDirBusyError if another has it."""
+    dirs could append to) for this process until the block ends; RunDirBusyError if another has it. The
+    lock file goes when the block ends (a process that opened it meanwhile sees it gone and takes a new one)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with _exclusive(path + LOCK_FILE, path, "file"):
-        yield
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                os.remove(path + LOCK_FILE)  # while still held (see _locked_descriptor)
 
 
 @contextlib.contextmanager

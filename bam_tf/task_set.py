@@ -14,6 +14,13 @@ from bam_tf.task import Task, normalized_name
 from bam_tf.user_errors import InputError
 
 
+def task_list_key(text: str) -> tuple[str, ...]:
+    """What a comma-separated task list names, in order, as every TaskSet reads it (case and punctuation
+    ignored, GLUE's aliases resolved): equal for "rte, sts-b" and "RTE,STS-B"."""
+    keys = [normalized_name(item) for item in text.split(",") if item.strip()]
+    return tuple(normalized_name(ALIASES.get(key, key)) for key in keys)
+
+
 class TaskSet:
     def __init__(self, user_tasks: Iterable[Task] = ()):
         """The GLUE tasks plus `user_tasks`; a name that spells a GLUE task or another user task is an

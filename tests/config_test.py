@@ -329,6 +329,14 @@ def test_changed_flag_names_skips_ignored_and_one_sided_flags():
     assert changed_flag_names({}, current) == []
 
 
+def test_task_lists_compare_as_the_tasks_they_name():
+    # as --tasks is read: case, spaces and punctuation ignored, GLUE's aliases resolved; the order counts
+    assert changed_flag_names({"tasks": "RTE,STS-B,paraphrase"}, {"tasks": "rte, sts_b,Para-phrase,"}) == []
+    assert changed_flag_names({"tasks": "MNLI"}, {"tasks": "mnli-matched"}) == []
+    assert changed_flag_names({"tasks": "RTE,STS-B"}, {"tasks": "STS-B,RTE"}) == ["tasks"]
+    assert changed_flag_names({"tasks": "RTE"}, {"tasks": "RTE,CoLA"}) == ["tasks"]
+
+
 def test_describe_flag_changes_shows_both_values_and_notes():
     recorded, current = {"seed": 0, "tasks": "RTE"}, {"seed": 1, "tasks": "CoLA"}
     assert describe_flag_changes(recorded, current, ["seed", "tasks"], {"seed": " (why)"}) == \

@@ -372,3 +372,44 @@ def test_a_baseline_sharing_no_task_says_so_instead_of_an_empty_table(tmp_path):
     section = text.split("## Against the baseline results")[1].split("## Runs")[0]
     assert "The two files share no task (here: RTE; baseline: CoLA): nothing to compare." in section
     assert "| method | task |" not in section
+
+
+def test_a_report_that_cannot_be_made_writes_nothing_and_says_why(tmp_path):
+    import pytest
+
+    from bam_tf.experiments.results_file import ExperimentError
+    from bam_tf.user_errors import InputError
+
+    grid = _grid(single={"RTE": [0.5, 0.6]}, multi={"RTE": [0.5, 0.6]}, bam={"RTE": [0.6, 0.7]}, seeds=[0, 1])
+    results = str(tmp_path / "r.jsonl")
+    _write_results(results, grid)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    for output, alpha, match in [
+            (str(tmp_path / "fig.png"), 0.05, "name the Markdown file"),  # the figure would overwrite it
+            (str(folder), 0.05, "is a folder, not a file"),
+            (results + "/x.md", 0.05, "is a file, so nothing can be made below it"),
+            (str(tmp_path / "r.md"), 0.0, r"--alpha must be a significance level in \(0, 1\), got 0.0"),
+            (str(tmp_path / "r.md"), 5.0, r"--alpha must be a significance level in \(0, 1\), got 5.0")]:
+        with pytest.raises(InputError, match=match):
+            report.build_report(results, output, alpha)
+    with pytest.raises(ExperimentError, match=r"--results_file=.*r.jsonI: no such file"):
+        report.build_report(str(tmp_path / "r.jsonI"), str(tmp_path / "r.md"))
+    with pytest.raises(ExperimentError, match=r"--baseline_results=.*none.jsonl: no such file"):
+        report.build_report(results, str(tmp_path / "r.md"), baseline_file=str(tmp_path / "none.jsonl"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "r.jsonl"]  # no PNG, no Markdown left behind
+    assert not list(folder.iterdir())
+
+
+def test_an_alpha_no_seed_count_reaches_and_a_truncated_baseline_are_said(tmp_path):
+    grid = _grid(single={"RTE": [0.5, 0.6]}, multi={"RTE": [0.5, 0.6]}, bam={"RTE": [0.6, 0.7]}, seeds=[0, 1])
+    _write_results(tmp_path / "r.jsonl", grid)
+    _write_results(tmp_path / "b.jsonl", grid)
+    with open(tmp_path / "b.jsonl", "a") as f:
+        f.write('{"method": "bam", "se')  # a run killed while appending
+    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 1e-60,
+                               baseline_file=str(tmp_path / "b.jsonl"))
+    assert "that needs more than 100 seeds per method." in text
+    assert "--alpha=1e-60 --baseline_results=" in text  # the command quoted reruns this report
+    assert f"- warning: {tmp_path / 'b.jsonl'}: ignoring a truncated last line" in text
+    assert (tmp_path / "r.png").exists() and (tmp_path / "r.md").exists()

@@ -92,6 +92,9 @@ class FakeBackend:
     def train_sizes(self, config):
         return {task: 4 for task in config.tasks.split(",")}
 
+    def train_fingerprint(self, config, task):
+        return f"fingerprint-{task}"  # what _predict writes: the data never changes here
+
     def _predict(self, config, tasks, out_dir, value=None):
         for task in tasks:
             outputs = np.full((4, WIDTH.get(task, 2)), float(config.seed if value is None else value), np.float32)
@@ -201,6 +204,26 @@ def test_teachers_are_trained_once_and_shared_by_every_method(tmp_path):
     assert f"{len(ALL_METHODS) * 2} done, 0 to do" in "\n".join(again.printed)
 
 
+def test_an_ensemble_of_other_seeds_is_refused_not_mixed_into_the_grid(tmp_path):
+    make_experiment(tmp_path, methods=("single", "bam_ensemble"), seeds=(0, 1)).run()
+    records = read_results(str(tmp_path / "results.jsonl"))[0]
+    assert {tuple(r["ensemble_seeds"]) for r in records if r["method"] == "bam_ensemble"} == {(0, 1)}
+    assert all("ensemble_seeds" not in r for r in records if r["method"] == "single")
+    # a third seed would average three seeds' teachers for it and two for the ensembles recorded
+    with pytest.raises(ExperimentError, match=r"holds bam_ensemble seed 0 \(CoLA\), an ensemble of the teachers "
+                                              r"of seeds 0, 1; --seeds is now 0, 1, 2"):
+        make_experiment(tmp_path, methods=("single", "bam_ensemble"), seeds=(0, 1, 2)).plan()
+    grown = make_experiment(tmp_path, methods=("single",), seeds=(0, 1, 2))  # the other methods may grow
+    grown.run()
+    assert ("teacher", 2, "CoLA") in grown.backend.trained
+    # an ensemble started (outputs averaged) but not recorded is refused the same way
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records
+                                                    if (r["method"], r["seed"]) != ("bam_ensemble", 1)))
+    with pytest.raises(ExperimentError, match=r"ensemble_seeds.json records, an ensemble of the teachers of seeds "
+                                              r"0, 1; --seeds is now 1, 2"):
+        make_experiment(tmp_path, methods=("single", "bam_ensemble"), seeds=(1, 2)).plan()
+
+
 def test_a_killed_run_is_finished_in_its_own_model_dir_without_retraining_teachers(tmp_path):
     killer = FakeBackend(kill_at=("student", os.path.join("bam", "seed0")))
     with pytest.raises(Killed):
@@ -269,8 +292,18 @@ def test_the_teacher_outputs_store_refuses_outputs_of_other_teachers(tmp_path):
     os.rename(tmp_path / "exp", tmp_path / "lost")
     os.remove(tmp_path / "results.jsonl")
     other = make_experiment(tmp_path, methods=("bam",), seeds=(0,), store=str(store), teacher_learning_rate=1e-5)
-    with pytest.raises(ExperimentError, match=r"teacher_flags.json: .*--teacher_learning_rate: 5e-05 → 1e-05"):
-        other.run()
+    for stage in (other.plan, other.run):  # a dry run says what the run would
+        with pytest.raises(ExperimentError, match=r"teacher_flags.json: .*--teacher_learning_rate: 5e-05 → 1e-05"):
+            stage()
+    # outputs of these teachers, but on training data that has changed since: refused before they are copied,
+    # so that the experiment dir does not keep them (every later run would stop on them)
+    changed_data = FakeBackend()
+    changed_data.train_fingerprint = lambda config, task: "fingerprint-of-edited-files"
+    edited = make_experiment(tmp_path, methods=("bam",), seeds=(0,), store=str(store), backend=changed_data)
+    with pytest.raises(ExperimentError, match=r"seed0/CoLA.npz: computed on other CoLA training data than this "
+                                              r"experiment reads .*use another --teacher_outputs_store"):
+        edited.run()
+    assert not (tmp_path / "exp" / "single" / "seed0" / "teacher_outputs").exists()
     os.remove(store / "seed0" / "teacher_flags.json")
     same = make_experiment(tmp_path, methods=("bam",), seeds=(0,), store=str(store))
     with pytest.raises(ExperimentError, match="teacher_flags.json is missing"):
@@ -336,9 +369,15 @@ def test_the_runners_paths_may_start_with_the_home_folder(tmp_path, monkeypatch)
 
 def test_results_from_other_flags_are_refused(tmp_path):
     make_experiment(tmp_path).run()
-    with pytest.raises(ExperimentError, match="--learning_rate: 0.0001 → 0.0002"):
+    # the first line refused is a student's: the teachers' (single) never read the student's flags
+    with pytest.raises(ExperimentError, match=r"holds multi seed 0 \(CoLA\) from a run with other flags "
+                                              r"\(--learning_rate: 0.0001 → 0.0002\)"):
         make_experiment(tmp_path, learning_rate=2e-4).plan()
+    make_experiment(tmp_path, methods=("single",), learning_rate=2e-4).plan()
     make_experiment(tmp_path, log_every=7).plan()  # flags that change no result are fine
+    make_experiment(tmp_path, tasks="cola, sts_b").plan()  # the same tasks, spelt otherwise
+    with pytest.raises(ExperimentError, match="--teacher_learning_rate"):
+        make_experiment(tmp_path, methods=("single",), teacher_learning_rate=1e-5).plan()
 
 
 def test_teachers_and_students_of_other_flags_are_not_reused_by_another_method(tmp_path):
@@ -411,6 +450,34 @@ def test_results_file_reading_and_appending(tmp_path):
         read_results(path)
 
 
+def test_the_commit_is_dirty_for_changed_code_not_for_the_experiments_own_results(tmp_path, monkeypatch):
+    from bam_tf.experiments import experiment
+
+    repo = tmp_path / "repo"
+    (repo / "results").mkdir(parents=True)
+    (repo / "bam_tf").mkdir()
+    git = lambda *args: subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                                       check=True, capture_output=True)
+    git("init", "-q")
+    for name in ("bam_tf/code.py", "results/grid.jsonl", "results/other.md"):
+        (repo / name).write_text("x\n")
+    git("add", ".")
+    git("commit", "-qm", "c")
+    monkeypatch.setattr(experiment, "BAM_TF_DIR", str(repo / "bam_tf"))
+    results = str(repo / "results" / "grid.jsonl")
+    assert experiment.git_commit([results])["git_dirty"] is False
+    with open(results, "a") as f:
+        f.write("{}\n")  # what every finished run does to a results file kept in the repository
+    assert experiment.git_commit([results])["git_dirty"] is False
+    assert experiment.git_commit([str(repo / "results" / "grid")])["git_dirty"] is True  # a name's prefix is no folder
+    assert experiment.git_commit([])["git_dirty"] is True
+    git("mv", "results/other.md", "results/moved.md")  # a rename is "R  new\0old": old is no path of its own
+    assert experiment.git_commit([str(repo / "results")])["git_dirty"] is False
+    (repo / "bam_tf" / "code.py").write_text("y\n")
+    commit = experiment.git_commit([results, str(repo / "results")])
+    assert commit["git_dirty"] is True and len(commit["git_commit"]) == 40
+
+
 def test_bad_experiment_settings(tmp_path):
     with pytest.raises(ExperimentError, match="unknown"):
         make_experiment(tmp_path, methods=("single", "bam_typo"))
@@ -418,6 +485,21 @@ def test_bad_experiment_settings(tmp_path):
         make_experiment(tmp_path, seeds=(0, 0))
     with pytest.raises(ExperimentError, match="single seed 0"):
         make_experiment(tmp_path, teacher_batch_size=0)
+
+
+def test_paths_of_the_wrong_kind_are_refused_before_the_plan(tmp_path):
+    base = BamConfig(model_dir=str(tmp_path / "exp"), tasks="CoLA", glue_dir=str(tmp_path))
+    a_file = tmp_path / "grid.flags"
+    a_file.write_text("--tasks=CoLA\n")
+    for experiment_dir, results_file, store, match in [
+            (tmp_path / "exp", tmp_path, "", r"--results_file=.* is a folder, not a file"),
+            (a_file, tmp_path / "r.jsonl", "", r"--experiment_dir=.*grid.flags is a file, not a folder"),
+            (tmp_path / "exp", a_file / "r.jsonl", "", r"--results_file=.*: .*grid.flags is a file, so nothing can"),
+            (tmp_path / "exp", tmp_path / "r.jsonl", a_file, r"--teacher_outputs_store=.* is a file, not a folder")]:
+        with pytest.raises(InputError, match=match):
+            Experiment(base, ["single"], [0], str(experiment_dir), str(results_file), backend=FakeBackend(),
+                       out=lambda text: None, teacher_outputs_store=str(store))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.flags"]
 
 
 def test_a_second_runner_on_the_same_experiment_stops_at_once_naming_the_first(tmp_path):

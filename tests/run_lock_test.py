@@ -1,5 +1,6 @@
 """One writer per run directory (bam_tf.run_lock): a second process stops at once, a killed one frees it."""
 
+import contextlib
 import json
 import os
 import signal
@@ -9,7 +10,7 @@ import time
 
 import pytest
 
-from bam_tf.run_lock import LOCK_FILE, RunDirBusyError, exclusive_run_dir
+from bam_tf.run_lock import LOCK_FILE, RunDirBusyError, exclusive_file, exclusive_run_dir
 
 HOLDER = r"""
 import sys, time
@@ -53,6 +54,30 @@ def test_a_block_that_wrote_nothing_leaves_nothing(tmp_path):
     with exclusive_run_dir(str(new)):
         (new / "flags.txt").write_text("--tasks=RTE\n")
     assert sorted(os.listdir(new)) == [LOCK_FILE, "flags.txt"]  # a run that wrote something keeps its folder
+    deep = tmp_path / "exp" / "single" / "seed0"  # e.g. a run of the experiment runner
+    with pytest.raises(ValueError):
+        with exclusive_run_dir(str(deep)):
+            raise ValueError("a bad dev label")
+    assert not (tmp_path / "exp").exists()  # nor the parents it made for it
+    (tmp_path / "exp" / "single").mkdir(parents=True)
+    (tmp_path / "exp" / "notes.txt").write_text("mine")
+    with exclusive_run_dir(str(deep)):
+        pass
+    assert sorted(os.listdir(tmp_path / "exp")) == ["notes.txt", "single"]  # what was there before stays
+
+
+def test_a_results_files_lock_goes_when_its_holder_is_done(tmp_path):
+    results = tmp_path / "grid.jsonl"
+    for outcome in ("finished", "failed"):
+        with pytest.raises(ValueError) if outcome == "failed" else contextlib.nullcontext():
+            with exclusive_file(str(results)):
+                assert (tmp_path / ("grid.jsonl" + LOCK_FILE)).exists()
+                with pytest.raises(RunDirBusyError, match="grid.jsonl is in use by another bam_tf process"):
+                    with exclusive_file(str(results)):
+                        pass
+                if outcome == "failed":
+                    raise ValueError("an error in a run")
+        assert os.listdir(tmp_path) == [], outcome
 
 
 def test_a_lock_file_removed_before_the_lock_is_taken_is_not_trusted(tmp_path, monkeypatch):

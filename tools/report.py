@@ -9,15 +9,16 @@ import argparse
 import os
 import sys
 
-from bam_tf.experiments.report import build_report
-from bam_tf.experiments.results_file import ExperimentError
+from bam_tf.experiments.report import DEFAULT_ALPHA, build_report
+from bam_tf.user_errors import InputError
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results_file", required=True)
     parser.add_argument("--output", required=True, help="Markdown file; the PNG goes next to it")
-    parser.add_argument("--alpha", type=float, default=0.05)
+    parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
+                        help="Significance level of the tests (after Holm's correction); default %(default)s")
     parser.add_argument("--command", default=None,
                         help="The command that produced the results file, quoted in the report so readers can rerun it")
     parser.add_argument("--baseline_results", default=None,
@@ -30,7 +31,7 @@ def main(argv=None) -> int:
     try:
         text = build_report(args.results_file, args.output, args.alpha, args.command, args.baseline_results,
                             args.notes)
-    except ExperimentError as error:
+    except InputError as error:  # (ExperimentError among them)
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(text)

@@ -25,8 +25,12 @@ from bam_tf.run_layout import DEV_RESULTS, TRAINING_SUMMARY, RunLayout
 from bam_tf.run_lock import exclusive_file, exclusive_run_dir
 from bam_tf.task_defs import definition_of
 from bam_tf.task_set import TaskSet, task_set_of
+from bam_tf.teacher_outputs import TeacherOutputsError
 
 BAM_TF_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# bam_ensemble averages the teachers of every seed of --seeds: its results lines and outputs folder say which.
+ENSEMBLE_SEEDS_KEY = "ensemble_seeds"
+ENSEMBLE_SEEDS_FILE = "ensemble_seeds.json"
 
 
 def eval_task_names(task_set: TaskSet, task_names: Iterable[str]) -> list[str]:
@@ -34,18 +38,32 @@ def eval_task_names(task_set: TaskSet, task_names: Iterable[str]) -> list[str]:
     return [eval_task.name for name in task_names for eval_task in task_set.dev_tasks(task_set.get(name))]
 
 
-def git_commit() -> dict:
-    """The commit of the bam_tf checkout, and whether it has uncommitted changes (None outside git)."""
+def git_commit(own_outputs: Iterable[str] = ()) -> dict:
+    """The commit of the bam_tf checkout, and whether it has uncommitted changes (None outside git). Changes
+    to `own_outputs` (files or folders: the experiment's results file, say, kept in the repository) are the
+    experiment's own writes, not changes to the code."""
     def git(*args):
         return subprocess.run(["git", "-C", BAM_TF_DIR, *args], capture_output=True, text=True, timeout=30)
     try:
-        head = git("rev-parse", "HEAD")
-        if head.returncode != 0:
+        head, top = git("rev-parse", "HEAD"), git("rev-parse", "--show-toplevel")
+        if head.returncode != 0 or top.returncode != 0:
             return {"git_commit": None, "git_dirty": None}
-        status = git("status", "--porcelain", "--untracked-files=no")
-        return {"git_commit": head.stdout.strip(), "git_dirty": bool(status.stdout.strip())}
+        status = git("status", "--porcelain", "-z", "--untracked-files=no")
+        changed, entries = [], iter(status.stdout.split("\0"))
+        for entry in entries:  # "XY path"; a rename or copy is followed by its source path
+            if len(entry) > 3:
+                changed.append(os.path.join(top.stdout.strip(), entry[3:]))
+                if {"R", "C"} & set(entry[:2]):
+                    next(entries, None)
+        own = [os.path.realpath(path) for path in own_outputs if path]
+        dirty = any(not any(_is_within(os.path.realpath(path), o) for o in own) for path in changed)
+        return {"git_commit": head.stdout.strip(), "git_dirty": dirty}
     except (OSError, subprocess.SubprocessError):
         return {"git_commit": None, "git_dirty": None}
+
+
+def _is_within(path: str, directory_or_file: str) -> bool:
+    return path == directory_or_file or path.startswith(directory_or_file.rstrip(os.sep) + os.sep)
 
 
 def is_trained(model_dir: str) -> bool:
@@ -80,6 +98,11 @@ class Experiment:
             raise ExperimentError("--methods and --seeds must be non-empty and without repeats")
         if not experiment_dir or not results_file:
             raise ExperimentError("--experiment_dir and --results_file are required")
+        # A folder where a file goes (or the reverse) surfaces here, not as a traceback after the first run.
+        for path, name, folder in ((experiment_dir, "--experiment_dir", True), (results_file, "--results_file", False),
+                                   (teacher_outputs_store, "--teacher_outputs_store", True)):
+            if path:
+                atomic_files.check_can_write(path, f"{name}={path}", folder=folder)
         self.base = base
         self.methods = [m for m in METHODS if m in methods]
         self.seeds = list(seeds)
@@ -163,6 +186,8 @@ class Experiment:
                 if record is None:
                     continue
                 self._check_same_flags(key, task, record, configs[self.task_set.get(task).head])
+                if key.method == "bam_ensemble" and ENSEMBLE_SEEDS_KEY in record:
+                    self._check_ensemble_seeds(record[ENSEMBLE_SEEDS_KEY], f"{self.results_file} holds {key} ({task})")
                 present.append(task)
             expected = self.expected_tasks()
             if len(present) == len(expected):
@@ -176,6 +201,7 @@ class Experiment:
                 details.append(f"continues in {self.run_dir(key.method, key.seed)}")
             self._check_reused_run_dirs(key)
             if key.method in DISTILL_FROM_SINGLE - {"bam_ensemble"} and self._outputs_only_in_store(key.seed):
+                self.store.check_flags(key.seed, self._teacher_flags(key.seed))  # as the run will
                 details.append(f"teacher outputs from {self.store.seed_dir(key.seed)}")
             items.append(PlanItem(key, False, "to do" + (f" ({'; '.join(details)})" if details else "")))
         return items, warning
@@ -187,6 +213,8 @@ class Experiment:
             for seed in (self.seeds if key.method == "bam_ensemble" else [key.seed]):
                 self._refuse_other_flags(self.run_dir("single", seed), self.single_config(seed),
                                          f"seed {seed}'s teachers", ignored=STUDENT_ONLY_FLAGS)
+        if key.method == "bam_ensemble":
+            self._recorded_ensemble_seeds(key.seed)
         students = [] if key.method == "single" else list(self.configs(key).values())
         if key.method == "multi_to_multi":
             students += self.configs(RunKey("multi", key.seed)).values()
@@ -194,11 +222,30 @@ class Experiment:
             self._refuse_other_flags(config.model_dir, config, "a student")
 
     def _check_same_flags(self, key: RunKey, task: str, record: dict, config: BamConfig) -> None:
-        recorded = {**(record.get("flags") or {}), **{k: v for k, v in record.items() if k == USER_TASKS_KEY}}
-        details = changed_settings(recorded, {**config.to_dict(), **self.user_tasks})
+        ignored = STUDENT_ONLY_FLAGS if key.method == "single" else ()  # the teachers never read them
+        recorded = {**{k: v for k, v in (record.get("flags") or {}).items() if k not in ignored},
+                    **{k: v for k, v in record.items() if k == USER_TASKS_KEY}}
+        details = changed_settings(recorded, {**{k: v for k, v in config.to_dict().items() if k not in ignored},
+                                              **self.user_tasks})
         if details:
             raise ExperimentError(f"{self.results_file} holds {key} ({task}) from a run with other flags ({details}); "
                                   "use another --results_file and --experiment_dir for other settings")
+
+    def _check_ensemble_seeds(self, recorded: list[int], where: str) -> None:
+        if sorted(recorded) != sorted(self.seeds):
+            raise ExperimentError(
+                f"{where}, an ensemble of the teachers of seeds {', '.join(map(str, sorted(recorded)))}; --seeds is "
+                f"now {', '.join(map(str, self.seeds))}, and an ensemble of other seeds is another result: use "
+                "another --experiment_dir and --results_file, or leave bam_ensemble out of --methods to run other "
+                "seeds of the other methods")
+
+    def _recorded_ensemble_seeds(self, seed: int) -> str:
+        """The file recording which seeds' teachers bam_ensemble seed `seed`'s outputs average; refuses other
+        seeds than this grid's."""
+        path = os.path.join(self.teacher_outputs_dir("bam_ensemble", seed), ENSEMBLE_SEEDS_FILE)
+        if os.path.exists(path):
+            self._check_ensemble_seeds(atomic_files.read_json(path)["seeds"], f"{path} records")
+        return path
 
     def print_plan(self) -> list[PlanItem]:
         items, warning = self.plan()
@@ -236,7 +283,8 @@ class Experiment:
 
     def provenance(self) -> dict:
         if self._provenance is None:
-            self._provenance = git_commit()
+            self._provenance = git_commit([self.results_file, self.experiment_dir,
+                                           self.store.directory if self.store else ""])
         return self._provenance
 
     def dry_run(self) -> list[PlanItem]:
@@ -293,6 +341,7 @@ class Experiment:
                 "training_steps": summary.get("steps"), "train_examples": sizes,
                 "precision": summary.get("precision"), "device": summary.get("device"),
                 "model_dir": model_dir, "flags": config.to_dict(), **self.user_tasks, **self.provenance(),
+                **({ENSEMBLE_SEEDS_KEY: self.seeds} if key.method == "bam_ensemble" else {}),
                 "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
         if lines:
             dropped = append_results(self.results_file, lines)
@@ -330,8 +379,11 @@ class Experiment:
                 self.backend.write_teacher_outputs(config, RunLayout(multi.model_dir).student_dir,
                                                    self.teacher_outputs_dir(method, seed))
         elif method == "bam_ensemble":
+            record = self._recorded_ensemble_seeds(seed)
             for teacher_seed in self.seeds:
                 self.ensure_teacher_outputs(teacher_seed)
+            if not os.path.exists(record):  # first, so that no averaged outputs ever lie there without it
+                atomic_files.write_json(record, {"seeds": self.seeds})
             self._write_ensemble_outputs(self.teacher_outputs_dir(method, seed))
         result = self.ensure_student(config)
         return {task: result for task in self.tasks}
@@ -379,7 +431,8 @@ class Experiment:
                                  f"seed {seed}'s teachers", ignored=STUDENT_ONLY_FLAGS)
         outputs_dir = self.teacher_outputs_dir("single", seed)
         if self.store:
-            fetched = self.store.fetch(seed, self._teacher_flags(seed), outputs_dir, self.tasks)
+            fetched = self.store.fetch(seed, self._teacher_flags(seed), outputs_dir, self.tasks,
+                                       lambda task: self.backend.train_fingerprint(self.single_config(seed), task))
             if fetched:
                 self.out(f"  single-task teachers, seed {seed}: outputs of {', '.join(fetched)} "
                          f"from {self.store.seed_dir(seed)}")
@@ -411,7 +464,13 @@ class Experiment:
         self._refuse_other_flags(config.model_dir, config, "a student")
         student = RunLayout(config.model_dir).student_dir
         if not is_trained(student):
-            self.backend.run_pipeline(dataclasses.replace(config, mode="student"))
+            try:
+                self.backend.run_pipeline(dataclasses.replace(config, mode="student"))
+            except TeacherOutputsError as error:  # its advice is bam-train's: say what it means in a grid
+                raise ExperimentError(
+                    f"{error}\n(in a grid, a student's teacher outputs are copied from its seed's single run "
+                    "folder or the --teacher_outputs_store: for other data, use another --experiment_dir, "
+                    "--results_file and --teacher_outputs_store)") from None
         if not os.path.exists(os.path.join(student, DEV_RESULTS)):
             self.backend.dev_results(config, student)
         return self._model_results(student)

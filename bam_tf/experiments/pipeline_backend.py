@@ -13,7 +13,7 @@ import os
 import keras
 
 from bam_tf.config import BamConfig
-from bam_tf.glue_reader import read_split
+from bam_tf.run_data import read_run_split
 from bam_tf.task_set import task_set_of
 from bam_tf.pipeline import BamPipeline
 
@@ -21,7 +21,7 @@ from bam_tf.pipeline import BamPipeline
 class PipelineBackend:
     def __init__(self, verbose: bool = True):
         self.verbose = verbose
-        self._sizes: dict[tuple, int] = {}
+        self._train_data: dict[tuple, tuple[int, str]] = {}
 
     def run_pipeline(self, config: BamConfig, also_predict: bool = False) -> None:
         """BamPipeline(config).run(); `also_predict` then writes the teachers' outputs with the same
@@ -50,21 +50,18 @@ class PipelineBackend:
         """Training examples per task as the run uses them (cap, swapped pairs); None for tfds data."""
         if config.data_source != "tsv":
             return None
-        sizes = {}
-        for task in task_set_of(config.task_defs).parse_list(config.tasks):
-            key = (os.path.abspath(config.glue_dir), task.name, config.max_train_examples, config.swap_pair_order)
-            if key not in self._sizes:
-                data = read_split(config.glue_dir, task, "train", config.max_train_examples or None)
-                self._sizes[key] = len(data) * (2 if task.symmetric and config.swap_pair_order else 1)
-            sizes[task.name] = self._sizes[key]
-        return sizes
+        return {task.name: self._train_facts(config, task.name)[0]
+                for task in task_set_of(config.task_defs).parse_list(config.tasks)}
 
-    @staticmethod
-    @contextlib.contextmanager
-    def _pipeline(config: BamConfig):
-        """A quiet pipeline outside BamPipeline.run (whose stages set the run's precision themselves)."""
-        keras.backend.clear_session()
-        try:
-            yield BamPipeline(config, verbose=False)
-        finally:
-            keras.backend.clear_session()
+    def train_fingerprint(self, config: BamConfig, task_name: str) -> str:
+        """The fingerprint of `task_name`'s training data as `config`'s run reads it (teacher outputs carry it)."""
+        return self._train_facts(config, task_name)[1]
+
+    def _train_facts(self, config: BamConfig, task_name: str) -> tuple[int, str]:
+        """(size, fingerprint) of a task's training data as the run reads it; read once per grid."""
+        key = (os.path.abspath(config.glue_dir), config.data_source, config.tfds_data_dir, task_name,
+               config.max_train_examples, config.swap_pair_order, config.task_defs)
+        if key not in self._train_data:
+            data = read_run_split(config, task_set_of(config.task_defs).get(task_name), "train")
+            self._train_data[key] = (len(data), data.fingerprint())
+        return self._train_data[key]

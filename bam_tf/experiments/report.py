@@ -32,33 +32,44 @@ from bam_tf.experiments.report_summary import ANNEALING, CLAIMS, summary_section
 from bam_tf.experiments.results_file import ExperimentError, read_results
 
 COMPARISONS = CLAIMS + (ANNEALING,)
+DEFAULT_ALPHA = 0.05
 
 
-def build_report(results_file: str, output: str, alpha: float, command: str | None = None,
+def build_report(results_file: str, output: str, alpha: float = DEFAULT_ALPHA, command: str | None = None,
                  baseline_file: str | None = None, notes_file: str | None = None) -> str:
     """Write the Markdown report to `output` and its figure next to it (.png); returns the Markdown.
     With `baseline_file`, also each method against the same method in that results file; with
     `notes_file`, its Markdown (what the results cannot say: the cost estimate made before the runs,
     what ran beside a run) as the report's "Notes" section."""
-    notes = _read_notes(notes_file) if notes_file else None  # before anything is written
-    records, warning = read_results(results_file)
+    # Everything checked before anything is written: a failed report leaves neither file.
+    if not 0 < alpha < 1:
+        raise ExperimentError(f"--alpha must be a significance level in (0, 1), got {alpha}")
+    png = os.path.splitext(output)[0] + ".png"
+    if os.path.abspath(png) == os.path.abspath(output):
+        raise ExperimentError(f"--output={output}: name the Markdown file (e.g. report.md); the figure goes "
+                              "next to it as a .png of the same name")
+    for path, name in ((output, f"--output={output}"), (png, f"the figure {png}")):
+        atomic_files.check_can_write(path, name, folder=False)
+    notes = _read_notes(notes_file) if notes_file else None
+    records, warning = _read_existing(results_file, "--results_file")
     if not records:
         raise ExperimentError(f"{results_file}: no results" + (f" ({warning})" if warning else ""))
+    warnings = [warning] if warning else []
     results = Results(records)
     baseline = None
     if baseline_file:
-        baseline_records, _ = read_results(baseline_file)
+        baseline_records, baseline_warning = _read_existing(baseline_file, "--baseline_results")
         if not baseline_records:
             raise ExperimentError(f"{baseline_file}: no results to compare with")
+        warnings += [baseline_warning] if baseline_warning else []
         baseline = Results(baseline_records)
-    png = os.path.splitext(output)[0] + ".png"
     total_steps = bam_total_steps(results) if "bam" in results.methods else None
-    draw_figure(results, png, total_steps)
     first = next(iter(results.latest.values()))["flags"]
     lines = [f"# Experiment report: {os.path.splitext(os.path.basename(output))[0]}", "",
              f"- results: `{results_file}` ({len(records)} lines, {len(results.latest)} (method, seed, task) results)",
              f"- generated: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')} by "
              f"`python tools/report.py --results_file={results_file} --output={output}"
+             + (f" --alpha={alpha:g}" if alpha != DEFAULT_ALPHA else "")
              + (f" --baseline_results={baseline_file}" if baseline_file else "")
              + (f" --notes={notes_file}" if notes_file else "")
              + (f" --command='{command}'" if command else "") + "`",
@@ -67,7 +78,7 @@ def build_report(results_file: str, output: str, alpha: float, command: str | No
              f"max_train_examples {first.get('max_train_examples') or 'all'}, "
              f"max_eval_examples {first.get('max_eval_examples') or 'all'}",
              f"- methods: {', '.join(f'{m} (seeds {results.seeds(m)})' for m in results.methods)}"]
-    for text in ([warning] if warning else []) + Results.mixed_settings(records):
+    for text in warnings + Results.mixed_settings(records):
         lines.append(f"- warning: {text}")
     if command:
         lines.append(f"- produced by: `{command}`")
@@ -89,8 +100,16 @@ def build_report(results_file: str, output: str, alpha: float, command: str | No
               "of the gold label in the bam student's target λ·gold + (1 − λ)·teacher, over training (λ = step / T)."
               + (f" Total steps T = {total_steps[0]}, from {total_steps[1]}." if total_steps else "")]
     text = "\n".join(lines) + "\n"
+    draw_figure(results, png, total_steps)
     atomic_files.write_text(output, text)
     return text
+
+
+def _read_existing(path: str, name: str) -> tuple[list[dict], str | None]:
+    if not os.path.isfile(path):
+        raise ExperimentError(f"{name}={path}: " + ("a folder, not a results file" if os.path.isdir(path)
+                                                     else "no such file"))
+    return read_results(path)
 
 
 def _read_notes(path: str) -> str:

@@ -74,9 +74,12 @@ def comparison_section(results: Results, better: str, other: str, alpha: float) 
                  f"{better} score above every {other} score); Holm multiplies the smallest p by {m}, so the "
                  f"smallest attainable adjusted p is {significance.min_adjusted_p(n1, n2, m):.4g}.")
     if min(min_adjusted) > alpha:
-        needed = significance.seeds_needed(m, alpha)
-        statement += (f" **With these n nothing can be significant at α = {alpha}, whatever the scores**: "
-                      f"that needs n ≥ {needed} seeds per method (1 / C({2 * needed}, {needed}) · {m} ≤ {alpha}).")
+        statement += f" **With these n nothing can be significant at α = {alpha}, whatever the scores**: "
+        try:
+            needed = significance.seeds_needed(m, alpha)
+            statement += f"that needs n ≥ {needed} seeds per method (1 / C({2 * needed}, {needed}) · {m} ≤ {alpha})."
+        except ValueError:  # beyond seeds_needed's search
+            statement += "that needs more than 100 seeds per method."
     lines.append(statement)
     x_avg, y_avg = list(results.glue_averages(better).values()), list(results.glue_averages(other).values())
     if x_avg and y_avg:

@@ -12,10 +12,12 @@ only act on multi-task runs) or other definitions of the user's own tasks.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from bam_tf import atomic_files
 from bam_tf.experiments.methods import changed_settings
 from bam_tf.experiments.results_file import ExperimentError
+from bam_tf.teacher_outputs import load_teacher_outputs
 
 FLAGS_FILE = "teacher_flags.json"
 
@@ -27,12 +29,23 @@ class TeacherOutputsStore:
     def seed_dir(self, seed: int) -> str:
         return os.path.join(self.directory, f"seed{seed}")
 
-    def fetch(self, seed: int, teacher_flags: dict, target_dir: str, tasks: list[str]) -> list[str]:
-        """Copies the stored outputs of `tasks` that `target_dir` lacks into it; returns those tasks."""
+    def fetch(self, seed: int, teacher_flags: dict, target_dir: str, tasks: list[str],
+              fingerprints: Callable[[str], str]) -> list[str]:
+        """Copies the stored outputs of `tasks` that `target_dir` lacks into it; returns those tasks. Outputs
+        of teachers with other flags, or computed on other training data than `fingerprints(task)`'s (the
+        fingerprint of the task's training data as the runs read it), are refused before anything is copied:
+        copied, they would stop every later run in the experiment dir too."""
         source_dir = self.seed_dir(seed)
         wanted = [t for t in missing_outputs(target_dir, tasks) if _has(source_dir, t)]
         if wanted:
-            self._check_flags(seed, teacher_flags)
+            self.check_flags(seed, teacher_flags)
+        for task in wanted:
+            stored = load_teacher_outputs(_path(source_dir, task)).data_fingerprint
+            if stored != fingerprints(task):
+                raise ExperimentError(f"{_path(source_dir, task)}: computed on other {task} training data than "
+                                      f"this experiment reads (fingerprint {stored[:12]}…, this data "
+                                      f"{fingerprints(task)[:12]}…: other files, or the same files changed?); "
+                                      "use another --teacher_outputs_store for other data")
         return copy_outputs(source_dir, target_dir, wanted)
 
     def keep(self, seed: int, teacher_flags: dict, source_dir: str, tasks: list[str]) -> list[str]:
@@ -42,12 +55,13 @@ class TeacherOutputsStore:
         if new:
             flags_path = os.path.join(target_dir, FLAGS_FILE)
             if os.path.exists(flags_path):
-                self._check_flags(seed, teacher_flags)
+                self.check_flags(seed, teacher_flags)
             else:
                 atomic_files.write_json(flags_path, teacher_flags)
         return copy_outputs(source_dir, target_dir, new)
 
-    def _check_flags(self, seed: int, teacher_flags: dict) -> None:
+    def check_flags(self, seed: int, teacher_flags: dict) -> None:
+        """An ExperimentError unless the stored outputs of `seed` come from teachers with `teacher_flags`."""
         flags_path = os.path.join(self.seed_dir(seed), FLAGS_FILE)
         if not os.path.exists(flags_path):
             raise ExperimentError(f"{flags_path} is missing: cannot tell which teachers wrote "
