@@ -272,6 +272,22 @@ def test_the_teacher_outputs_store_lets_bam_continue_without_the_experiment_dir_
     assert sorted(keys) == sorted((m, 1, t) for m in ("single", "bam") for t in TASKS)
 
 
+def test_teacher_outputs_a_student_refuses_are_explained_for_a_grid(tmp_path):
+    from bam_tf.teacher_outputs import TeacherOutputsError
+
+    class DataChangedSinceTheTeachers(FakeBackend):
+        def run_pipeline(self, config, also_predict=False):
+            if config.mode == "student" and config.distill:
+                raise TeacherOutputsError("CoLA.npz: computed on different CoLA training data (...): train teachers "
+                                          "on this data in a new --model_dir, or give the data those teachers saw")
+            super().run_pipeline(config, also_predict)
+
+    experiment = make_experiment(tmp_path, methods=("single", "bam"), backend=DataChangedSinceTheTeachers())
+    with pytest.raises(ExperimentError, match=r"(?s)computed on different CoLA training data.*\(in a grid, .*use "
+                                              r"another --experiment_dir, --results_file and --teacher_outputs_store"):
+        experiment.run()
+
+
 def test_outputs_written_before_the_store_was_given_are_kept_by_the_next_run_that_needs_them(tmp_path):
     killer = FakeBackend(kill_at=("student", os.path.join("bam", "seed0")))
     with pytest.raises(Killed):
