@@ -19,22 +19,28 @@ os.umask(_UMASK)
 
 
 def check_can_write(path: str, name: str, *, folder: bool) -> None:
-    """InputError unless `path` can be written as a file (or, `folder`, a folder): what is there is of that
-    kind, and its nearest existing parent is a folder this process may write in. `name` says whose path it is
-    (e.g. "--output=x.zip"). Checked before slow work, so a typo does not surface after it."""
+    """InputError unless `path` can be written as a file (or, `folder`, a folder): check_path_kind, and its
+    nearest existing folder is one this process may write in. `name` says whose path it is (e.g.
+    "--output=x.zip"). Checked before slow work, so a typo does not surface after it."""
+    where = check_path_kind(path, name, folder=folder)
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise InputError(f"{name}: no permission to write in {where}")
+
+
+def check_path_kind(path: str, name: str, *, folder: bool) -> str:
+    """InputError unless what is at `path` is a file (or, `folder`, a folder), or nothing and its nearest
+    existing parent is a folder; returns the folder a write would go in (`path` itself for a folder)."""
     path = os.path.abspath(path)
     if os.path.exists(path):
         if os.path.isdir(path) != folder:
             raise InputError(f"{name} is a {'file' if folder else 'folder'}, not a {'folder' if folder else 'file'}")
-        where = path if folder else os.path.dirname(path)
-    else:
-        where = os.path.dirname(path)
-        while not os.path.exists(where):
-            where = os.path.dirname(where)
-        if not os.path.isdir(where):
-            raise InputError(f"{name}: {where} is a file, so nothing can be made below it")
-    if not os.access(where, os.W_OK | os.X_OK):
-        raise InputError(f"{name}: no permission to write in {where}")
+        return path if folder else os.path.dirname(path)
+    where = os.path.dirname(path)
+    while not os.path.exists(where):
+        where = os.path.dirname(where)
+    if not os.path.isdir(where):
+        raise InputError(f"{name}: {where} is a file, so nothing can be made below it")
+    return where
 
 
 @contextlib.contextmanager

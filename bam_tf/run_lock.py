@@ -31,11 +31,7 @@ def exclusive_run_dir(directory: str):
     """Hold `directory` for this process until the block ends; raise RunDirBusyError if another has it.
     A block that leaves nothing but the lock (a run stopped by an input error before writing anything)
     leaves nothing at all: no lock file, and not `directory` nor the parents it made for it, where empty."""
-    made = []  # the folders this call creates, deepest first
-    parent = os.path.abspath(directory)
-    while not os.path.isdir(parent) and parent != os.path.dirname(parent):
-        made.append(parent)
-        parent = os.path.dirname(parent)
+    made = _missing_folders(directory)
     os.makedirs(directory, exist_ok=True)
     with _exclusive(os.path.join(directory, LOCK_FILE), directory, "directory"):
         try:
@@ -44,13 +40,26 @@ def exclusive_run_dir(directory: str):
             _remove_if_only_the_lock(directory, made)
 
 
+def _missing_folders(directory: str) -> list[str]:
+    """`directory` and its parents that do not exist yet, deepest first."""
+    made, folder = [], os.path.abspath(directory)
+    while not os.path.isdir(folder) and folder != os.path.dirname(folder):
+        made.append(folder)
+        folder = os.path.dirname(folder)
+    return made
+
+
+def _remove_empty(folders: list[str]) -> None:
+    for folder in folders:  # deepest first; stops at the first one something was written into
+        os.rmdir(folder)
+
+
 def _remove_if_only_the_lock(directory: str, made: list[str]) -> None:
     """Called while still holding the lock, so no other bam_tf process can start writing meanwhile."""
     try:
         if os.listdir(directory) == [LOCK_FILE]:
             os.remove(os.path.join(directory, LOCK_FILE))
-            for folder in made:
-                os.rmdir(folder)  # fails (and stops) at the first one something else was written into
+            _remove_empty(made)
     except OSError:  # the directory moved or filled up meanwhile: leaving it is always safe
         pass
 
@@ -59,7 +68,9 @@ def _remove_if_only_the_lock(directory: str, made: list[str]) -> None:
 def exclusive_file(path: str):
     """Hold the file `path` (through `<path>.lock` beside it; e.g. a results file that several experiment
     dirs could append to) for this process until the block ends; RunDirBusyError if another has it. The
-    lock file goes when the block ends (a process that opened it meanwhile sees it gone and takes a new one)."""
+    lock file goes when the block ends (a process that opened it meanwhile sees it gone and takes a new one),
+    and so do the folders made for it if the block wrote nothing there."""
+    made = _missing_folders(os.path.dirname(os.path.abspath(path)))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with _exclusive(path + LOCK_FILE, path, "file"):
         try:
@@ -67,6 +78,7 @@ def exclusive_file(path: str):
         finally:
             with contextlib.suppress(OSError):
                 os.remove(path + LOCK_FILE)  # while still held (see _locked_descriptor)
+                _remove_empty(made)
 
 
 @contextlib.contextmanager

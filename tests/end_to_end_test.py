@@ -209,6 +209,35 @@ def test_teacher_outputs_are_computed_in_the_runs_precision_whoever_asks(finishe
     assert sorted(os.listdir(tmp_path)) == sorted(f"{task}.npz" for task in TASKS)
 
 
+@needs_glue
+def test_the_experiment_runners_backend_scores_predicts_and_reads_with_a_runs_models(finished_run, tmp_path):
+    # What the runner asks of a run's models besides training: dev scores of a model saved without them, a
+    # student's outputs as multi_to_multi's teacher, and the training data's sizes and fingerprints.
+    from bam_tf.config import BamConfig
+    from bam_tf.experiments.pipeline_backend import PipelineBackend
+    from bam_tf.teacher_outputs import load_teacher_outputs
+
+    model_dir, _ = finished_run
+    config = BamConfig.from_json_file(os.path.join(model_dir, "config.json"))
+    student = str(tmp_path / "student")
+    shutil.copytree(os.path.join(model_dir, "student"), student)
+    os.remove(os.path.join(student, "dev_results.json"))
+    backend = PipelineBackend(verbose=False)
+    backend.dev_results(config, student)
+    with open(os.path.join(model_dir, "student", "dev_results.json")) as f:
+        before = json.load(f)
+    with open(os.path.join(student, "dev_results.json")) as f:
+        after = json.load(f)
+    assert after["tasks"]["CoLA"]["mcc"] == pytest.approx(before["tasks"]["CoLA"]["mcc"], abs=1e-6)
+    backend.write_teacher_outputs(config, student, str(tmp_path / "outputs"))
+    assert backend.train_sizes(config) == {"CoLA": MAX_TRAIN, "MRPC": 2 * MAX_TRAIN, "STS-B": 2 * MAX_TRAIN}
+    for task in TASKS:
+        written = load_teacher_outputs(str(tmp_path / "outputs" / f"{task}.npz"))
+        assert written.outputs.shape == (backend.train_sizes(config)[task], 1 if task == "STS-B" else 2)
+        by_teacher = load_teacher_outputs(os.path.join(model_dir, "teacher_outputs", f"{task}.npz"))
+        assert written.data_fingerprint == by_teacher.data_fingerprint == backend.train_fingerprint(config, task)
+
+
 def test_conflicting_flags_fail_before_loading_anything(tmp_path):
     result = run_cli(f"--model_dir={tmp_path}", "--glue_dir=/nonexistent", "--distill_weight=0.3", check=False)
     assert result.returncode != 0

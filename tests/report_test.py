@@ -411,5 +411,6 @@ def test_an_alpha_no_seed_count_reaches_and_a_truncated_baseline_are_said(tmp_pa
                                baseline_file=str(tmp_path / "b.jsonl"))
     assert "that needs more than 100 seeds per method." in text
     assert "--alpha=1e-60 --baseline_results=" in text  # the command quoted reruns this report
+    assert "--alpha=0.012345678`" in report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.012345678)
     assert f"- warning: {tmp_path / 'b.jsonl'}: ignoring a truncated last line" in text
     assert (tmp_path / "r.png").exists() and (tmp_path / "r.md").exists()

@@ -222,6 +222,14 @@ def test_an_ensemble_of_other_seeds_is_refused_not_mixed_into_the_grid(tmp_path)
     with pytest.raises(ExperimentError, match=r"ensemble_seeds.json records, an ensemble of the teachers of seeds "
                                               r"0, 1; --seeds is now 1, 2"):
         make_experiment(tmp_path, methods=("single", "bam_ensemble"), seeds=(1, 2)).plan()
+    # from before bam_tf recorded an ensemble's seeds: outputs whose seeds are unknown are refused, lines warned
+    os.remove(tmp_path / "exp" / "bam_ensemble" / "seed1" / "teacher_outputs" / "ensemble_seeds.json")
+    with pytest.raises(ExperimentError, match=r"seed1/teacher_outputs holds outputs averaged before bam_tf recorded"):
+        make_experiment(tmp_path, methods=("single", "bam_ensemble"), seeds=(0, 1)).run()
+    (tmp_path / "results.jsonl").write_text("".join(
+        json.dumps({k: v for k, v in r.items() if k != "ensemble_seeds"}) + "\n" for r in records))
+    _, warning = make_experiment(tmp_path, methods=("single", "bam_ensemble"), seeds=(0, 1, 2)).plan()
+    assert "bam_ensemble seed(s) 0, 1 were recorded before bam_tf noted which seeds" in warning
 
 
 def test_a_killed_run_is_finished_in_its_own_model_dir_without_retraining_teachers(tmp_path):
@@ -489,6 +497,9 @@ def test_the_commit_is_dirty_for_changed_code_not_for_the_experiments_own_result
     assert experiment.git_commit([])["git_dirty"] is True
     git("mv", "results/other.md", "results/moved.md")  # a rename is "R  new\0old": old is no path of its own
     assert experiment.git_commit([str(repo / "results")])["git_dirty"] is False
+    git("mv", "bam_tf/code.py", "results/code.py")  # code moved into the results folder is code that changed
+    assert experiment.git_commit([str(repo / "results")])["git_dirty"] is True
+    git("mv", "results/code.py", "bam_tf/code.py")
     (repo / "bam_tf" / "code.py").write_text("y\n")
     commit = experiment.git_commit([results, str(repo / "results")])
     assert commit["git_dirty"] is True and len(commit["git_commit"]) == 40

@@ -78,6 +78,14 @@ def test_a_results_files_lock_goes_when_its_holder_is_done(tmp_path):
                 if outcome == "failed":
                     raise ValueError("an error in a run")
         assert os.listdir(tmp_path) == [], outcome
+    deep = tmp_path / "results" / "new" / "grid.jsonl"
+    with pytest.raises(ValueError):
+        with exclusive_file(str(deep)):
+            raise ValueError("missing data: stopped before the first run")
+    assert os.listdir(tmp_path) == []  # nor the folders made for it
+    with exclusive_file(str(deep)):
+        deep.write_text("{}\n")
+    assert os.listdir(deep.parent) == ["grid.jsonl"]
 
 
 def test_a_lock_file_removed_before_the_lock_is_taken_is_not_trusted(tmp_path, monkeypatch):

@@ -50,11 +50,11 @@ def git_commit(own_outputs: Iterable[str] = ()) -> dict:
             return {"git_commit": None, "git_dirty": None}
         status = git("status", "--porcelain", "-z", "--untracked-files=no")
         changed, entries = [], iter(status.stdout.split("\0"))
-        for entry in entries:  # "XY path"; a rename or copy is followed by its source path
+        for entry in entries:  # "XY path"; a rename or copy is followed by its source path (changed too)
             if len(entry) > 3:
                 changed.append(os.path.join(top.stdout.strip(), entry[3:]))
                 if {"R", "C"} & set(entry[:2]):
-                    next(entries, None)
+                    changed.append(os.path.join(top.stdout.strip(), next(entries, "")))
         own = [os.path.realpath(path) for path in own_outputs if path]
         dirty = any(not any(_is_within(os.path.realpath(path), o) for o in own) for path in changed)
         return {"git_commit": head.stdout.strip(), "git_dirty": dirty}
@@ -98,11 +98,12 @@ class Experiment:
             raise ExperimentError("--methods and --seeds must be non-empty and without repeats")
         if not experiment_dir or not results_file:
             raise ExperimentError("--experiment_dir and --results_file are required")
-        # A folder where a file goes (or the reverse) surfaces here, not as a traceback after the first run.
+        # A folder where a file goes (or the reverse) surfaces here, not as a traceback after the first run
+        # (permissions are not asked of a dry run, nor of a store that is only read).
         for path, name, folder in ((experiment_dir, "--experiment_dir", True), (results_file, "--results_file", False),
                                    (teacher_outputs_store, "--teacher_outputs_store", True)):
             if path:
-                atomic_files.check_can_write(path, f"{name}={path}", folder=folder)
+                atomic_files.check_path_kind(path, f"{name}={path}", folder=folder)
         self.base = base
         self.methods = [m for m in METHODS if m in methods]
         self.seeds = list(seeds)
@@ -177,7 +178,7 @@ class Experiment:
     def plan(self) -> tuple[list[PlanItem], str | None]:
         records, warning = read_results(self.results_file)
         latest = latest_records(records)
-        items = []
+        items, unrecorded_ensembles = [], set()
         for key in self.keys():
             configs = self.configs(key)
             present = []
@@ -188,6 +189,8 @@ class Experiment:
                 self._check_same_flags(key, task, record, configs[self.task_set.get(task).head])
                 if key.method == "bam_ensemble" and ENSEMBLE_SEEDS_KEY in record:
                     self._check_ensemble_seeds(record[ENSEMBLE_SEEDS_KEY], f"{self.results_file} holds {key} ({task})")
+                elif key.method == "bam_ensemble":
+                    unrecorded_ensembles.add(key.seed)
                 present.append(task)
             expected = self.expected_tasks()
             if len(present) == len(expected):
@@ -204,6 +207,11 @@ class Experiment:
                 self.store.check_flags(key.seed, self._teacher_flags(key.seed))  # as the run will
                 details.append(f"teacher outputs from {self.store.seed_dir(key.seed)}")
             items.append(PlanItem(key, False, "to do" + (f" ({'; '.join(details)})" if details else "")))
+        if unrecorded_ensembles:
+            warning = "; ".join(filter(None, [warning, (
+                f"{self.results_file}: bam_ensemble seed(s) {', '.join(map(str, sorted(unrecorded_ensembles)))} "
+                "were recorded before bam_tf noted which seeds' teachers an ensemble averages: they count as done, "
+                f"but whether they averaged seeds {', '.join(map(str, self.seeds))} cannot be checked")]))
         return items, warning
 
     def _check_reused_run_dirs(self, key: RunKey) -> None:
@@ -242,9 +250,14 @@ class Experiment:
     def _recorded_ensemble_seeds(self, seed: int) -> str:
         """The file recording which seeds' teachers bam_ensemble seed `seed`'s outputs average; refuses other
         seeds than this grid's."""
-        path = os.path.join(self.teacher_outputs_dir("bam_ensemble", seed), ENSEMBLE_SEEDS_FILE)
+        outputs_dir = self.teacher_outputs_dir("bam_ensemble", seed)
+        path = os.path.join(outputs_dir, ENSEMBLE_SEEDS_FILE)
         if os.path.exists(path):
             self._check_ensemble_seeds(atomic_files.read_json(path)["seeds"], f"{path} records")
+        elif len(self._missing_outputs(outputs_dir)) < len(self.tasks):
+            raise ExperimentError(f"{outputs_dir} holds outputs averaged before bam_tf recorded which seeds' teachers "
+                                  "they average: delete that folder (and the student beside it) to average this "
+                                  "grid's seeds")
         return path
 
     def print_plan(self) -> list[PlanItem]:

@@ -65,3 +65,13 @@ class PipelineBackend:
             data = read_run_split(config, task_set_of(config.task_defs).get(task_name), "train")
             self._train_data[key] = (len(data), data.fingerprint())
         return self._train_data[key]
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _pipeline(config: BamConfig):
+        """A quiet pipeline outside BamPipeline.run (whose stages set the run's precision themselves)."""
+        keras.backend.clear_session()
+        try:
+            yield BamPipeline(config, verbose=False)
+        finally:
+            keras.backend.clear_session()

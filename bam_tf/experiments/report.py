@@ -69,7 +69,7 @@ def build_report(results_file: str, output: str, alpha: float = DEFAULT_ALPHA, c
              f"- results: `{results_file}` ({len(records)} lines, {len(results.latest)} (method, seed, task) results)",
              f"- generated: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')} by "
              f"`python tools/report.py --results_file={results_file} --output={output}"
-             + (f" --alpha={alpha:g}" if alpha != DEFAULT_ALPHA else "")
+             + (f" --alpha={alpha!r}" if alpha != DEFAULT_ALPHA else "")
              + (f" --baseline_results={baseline_file}" if baseline_file else "")
              + (f" --notes={notes_file}" if notes_file else "")
              + (f" --command='{command}'" if command else "") + "`",
