@@ -296,6 +296,21 @@ def test_teacher_outputs_a_student_refuses_are_explained_for_a_grid(tmp_path):
         experiment.run()
 
 
+def test_a_store_that_cannot_be_written_is_warned_about_not_a_stop(tmp_path, monkeypatch):
+    from bam_tf.experiments import teacher_outputs_store
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(teacher_outputs_store.atomic_files, "write_json", read_only)
+    experiment = make_experiment(tmp_path, methods=("single", "bam"), store=str(tmp_path / "store"))
+    experiment.run()
+    assert any(text.startswith(f"warning: seed 0's teacher outputs not kept in {tmp_path}/store/seed0: ")
+               for text in experiment.printed)
+    keys, _ = result_keys(tmp_path / "results.jsonl")
+    assert sorted(keys) == sorted((m, 0, t) for m in ("single", "bam") for t in TASKS)
+
+
 def test_outputs_written_before_the_store_was_given_are_kept_by_the_next_run_that_needs_them(tmp_path):
     killer = FakeBackend(kill_at=("student", os.path.join("bam", "seed0")))
     with pytest.raises(Killed):
@@ -495,7 +510,7 @@ def test_the_commit_is_dirty_for_changed_code_not_for_the_experiments_own_result
     assert experiment.git_commit([results])["git_dirty"] is False
     assert experiment.git_commit([str(repo / "results" / "grid")])["git_dirty"] is True  # a name's prefix is no folder
     assert experiment.git_commit([])["git_dirty"] is True
-    git("mv", "results/other.md", "results/moved.md")  # a rename is "R  new\0old": old is no path of its own
+    git("mv", "results/other.md", "results/moved.md")  # a rename ("R  new\0old"): both paths in the results
     assert experiment.git_commit([str(repo / "results")])["git_dirty"] is False
     git("mv", "bam_tf/code.py", "results/code.py")  # code moved into the results folder is code that changed
     assert experiment.git_commit([str(repo / "results")])["git_dirty"] is True

@@ -311,6 +311,8 @@ class Experiment:
     def run(self) -> list[PlanItem]:
         """Every run still to do, in order. Holds --experiment_dir and --results_file for the whole time: a
         second runner on either stops at once (bam_tf.run_lock.RunDirBusyError) naming this one."""
+        atomic_files.check_can_write(self.experiment_dir, f"--experiment_dir={self.experiment_dir}", folder=True)
+        atomic_files.check_can_write(self.results_file, f"--results_file={self.results_file}", folder=False)
         with exclusive_run_dir(self.experiment_dir), exclusive_file(self.results_file):
             items = self.print_plan()
             todo = [item for item in items if not item.done]
@@ -467,8 +469,12 @@ class Experiment:
 
     def _keep_in_store(self, seed: int) -> None:
         if self.store:
-            kept = self.store.keep(seed, self._teacher_flags(seed), self.teacher_outputs_dir("single", seed),
-                                   self.tasks)
+            try:
+                kept = self.store.keep(seed, self._teacher_flags(seed), self.teacher_outputs_dir("single", seed),
+                                       self.tasks)
+            except OSError as error:  # the store saves later work; it may not stop this one (a read-only copy)
+                self.out(f"warning: seed {seed}'s teacher outputs not kept in {self.store.seed_dir(seed)}: {error}")
+                return
             if kept:
                 self.out(f"  single-task teachers, seed {seed}: outputs of {', '.join(kept)} kept in "
                          f"{self.store.seed_dir(seed)}")
