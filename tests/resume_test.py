@@ -68,7 +68,8 @@ def test_kill_9_then_rerun_matches_an_uninterrupted_run(tmp_path, caplog):
     assert straight[0]["length_group_size"] == killed[0]["length_group_size"] == 4, straight[0]["length_groups"]
     for key in ("steps", "examples_per_task", "final_gold_weight"):
         assert killed[0][key] == straight[0][key], key
-    assert killed[0]["final_gold_weight"] == pytest.approx((killed[0]["steps"] - 1) / killed[0]["steps"])
+    assert killed[0]["final_gold_weight"] is None  # --nodistill: no λ weighs anything (the restored batch counter
+    # drives the learning rate, which the equal weights below check)
     for name, value in straight[2].items():
         np.testing.assert_allclose(killed[2][name], value, atol=1e-5, err_msg=name)
     for task, scores in straight[1].items():
