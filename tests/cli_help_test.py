@@ -48,18 +48,22 @@ def test_a_flag_problem_is_a_short_message_not_every_flags_help(module, argv, ex
     assert "Traceback" not in result.stderr and "FATAL" not in result.stderr
 
 
+def _train_with_flagfile(folder, flagfile):
+    """`python -m bam_tf.train --flagfile=FLAGFILE` in `folder`, without $GLUE_DIR."""
+    env = {k: v for k, v in os.environ.items() if k != "GLUE_DIR"}
+    return subprocess.run([sys.executable, "-m", "bam_tf.train", f"--flagfile={flagfile}"], capture_output=True,
+                          text=True, timeout=300, env=env, cwd=folder)
+
+
 def test_a_flag_absl_refuses_in_a_flagfile_is_named_with_its_file_and_line(tmp_path):
     (tmp_path / "inner.flags").write_text("# settings\n--tasks=RTE\n--seed=abc\n")
     (tmp_path / "outer.flags").write_text("--flagfile=inner.flags\n--learning_rat=1e-4\n")
-    env = {k: v for k, v in os.environ.items() if k != "GLUE_DIR"}
     for flagfile, expected in (("outer.flags", "invalid literal for int() with base 10: 'abc' (in inner.flags:3)"),
                                ("inner.flags", "(in inner.flags:3)")):
-        result = subprocess.run([sys.executable, "-m", "bam_tf.train", f"--flagfile={flagfile}"], capture_output=True,
-                                text=True, timeout=300, env=env, cwd=tmp_path)
+        result = _train_with_flagfile(tmp_path, flagfile)
         assert result.returncode == 1 and expected in result.stderr, result.stderr[-2000:]
     (tmp_path / "inner.flags").write_text("--tasks=RTE\n")
-    result = subprocess.run([sys.executable, "-m", "bam_tf.train", "--flagfile=outer.flags"], capture_output=True,
-                            text=True, timeout=300, env=env, cwd=tmp_path)
+    result = _train_with_flagfile(tmp_path, "outer.flags")
     assert "Unknown command line flag 'learning_rat'. Did you mean: learning_rate ? (in outer.flags:2)" in result.stderr
 
 
@@ -68,11 +72,9 @@ def test_a_refused_value_is_placed_on_its_own_line_not_on_a_valid_one_of_the_sam
     (tmp_path / "inner.flags").write_text("--max_seq_length=16\n--nodistill\n")
     (tmp_path / "outer.flags").write_text("--flagfile=inner.flags\n-max_seq_length=16 # short\n")
     (tmp_path / "bool.flags").write_text("--flagfile=inner.flags\n\n  --nodistill=false\n")
-    env = {k: v for k, v in os.environ.items() if k != "GLUE_DIR"}
     for flagfile, expected in (("outer.flags", "'16 # short' (in outer.flags:2)\n"),
                                ("bool.flags", "--nodistill=false does not take an argument (in bool.flags:3)\n")):
-        result = subprocess.run([sys.executable, "-m", "bam_tf.train", f"--flagfile={flagfile}"], capture_output=True,
-                                text=True, timeout=300, env=env, cwd=tmp_path)
+        result = _train_with_flagfile(tmp_path, flagfile)
         assert result.returncode == 1 and expected in result.stderr, result.stderr[-2000:]
         assert "Traceback" not in result.stderr
 
