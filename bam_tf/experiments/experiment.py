@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable
 
 from bam_tf import atomic_files, metrics
 from bam_tf.config import STUDENT_ONLY_FLAGS, BamConfig
+from bam_tf.experiments.ensemble_outputs import (ENSEMBLE_SEEDS_KEY, check_ensemble_seeds, ensemble_seeds_record,
+                                                 write_ensemble_outputs)
 from bam_tf.experiments.methods import (DISTILL_FROM_SINGLE, METHODS, USER_TASKS_KEY, changed_settings,
                                         method_configs)
 from bam_tf.experiments.results_file import ExperimentError, append_results, latest_records, read_results
@@ -28,9 +30,6 @@ from bam_tf.task_set import TaskSet, task_set_of
 from bam_tf.teacher_outputs import TeacherOutputsError
 
 BAM_TF_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# bam_ensemble averages the teachers of every seed of --seeds: its results lines and outputs folder say which.
-ENSEMBLE_SEEDS_KEY = "ensemble_seeds"
-ENSEMBLE_SEEDS_FILE = "ensemble_seeds.json"
 
 
 def eval_task_names(task_set: TaskSet, task_names: Iterable[str]) -> list[str]:
@@ -188,7 +187,8 @@ class Experiment:
                     continue
                 self._check_same_flags(key, task, record, configs[self.task_set.get(task).head])
                 if key.method == "bam_ensemble" and ENSEMBLE_SEEDS_KEY in record:
-                    self._check_ensemble_seeds(record[ENSEMBLE_SEEDS_KEY], f"{self.results_file} holds {key} ({task})")
+                    check_ensemble_seeds(record[ENSEMBLE_SEEDS_KEY], self.seeds,
+                                         f"{self.results_file} holds {key} ({task})")
                 elif key.method == "bam_ensemble":
                     unrecorded_ensembles.add(key.seed)
                 present.append(task)
@@ -222,7 +222,7 @@ class Experiment:
                 self._refuse_other_flags(self.run_dir("single", seed), self.single_config(seed),
                                          f"seed {seed}'s teachers", ignored=STUDENT_ONLY_FLAGS)
         if key.method == "bam_ensemble":
-            self._recorded_ensemble_seeds(key.seed)
+            ensemble_seeds_record(self.teacher_outputs_dir("bam_ensemble", key.seed), self.seeds, self.tasks)
         students = [] if key.method == "single" else list(self.configs(key).values())
         if key.method == "multi_to_multi":
             students += self.configs(RunKey("multi", key.seed)).values()
@@ -238,27 +238,6 @@ class Experiment:
         if details:
             raise ExperimentError(f"{self.results_file} holds {key} ({task}) from a run with other flags ({details}); "
                                   "use another --results_file and --experiment_dir for other settings")
-
-    def _check_ensemble_seeds(self, recorded: list[int], where: str) -> None:
-        if sorted(recorded) != sorted(self.seeds):
-            raise ExperimentError(
-                f"{where}, an ensemble of the teachers of seeds {', '.join(map(str, sorted(recorded)))}; --seeds is "
-                f"now {', '.join(map(str, self.seeds))}, and an ensemble of other seeds is another result: use "
-                "another --experiment_dir and --results_file, or leave bam_ensemble out of --methods to run other "
-                "seeds of the other methods")
-
-    def _recorded_ensemble_seeds(self, seed: int) -> str:
-        """The file recording which seeds' teachers bam_ensemble seed `seed`'s outputs average; refuses other
-        seeds than this grid's."""
-        outputs_dir = self.teacher_outputs_dir("bam_ensemble", seed)
-        path = os.path.join(outputs_dir, ENSEMBLE_SEEDS_FILE)
-        if os.path.exists(path):
-            self._check_ensemble_seeds(atomic_files.read_json(path)["seeds"], f"{path} records")
-        elif len(self._missing_outputs(outputs_dir)) < len(self.tasks):
-            raise ExperimentError(f"{outputs_dir} holds outputs averaged before bam_tf recorded which seeds' teachers "
-                                  "they average: delete that folder (and the student beside it) to average this "
-                                  "grid's seeds")
-        return path
 
     def print_plan(self) -> list[PlanItem]:
         items, warning = self.plan()
@@ -394,12 +373,14 @@ class Experiment:
                 self.backend.write_teacher_outputs(config, RunLayout(multi.model_dir).student_dir,
                                                    self.teacher_outputs_dir(method, seed))
         elif method == "bam_ensemble":
-            record = self._recorded_ensemble_seeds(seed)
+            target = self.teacher_outputs_dir(method, seed)
+            record = ensemble_seeds_record(target, self.seeds, self.tasks)
             for teacher_seed in self.seeds:
                 self.ensure_teacher_outputs(teacher_seed)
             if not os.path.exists(record):  # first, so that no averaged outputs ever lie there without it
                 atomic_files.write_json(record, {"seeds": self.seeds})
-            self._write_ensemble_outputs(self.teacher_outputs_dir(method, seed))
+            write_ensemble_outputs([self.teacher_outputs_dir("single", s) for s in self.seeds], target,
+                                   self._missing_outputs(target))
         result = self.ensure_student(config)
         return {task: result for task in self.tasks}
 
@@ -503,25 +484,3 @@ class Experiment:
 
     def _copy_teacher_outputs(self, source_dir: str, run_dir: str, tasks: list[str]) -> None:
         copy_outputs(source_dir, RunLayout(run_dir).teacher_outputs_dir, tasks)
-
-    def _write_ensemble_outputs(self, target_dir: str) -> None:
-        """Mean over seeds of the single teachers' outputs (logits; scores for STS-B), per task."""
-        import numpy as np
-
-        from bam_tf.teacher_outputs import TeacherOutputs, load_teacher_outputs, save_teacher_outputs
-        for task in self._missing_outputs(target_dir):
-            paths = [os.path.join(self.teacher_outputs_dir("single", s), f"{task}.npz") for s in self.seeds]
-            loaded = [load_teacher_outputs(path) for path in paths]
-            first = loaded[0]
-            ids = first.example_ids.tolist()
-            aligned = []
-            for path, outputs in zip(paths, loaded):
-                if outputs.data_fingerprint != first.data_fingerprint or outputs.task_name != first.task_name:
-                    raise ExperimentError(f"{path}: computed on other {task} data than {paths[0]}; cannot average")
-                if outputs.outputs.shape != first.outputs.shape or sorted(outputs.example_ids.tolist()) != sorted(ids):
-                    raise ExperimentError(f"{path}: example ids or shape differ from {paths[0]}; cannot average")
-                row = {example_id: i for i, example_id in enumerate(outputs.example_ids.tolist())}
-                aligned.append(outputs.outputs[[row[example_id] for example_id in ids]].astype(np.float64))
-            mean = np.mean(aligned, axis=0).astype(np.float32)
-            save_teacher_outputs(os.path.join(target_dir, f"{task}.npz"),
-                                 TeacherOutputs(task, first.example_ids, mean, first.data_fingerprint))
