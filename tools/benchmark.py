@@ -67,7 +67,7 @@ def parse_args(argv: list[str]) -> BenchmarkSettings:
     parser.add_argument("--no_xla_variant", dest="jit_compile_mixed", action="store_false",
                         help="Skip (5c) and (6c), the XLA variants (their compiles take minutes on a CPU).")
     parser.add_argument("--smoke", action="store_true",
-                        help="Tiny random backbone, 2 small tasks, few steps: checks the tool in < 1 minute.")
+                        help="Tiny random backbone, 2 small tasks, few steps: checks the tool in a few minutes (--no_xla_variant for the quickest).")
     parser.add_argument("--quiet", action="store_true", help="Print only the final table.")
     settings = BenchmarkSettings.resolved(**vars(parser.parse_args(argv)))
     problems = settings.problems()
