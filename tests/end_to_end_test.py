@@ -93,17 +93,34 @@ def test_dev_results_cover_each_task_with_its_glue_metrics(finished_run):
         assert task in result.stdout  # the printed dev table
 
 
+def _same_scores(after: dict, before: dict) -> None:
+    """Every metric of every task equal (the tiny models' CoLA mcc is 0 and MRPC predicts one class: only a
+    comparison that includes STS-B's correlations tells one model from another)."""
+    assert sorted(after) == sorted(before)
+    for task, scores in before.items():
+        assert after[task] == pytest.approx(scores, abs=1e-6), task
+
+
 @needs_glue
-def test_evaluate_mode_reproduces_scores_and_flagfile_reruns(finished_run):
+def test_evaluate_mode_rescores_the_student_and_flagfile_reruns(finished_run, tmp_path):
     model_dir, _ = finished_run
     with open(os.path.join(model_dir, "dev_results.json")) as f:
         before = json.load(f)
-    run_cli(f"--flagfile={os.path.join(model_dir, 'flags.txt')}", "--mode=evaluate")
-    with open(os.path.join(model_dir, "dev_results.json")) as f:
-        after = json.load(f)
-    for task, scores in before["student"]["tasks"].items():
-        for metric, value in scores.items():
-            assert after["student"]["tasks"][task][metric] == pytest.approx(value, abs=1e-6)
+    copy = str(tmp_path / "copy")
+    shutil.copytree(model_dir, copy)
+    # Scores that rescoring must replace: a run that only read the saved ones back would keep them.
+    made_up = {"tasks": {task: {metric: 0.123 for metric in scores}
+                         for task, scores in before["student"]["tasks"].items()}, "glue_average": 0.123}
+    with open(os.path.join(copy, "student", "dev_results.json"), "w") as f:
+        json.dump(made_up, f)
+    os.remove(os.path.join(copy, "dev_results.json"))
+    run_cli(f"--flagfile={os.path.join(copy, 'flags.txt')}", f"--model_dir={copy}", "--mode=evaluate")
+    for path in (os.path.join(copy, "dev_results.json"), os.path.join(copy, "student", "dev_results.json")):
+        with open(path) as f:
+            after = json.load(f)
+        after = after.get("student", after)
+        _same_scores(after["tasks"], before["student"]["tasks"])
+        assert after["glue_average"] == pytest.approx(before["student"]["glue_average"], abs=1e-6)
 
 
 @needs_glue
@@ -121,7 +138,8 @@ def test_gradient_shares_of_the_runs_student(finished_run):
         rows = [line.split("|") for line in lines[start:end] if line.startswith("| ") and "---" not in line][1:]
         assert [row[1].strip() for row in rows] == TASKS
         assert sum(int(row[2]) for row in rows) == 2 * 16  # two student batches of 16
-        assert sum(float(row[5]) for row in rows) == pytest.approx(1.0, abs=0.01)  # shares, printed to 3 decimals
+        shares = [float(row[5]) for row in rows]  # printed to 3 decimals
+        assert all(np.isfinite(shares)) and any(share != 0 for share in shares)
 
 
 @needs_glue
@@ -168,16 +186,17 @@ def test_a_teacher_saved_without_its_scores_is_scored_not_dropped(finished_run, 
     model_dir, _ = finished_run
     copy = str(tmp_path / "copy")
     shutil.copytree(model_dir, copy)
-    os.remove(os.path.join(copy, "teachers", "CoLA", "dev_results.json"))  # as a kill after the model's save left it
+    # STS-B's: its correlations depend on the model (the tiny CoLA teacher's mcc is 0 whatever it loads)
+    os.remove(os.path.join(copy, "teachers", "STS-B", "dev_results.json"))  # as a kill after the model's save left it
     run_cli(*tiny_run_flags(copy), "--mode=evaluate")
     with open(os.path.join(model_dir, "dev_results.json")) as f:
         before = json.load(f)["teachers"]
     with open(os.path.join(copy, "dev_results.json")) as f:
         after = json.load(f)["teachers"]
-    assert sorted(after["tasks"]) == sorted(TASKS)
-    assert after["tasks"]["CoLA"]["mcc"] == pytest.approx(before["tasks"]["CoLA"]["mcc"], abs=1e-6)
+    _same_scores(after["tasks"], before["tasks"])
     assert after["glue_average"] == pytest.approx(before["glue_average"], abs=1e-6)
-    assert os.path.isfile(os.path.join(copy, "teachers", "CoLA", "dev_results.json"))
+    with open(os.path.join(copy, "teachers", "STS-B", "dev_results.json")) as f:
+        _same_scores(json.load(f)["tasks"], {"STS-B": before["tasks"]["STS-B"]})
 
 
 @needs_glue
@@ -228,7 +247,7 @@ def test_the_experiment_runners_backend_scores_predicts_and_reads_with_a_runs_mo
         before = json.load(f)
     with open(os.path.join(student, "dev_results.json")) as f:
         after = json.load(f)
-    assert after["tasks"]["CoLA"]["mcc"] == pytest.approx(before["tasks"]["CoLA"]["mcc"], abs=1e-6)
+    _same_scores(after["tasks"], before["tasks"])
     backend.write_teacher_outputs(config, student, str(tmp_path / "outputs"))
     assert backend.train_sizes(config) == {"CoLA": MAX_TRAIN, "MRPC": 2 * MAX_TRAIN, "STS-B": 2 * MAX_TRAIN}
     for task in TASKS:

@@ -38,10 +38,15 @@ def setup(tmp_path_factory):
     from bam_tf.text_encoding import TextEncoder
     from bam_tf.trained_model import build_model, save_trained_model
 
+    import keras
+
     root = tmp_path_factory.mktemp("submission")
+    keras.utils.set_random_seed(0)
     loaded = load_backbone("random:layers=2,hidden=32")
     model = MultiTaskBert(loaded.backbone, [glue_task(t) for t in HEADS])
     build_model(model)
+    # STS-B scores around 2.5 rather than around 0, where the submission's clip would make most of them 0.000
+    model.heads["STS-B"].bias.assign([0.5])
     save_trained_model(str(root / "run" / "student"), model, TextEncoder(loaded.tokenizer, 32), "random")
     glue = root / "glue"
     glue.mkdir()
@@ -95,6 +100,16 @@ def test_files_match_the_test_split(full, task_name):
         scores = np.array(predictions, float)
         assert scores.min() >= 0.0 and scores.max() <= 5.0
         assert all(len(p.split(".")[1]) == 3 for p in predictions)
+        # rows predicted by the model's STS-B head one at a time (clipped to 0–5 and rounded as submitted)
+        from bam_tf.glue_reader import read_split
+        from bam_tf.predictor import Predictor
+
+        data = read_split(GLUE_DIR, task, "test", max_examples=5)
+        own = Predictor.load(os.path.join(os.path.dirname(os.path.dirname(output)), "run")).predict(
+            task_name, list(zip(data.text_a, data.text_b)))
+        expected = np.clip([p["score"] for p in own], 0.0, 5.0)
+        np.testing.assert_allclose(scores[:5], expected, atol=2e-3)
+        assert len(set(predictions[:5])) > 1  # not one clipped answer, which would match any model's
     else:
         assert set(predictions) <= {"entailment", "not_entailment"}
 

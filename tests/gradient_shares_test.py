@@ -58,10 +58,10 @@ def _batch(task_ids=(0, 1, 0, 1, 0)):
             "has_teacher": tf.ones((size,), tf.bool)}
 
 
-def _flat_backbone_gradient(model, batch, loss_of):
+def _flat_backbone_gradient(model, batch, loss_of, gold_weight=0.5):
     with tf.GradientTape() as tape:
         outputs = model(batch, training=False)
-        loss_sums, _ = multitask_loss(outputs, batch, model.tasks, 0.5, 1.0)
+        loss_sums, _ = multitask_loss(outputs, batch, model.tasks, gold_weight, 1.0)
         loss = loss_of(loss_sums)
     gradients = tape.gradient(loss, model.backbone.trainable_variables,
                               unconnected_gradients=tf.UnconnectedGradients.ZERO)
@@ -91,13 +91,20 @@ def test_the_gram_weighs_task_gradients_as_the_update_does():
     np.testing.assert_allclose(weighted[0, 0], plain[0, 0], rtol=1e-4)
 
 
-def test_measured_shares_add_up_to_one_per_batch_and_count_examples():
+def test_measured_shares_are_the_batches_mean_share_and_count_examples():
     model = _tiny_model()
-    shares = measure_gradient_shares(model, [_batch(), _batch((0, 0, 2, 1, 2))], [0.2, 0.4])
+    batches, gold_weights = [_batch(), _batch((0, 0, 2, 1, 2))], [0.2, 0.4]
+    shares = measure_gradient_shares(model, batches, gold_weights)
     assert [s.task for s in shares] == ["RTE", "STS-B", "CoLA"]
     assert [s.examples for s in shares] == [5, 3, 2]
-    np.testing.assert_allclose(sum(s.share for s in shares), 1.0, rtol=1e-5)
-    np.testing.assert_allclose(sum(s.example_fraction for s in shares), 1.0)
+    np.testing.assert_allclose([s.example_fraction for s in shares], [0.5, 0.3, 0.2])
+    # each batch's ⟨g_STS-B, g⟩/‖g‖² from gradients taken apart, at that batch's λ, then their mean
+    by_batch = []
+    for batch, gold_weight in zip(batches, gold_weights):
+        total = _flat_backbone_gradient(model, batch, tf.reduce_sum, gold_weight)
+        sts = _flat_backbone_gradient(model, batch, lambda sums: sums[1], gold_weight)
+        by_batch.append((sts @ total) / (total @ total))
+    np.testing.assert_allclose(shares[1].share, np.mean(by_batch), rtol=1e-3)
     assert all(s.gradient_norm > 0 and np.isfinite(s.loss_per_example) for s in shares)
     table = format_gradient_shares(shares, "title")
     assert table.startswith("title") and table.count("\n| ") == 4  # header and one row per task

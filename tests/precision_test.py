@@ -165,7 +165,7 @@ def test_only_the_chief_writes(monkeypatch, tmp_path, tf_config, writes_to):
     assert files() == []
 
 
-def test_mixed_float16_trains_with_loss_scaling_and_float32_targets():
+def test_mixed_float16_trains_with_loss_scaling_and_float32_head_outputs():
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         keras.utils.set_random_seed(0)
@@ -189,7 +189,7 @@ def test_mixed_float16_trains_with_loss_scaling_and_float32_targets():
         assert int(model.batches_done.numpy()) == 4 and 1 <= int(model.optimizer.iterations.numpy()) <= 4
         assert summary.final_gold_weight == pytest.approx(3 / 4)
         assert np.isfinite(summary.last_losses["RTE"])
-        assert model(examples and {"token_ids": tokens[None, :6], "segment_ids": np.zeros((1, 6), np.int32),
-                                   "padding_mask": np.ones((1, 6), bool)})["RTE"].dtype == "float32"
+        assert model({"token_ids": tokens[None, :6], "segment_ids": np.zeros((1, 6), np.int32),
+                      "padding_mask": np.ones((1, 6), bool)})["RTE"].dtype == "float32"
     finally:
         keras.mixed_precision.set_global_policy("float32")

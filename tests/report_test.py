@@ -308,7 +308,8 @@ def test_a_baseline_results_file_is_compared_method_by_method_and_task_by_task(t
     single_rte = next(r for r in rows if r.startswith("| single | RTE |"))
     assert "| +0.0 |" in single_rte and "| 1 |" in single_rte  # identical scores: p = 1
     assert "--baseline_results=" in text
-    # In words: bam's scores here 0.65–0.69 against 0.62–0.66 (two ties) → two-sided p = 0.03968 (the table's);
+    # In words: bam's scores here 0.65–0.69 against 0.62–0.66 (two ties) → two-sided p = 10/252 = 0.03968 (of the
+    # C(10, 5) = 252 equally likely splits, 10 have a U as extreme; the table's p);
     # one task, so Holm leaves it as it is.
     assert ("- **bam**: RTE +3.0; GLUE average +3.0 (two-sided p = 0.03968, one test). "
             "Significant after Holm: RTE.") in section

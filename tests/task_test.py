@@ -57,14 +57,16 @@ def test_training_targets_scale_only_regression():
 
 def test_classification_loss_is_the_cross_entropy_with_the_annealed_target():
     # λ = 0.25, teacher logits [0, ln 3, 0] → softmax [0.2, 0.6, 0.2]; gold class 1 one-hot.
-    # target = 0.25·[0, 1, 0] + 0.75·[0.2, 0.6, 0.2] = [0.15, 0.7, 0.15]; prediction logits all 0 → log p = −ln 3
-    # loss = −Σ target · log p = ln 3. A row without a teacher trains on gold only: −log(1/3) = ln 3 too, so
-    # the second row uses prediction logits [0, ln 2, 0] (p = [0.25, 0.5, 0.25]): loss = −ln 0.5 = ln 2.
+    # target = 0.25·[0, 1, 0] + 0.75·[0.2, 0.6, 0.2] = [0.15, 0.7, 0.15]; prediction logits [0, ln 3, 0] →
+    # p = [0.2, 0.6, 0.2]: loss = −(0.3·ln 0.2 + 0.7·ln 0.6) ≈ 0.8404 (gold alone would give −ln 0.6 ≈ 0.5108,
+    # the teacher alone −(0.4·ln 0.2 + 0.6·ln 0.6) ≈ 0.9503). The row without a teacher trains on gold only:
+    # prediction logits [0, ln 2, 0] (p = [0.25, 0.5, 0.25]): loss = −ln 0.5 = ln 2.
     teacher = np.array([[0.0, math.log(3.0), 0.0], [9.0, 9.0, 9.0]], np.float32)
-    prediction = np.array([[0.0, 0.0, 0.0], [0.0, math.log(2.0), 0.0]], np.float32)
+    prediction = np.array([[0.0, math.log(3.0), 0.0], [0.0, math.log(2.0), 0.0]], np.float32)
     loss = TONE.per_example_loss(prediction, np.array([1.0, 1.0], np.float32), teacher,
                                  np.array([1.0, 0.0], np.float32), 0.25, 1.0)
-    np.testing.assert_allclose(np.asarray(loss), [math.log(3.0), math.log(2.0)], rtol=1e-5)
+    expected_mixed = -(0.3 * math.log(0.2) + 0.7 * math.log(0.6))
+    np.testing.assert_allclose(np.asarray(loss), [expected_mixed, math.log(2.0)], rtol=1e-5)
     # another task's label (7) in this batch is clipped into range, not a NaN
     other = TONE.per_example_loss(prediction, np.array([7.0, 7.0], np.float32), teacher,
                                   np.array([0.0, 0.0], np.float32), 1.0, 1.0)

@@ -53,6 +53,7 @@ def main():
         model = MultiTaskBert(backbone, [glue_task("RTE"), glue_task("STS-B")],
                               DistillationSettings(total_steps=STEPS), head_dropout=0.0)
         build_model(model)
+        initial = [v.numpy() for v in model.trainable_weights]
         # ε = 1 makes Adam's step depend on the gradient's scale, so a loss normalised by the wrong batch
         # size, or clipping before the cross-replica sum, would change the weights.
         model.compile(optimizer=BertAdamW(learning_rate=1e-2, weight_decay=0.01, epsilon=1.0, num_layers=2,
@@ -61,7 +62,8 @@ def main():
     if is_chief():
         np.savez(args.out, replicas=strategy.num_replicas_in_sync, loss=summary.last_losses["RTE"],
                  length_group_size=summary.length_group_size,
-                 **{f"w{i}": v.numpy() for i, v in enumerate(model.trainable_weights)})
+                 **{f"w{i}": v.numpy() for i, v in enumerate(model.trainable_weights)},
+                 **{f"initial{i}": value for i, value in enumerate(initial)})
 
 
 if __name__ == "__main__":
