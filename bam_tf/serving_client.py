@@ -8,9 +8,12 @@
 
 A task names its signature (rte, sts_b, cola, ... or the GLUE name: RTE, STS-B); "all" uses
 serving_default (every head at once; single-sentence tasks ignore sentence2, which defaults to "").
-A task of the user's own (trained with --task_defs) is named the same way (review-stars or review_stars);
-the client does not know whether it takes pairs, so the server checks its inputs (and answers a misspelt
-name with an unknown signature).
+A task of the user's own (trained with --task_defs) is named the same way (review-stars or review_stars).
+Given the export's folder (export_dir: the folder TF Serving serves, or one version in it), the task and
+its inputs are checked against the tasks the export describes (<version>/assets.extra/bam_export.json,
+written by bam_tf.export) before anything is sent; without it GLUE tasks are checked against GLUE's, and a
+task of the user's own is sent as given (the server then checks its inputs and answers a misspelt name with
+an unknown signature).
 REST urls: http://HOST:8501 (the :predict path is added) or a full :predict URL; gRPC: HOST:8500.
 Command line: `python tools/serving_client.py`. TensorFlow is imported for gRPC only.
 """
@@ -18,10 +21,12 @@ Command line: `python tools/serving_client.py`. TensorFlow is imported for gRPC 
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
 
+from bam_tf.export import EXPORT_METADATA, existing_versions
 from bam_tf.task_set import glue_task
 from bam_tf.task import task_slug
 from bam_tf.user_errors import InputError
@@ -33,8 +38,52 @@ ALL_TASKS = ("all", "serving_default")
 signature_name = task_slug  # the export's rule (bam_tf.export.signature_name): "STS-B" -> "sts_b"
 
 
-def signature_inputs(task: str, sentence1: list[str], sentence2: list[str] | None) -> tuple[str, dict]:
-    """(signature name, {input name: list of strings}) for a task, checked against it if it is a GLUE task."""
+def exported_tasks(export_dir: str, version: int | None = None) -> dict[str, dict]:
+    """The tasks an export serves, by signature: its bam_export.json's entries (task, is_pair, labels, ...).
+
+    `export_dir` is a version folder (it holds saved_model.pb) or the folder of versions, where `version`
+    (default: the newest, as TF Serving serves it) is read."""
+    folder = os.path.expanduser(export_dir)
+    if not os.path.isfile(os.path.join(folder, "saved_model.pb")):
+        versions = existing_versions(folder)
+        if not versions:
+            raise InputError(f"--export_dir={export_dir}: " + ("no such folder" if not os.path.isdir(folder) else
+                             "neither a SavedModel (saved_model.pb) nor a folder of numbered versions"))
+        if version is not None and version not in versions:
+            raise InputError(f"--export_dir={export_dir} has no version {version}; it has "
+                             f"{', '.join(map(str, versions))}")
+        folder = os.path.join(folder, str(version if version is not None else versions[-1]))
+    path = os.path.join(folder, "assets.extra", EXPORT_METADATA)
+    try:
+        with open(path, encoding="utf-8") as f:
+            metadata = json.load(f)
+        return {entry["signature"]: entry for entry in metadata["tasks"]}
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file; is {folder} exported by `python -m bam_tf.export`?") from None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InputError(f"{path}: not an export description of bam_tf.export ({error})") from None
+
+
+def _task_and_pairing(task: str, exported: dict[str, dict] | None) -> tuple[str, bool] | None:
+    """(the task's name, whether it takes pairs), from the export's description if given, else from GLUE's
+    tasks; None for a task of the user's own without a description."""
+    try:
+        glue = glue_task(task)
+    except InputError:
+        glue = None
+    if exported is None:
+        return (glue.name, glue.is_pair) if glue is not None else None
+    entry = exported.get(signature_name(glue.name if glue is not None else task))
+    if entry is None:
+        served = ", ".join(f"{e['task']} ({signature})" for signature, e in exported.items())
+        raise InputError(f"--task={task}: the export has no such task; it serves {served}, or 'all'")
+    return entry["task"], bool(entry["is_pair"])
+
+
+def signature_inputs(task: str, sentence1: list[str], sentence2: list[str] | None,
+                     exported: dict[str, dict] | None = None) -> tuple[str, dict]:
+    """(signature name, {input name: list of strings}) for a task, checked against the export's description
+    of it (`exported`, from exported_tasks) or, without one, against GLUE's task of that name."""
     if not sentence1:
         raise InputError("give at least one --sentence1")
     if sentence2 is not None and len(sentence2) != len(sentence1):
@@ -42,18 +91,18 @@ def signature_inputs(task: str, sentence1: list[str], sentence2: list[str] | Non
     if task.lower() in ALL_TASKS:
         return "serving_default", {"sentence1": list(sentence1),
                                    "sentence2": list(sentence2) if sentence2 is not None else [""] * len(sentence1)}
-    try:
-        found = glue_task(task)
-    except InputError:  # a task of the user's own: its signature is its slug (bam_tf.export), its inputs as given
+    found = _task_and_pairing(task, exported)
+    if found is None:  # a task of the user's own: its signature is its slug (bam_tf.export), its inputs as given
         return signature_name(task), ({"sentence1": list(sentence1)} if sentence2 is None else
                                       {"sentence1": list(sentence1), "sentence2": list(sentence2)})
-    if found.is_pair:
+    name, is_pair = found
+    if is_pair:
         if sentence2 is None:
-            raise InputError(f"{found.name} is a sentence-pair task: give --sentence2 as well")
-        return signature_name(found.name), {"sentence1": list(sentence1), "sentence2": list(sentence2)}
+            raise InputError(f"{name} is a sentence-pair task: give --sentence2 as well")
+        return signature_name(name), {"sentence1": list(sentence1), "sentence2": list(sentence2)}
     if sentence2 is not None:
-        raise InputError(f"{found.name} is a single-sentence task: leave out --sentence2 (or use --task=all)")
-    return signature_name(found.name), {"sentence1": list(sentence1)}
+        raise InputError(f"{name} is a single-sentence task: leave out --sentence2 (or use --task=all)")
+    return signature_name(name), {"sentence1": list(sentence1)}
 
 
 def rest_instances_payload(signature: str, inputs: dict) -> dict:
@@ -128,10 +177,13 @@ def _jsonable(value):
 
 
 def build_request(fmt: str, task: str, sentence1: list[str], sentence2: list[str] | None, model_name: str = "bam",
-                  model_version: int | None = None):
+                  model_version: int | None = None, export_dir: str | None = None):
+    """The request for `fmt`; with `export_dir`, checked against the tasks that export serves (its version
+    `model_version`, else the newest)."""
     if fmt not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    signature, inputs = signature_inputs(task, sentence1, sentence2)
+    exported = exported_tasks(export_dir, model_version) if export_dir else None
+    signature, inputs = signature_inputs(task, sentence1, sentence2, exported)
     if fmt == "rest_instances":
         return rest_instances_payload(signature, inputs)
     if fmt == "rest_inputs":

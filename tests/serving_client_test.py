@@ -33,19 +33,31 @@ S2 = ["Someone plays music.", "naïve café", "", "東京"]
 
 
 @pytest.fixture(scope="module")
-def signatures(tmp_path_factory):
+def exported(tmp_path_factory):
+    """(export dir, its version folder) of a tiny model with RTE, CoLA and a pair task of the user's own."""
     from bam_tf.backbone import load_backbone
+    from bam_tf.task_defs import load_task_definitions
     from bam_tf.task_set import glue_task
     from bam_tf.model import MultiTaskBert
     from bam_tf.text_encoding import TextEncoder
     from bam_tf.trained_model import build_model
 
+    root = tmp_path_factory.mktemp("client")
+    (root / "train.tsv").write_text("a\tb\tyes\nc\td\tno\n")
+    (root / "tasks.yaml").write_text(
+        "tasks:\n  - name: same-meaning\n    files: {train: train.tsv, dev: train.tsv}\n"
+        "    text_a: 0\n    text_b: 1\n    label: 2\n    labels: ['no', 'yes']\n    metrics: [accuracy]\n")
+    (own,) = load_task_definitions(str(root / "tasks.yaml"))
     loaded = load_backbone("random:layers=2,hidden=32")
-    model = MultiTaskBert(loaded.backbone, [glue_task("RTE"), glue_task("CoLA")])
+    model = MultiTaskBert(loaded.backbone, [glue_task("RTE"), glue_task("CoLA"), own])
     build_model(model)
-    version_dir = export.export_saved_model(model, TextEncoder(loaded.tokenizer, 32),
-                                            str(tmp_path_factory.mktemp("client") / "export"))
-    return tf.saved_model.load(version_dir).signatures
+    version_dir = export.export_saved_model(model, TextEncoder(loaded.tokenizer, 32), str(root / "export"))
+    return str(root / "export"), version_dir
+
+
+@pytest.fixture(scope="module")
+def signatures(exported):
+    return tf.saved_model.load(exported[1]).signatures
 
 
 def tf_serving_inputs(payload: dict) -> dict:
@@ -116,6 +128,40 @@ def test_a_task_of_the_users_own_is_sent_to_its_signature_with_the_inputs_given(
         "signature_name": "paraphrase", "instances": [{"sentence1": "a", "sentence2": "b"}]}
 
 
+def test_with_the_export_a_task_and_its_inputs_are_checked_against_what_it_serves(exported):
+    export_dir, version_dir = exported
+    for where in (export_dir, version_dir):  # the folder of versions (its newest) or one version
+        assert client.build_request("rest_inputs", "same_meaning", ["a"], ["b"], export_dir=where) == {
+            "signature_name": "same_meaning", "inputs": {"sentence1": ["a"], "sentence2": ["b"]}}
+    with pytest.raises(ValueError, match="same-meaning is a sentence-pair task: give --sentence2"):
+        client.build_request("rest_inputs", "Same-Meaning", ["a"], None, export_dir=export_dir)
+    with pytest.raises(ValueError, match="CoLA is a single-sentence task"):
+        client.build_request("rest_inputs", "cola", ["a"], ["b"], export_dir=export_dir)
+    with pytest.raises(ValueError, match=r"--task=sst-2: the export has no such task; it serves RTE \(rte\), "
+                                         r"CoLA \(cola\), same-meaning \(same_meaning\), or 'all'$"):
+        client.build_request("rest_inputs", "sst-2", ["a"], None, export_dir=export_dir)
+    assert client.build_request("rest_inputs", "all", ["a"], None, export_dir=export_dir)["signature_name"] == \
+        "serving_default"
+    assert client.build_request("grpc", "rte", ["a"], ["b"], model_version=1,
+                                export_dir=export_dir).model_spec.signature_name == "rte"
+    with pytest.raises(ValueError, match=r"--export_dir=.* has no version 4; it has 1$"):
+        client.build_request("rest_inputs", "rte", ["a"], ["b"], model_version=4, export_dir=export_dir)
+
+
+def test_a_folder_that_is_not_an_export_is_named(tmp_path):
+    with pytest.raises(ValueError, match="no such folder"):
+        client.exported_tasks(str(tmp_path / "nothing"))
+    with pytest.raises(ValueError, match="neither a SavedModel"):
+        client.exported_tasks(str(tmp_path))
+    (tmp_path / "2").mkdir()
+    with pytest.raises(ValueError, match=r"2/assets.extra/bam_export.json: no such file; is .*/2 exported by"):
+        client.exported_tasks(str(tmp_path))
+    (tmp_path / "2" / "assets.extra").mkdir()
+    (tmp_path / "2" / "assets.extra" / "bam_export.json").write_text('{"tasks": [{"task": "RTE"}]}')
+    with pytest.raises(ValueError, match="not an export description of bam_tf.export"):
+        client.exported_tasks(str(tmp_path))
+
+
 def test_signature_names_agree_with_the_exporter():
     for name in REGISTRY:
         assert client.signature_name(name) == export.signature_name(name)
@@ -168,6 +214,14 @@ def test_cli_prints_the_payload_by_default():
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"signature_name": "rte",
                                          "inputs": {"sentence1": ["Ça coûte 10 €"], "sentence2": ["b"]}}
+
+
+def test_cli_checks_against_the_export_given(exported):
+    result = subprocess.run([sys.executable, SCRIPT, "--task=same-meaning", "--sentence1=a",
+                             f"--export_dir={exported[0]}"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.strip().splitlines()[-1] == ("error: same-meaning is a sentence-pair task: "
+                                                      "give --sentence2 as well")
 
 
 def test_cli_sends_rest_and_prints_the_answer(signatures, rest_server):

@@ -13,6 +13,9 @@ for a batch.
 --task names a task signature (rte, sts_b, cola, ... or the GLUE name: RTE, STS-B); --task=all uses
 serving_default (every head at once; single-sentence tasks ignore sentence2, which defaults to "").
 A task of your own (--task_defs at training) is named the same way: --task=review-stars or review_stars.
+--export_dir (the folder the server serves, as given to `python -m bam_tf.export`) checks the task and its
+inputs against what that export serves before sending: your own tasks' pairs too, which the client cannot
+know otherwise.
 --url: REST: http://HOST:8501 (the :predict path is added) or a full :predict URL; gRPC: HOST:8500.
 """
 
@@ -32,6 +35,8 @@ flags.DEFINE_multi_string("sentence2", None, "Second sentence of a pair task; on
 flags.DEFINE_enum("format", "rest_instances", FORMATS, "Request format.")
 flags.DEFINE_string("model_name", "bam", "--model_name the server was started with.")
 flags.DEFINE_integer("model_version", None, "Ask for this version (default: the server's latest).")
+flags.DEFINE_string("export_dir", None, "The export the server serves (or one version folder of it): check "
+                    "--task and the sentences against the tasks it describes before sending.")
 flags.DEFINE_string("url", None, "Send the request: REST http://HOST:8501 (or a full :predict URL); "
                     "gRPC HOST:8500. Without it the request is only printed.")
 flags.DEFINE_boolean("print", False, "Print the request even when sending it.")
@@ -45,7 +50,7 @@ def main(argv) -> int:
         return flag_error(f"unexpected arguments {argv[1:]}; every setting is a --flag")
     try:
         request = build_request(FLAGS.format, FLAGS.task, FLAGS.sentence1, FLAGS.sentence2, FLAGS.model_name,
-                                FLAGS.model_version)
+                                FLAGS.model_version, FLAGS.export_dir)
         if FLAGS.url is None or FLAGS["print"].value:
             print(json.dumps(request, indent=2, ensure_ascii=False) if FLAGS.format != "grpc" else request)
         if FLAGS.url is None:
