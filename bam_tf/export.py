@@ -174,7 +174,7 @@ def export_metadata(model, encoder, source: str) -> dict:
 def export_saved_model(model, encoder, export_dir: str, version: int | None = None,
                        source: str = "") -> str:
     """Writes <export_dir>/<version>/ (next free version when None) and returns its path."""
-    export_dir = os.path.abspath(export_dir)
+    export_dir = os.path.abspath(os.path.expanduser(export_dir))  # a leading ~ no shell expanded (--flag=~/x)
     check_export_dir(export_dir)
     if version is None:
         version = next_version(export_dir)
@@ -197,9 +197,10 @@ def export_saved_model(model, encoder, export_dir: str, version: int | None = No
 
 
 def export_trained_model(model_dir: str, export_dir: str, version: int | None = None) -> str:
-    check_export_dir(os.path.abspath(export_dir))  # fail before anything slow
+    export_dir = os.path.abspath(os.path.expanduser(export_dir))
+    check_export_dir(export_dir)  # fail before anything slow
     if version is not None:
-        check_version_free(os.path.abspath(export_dir), version)
+        check_version_free(export_dir, version)
     source = resolve_model_dir(model_dir)
     from bam_tf.trained_model import load_trained_model
     model, encoder = load_trained_model(source)

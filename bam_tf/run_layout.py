@@ -76,6 +76,7 @@ class RunLayout:
 
 def resolve_model_dir(model_dir: str) -> str:
     """A trained model folder, or a run dir (then its student/): what export, prediction and submission load."""
+    model_dir = os.path.expanduser(model_dir)  # a leading ~ no shell expanded (--model_dir=~/runs/x), as training does
     # bam_tf.trained_model.is_trained_model_dir, without importing keras-hub just to say no.
     for candidate in (model_dir, RunLayout(model_dir).student_dir):
         if os.path.exists(os.path.join(candidate, "model_config.json")):

@@ -6,7 +6,8 @@
                   {"signature_name": "rte", "inputs": {"sentence1": [...], "sentence2": [...]}}
   grpc            a tensorflow_serving PredictRequest for PredictionService/Predict on HOST:8500
 
-A task names its signature (rte, sts_b, cola, ... or the GLUE name: RTE, STS-B); "all" uses
+A task names its signature (rte, sts_b, cola, ... or the GLUE name: RTE, STS-B; MNLI-mm and AX are sent to
+MNLI's, whose head predicts them); "all" uses
 serving_default (every head at once; single-sentence tasks ignore sentence2, which defaults to "").
 A task of the user's own (trained with --task_defs) is named the same way (review-stars or review_stars).
 Given the export's folder (export_dir: the folder TF Serving serves, or one version in it), the task and
@@ -20,6 +21,7 @@ Command line: `python tools/serving_client.py`. TensorFlow is imported for gRPC 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import urllib.error
@@ -28,7 +30,7 @@ import urllib.request
 
 from bam_tf.export import EXPORT_METADATA, existing_versions
 from bam_tf.task_set import glue_task
-from bam_tf.task import task_slug
+from bam_tf.task import normalized_name, task_slug
 from bam_tf.user_errors import InputError
 
 FORMATS = ("rest_instances", "rest_inputs", "grpc")
@@ -38,13 +40,29 @@ ALL_TASKS = ("all", "serving_default")
 signature_name = task_slug  # the export's rule (bam_tf.export.signature_name): "STS-B" -> "sts_b"
 
 
-def exported_tasks(export_dir: str, version: int | None = None) -> dict[str, dict]:
-    """The tasks an export serves, by signature: its bam_export.json's entries (task, is_pair, labels, ...).
+@dataclasses.dataclass(frozen=True)
+class ExportDescription:
+    """What an export (bam_tf.export) says it serves: one version folder's bam_export.json."""
 
-    `export_dir` is a version folder (it holds saved_model.pb) or the folder of versions, where `version`
+    folder: str  # the version folder read
+    tasks: tuple[dict, ...]  # its entries: task, signature, is_pair, labels, ...
+
+    def find(self, task: str) -> dict | None:
+        """The entry of `task`, named as training names tasks (case and punctuation ignored)."""
+        return next((e for e in self.tasks if normalized_name(e["task"]) == normalized_name(task)), None)
+
+
+def read_export_description(export_dir: str, version: int | None = None) -> ExportDescription:
+    """`export_dir` is a version folder (it holds saved_model.pb) or the folder of versions, where `version`
     (default: the newest, as TF Serving serves it) is read."""
-    folder = os.path.expanduser(export_dir)
-    if not os.path.isfile(os.path.join(folder, "saved_model.pb")):
+    folder = os.path.expanduser(export_dir)  # as bam_tf.export expands it
+    if os.path.isfile(folder):
+        raise InputError(f"--export_dir={export_dir} is a file; give the folder the server serves")
+    if os.path.isfile(os.path.join(folder, "saved_model.pb")):
+        if version is not None and os.path.basename(os.path.normpath(folder)) != str(version):
+            raise InputError(f"--export_dir={export_dir} is one version folder, not version {version}; give the "
+                             "folder of versions (or that version's folder) to check what --model_version serves")
+    else:
         versions = existing_versions(folder)
         if not versions:
             raise InputError(f"--export_dir={export_dir}: " + ("no such folder" if not os.path.isdir(folder) else
@@ -56,34 +74,39 @@ def exported_tasks(export_dir: str, version: int | None = None) -> dict[str, dic
     path = os.path.join(folder, "assets.extra", EXPORT_METADATA)
     try:
         with open(path, encoding="utf-8") as f:
-            metadata = json.load(f)
-        return {entry["signature"]: entry for entry in metadata["tasks"]}
+            tasks = tuple(json.load(f)["tasks"])
+        for entry in tasks:
+            if not (isinstance(entry["task"], str) and isinstance(entry["signature"], str)
+                    and isinstance(entry["is_pair"], bool)):
+                raise TypeError(f"a task entry's task, signature and is_pair: {entry}")
     except FileNotFoundError:
         raise InputError(f"{path}: no such file; is {folder} exported by `python -m bam_tf.export`?") from None
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise InputError(f"{path}: not an export description of bam_tf.export ({error})") from None
+    return ExportDescription(folder, tasks)
 
 
-def _task_and_pairing(task: str, exported: dict[str, dict] | None) -> tuple[str, bool] | None:
-    """(the task's name, whether it takes pairs), from the export's description if given, else from GLUE's
-    tasks; None for a task of the user's own without a description."""
+def _resolve_task(task: str, export: ExportDescription | None) -> tuple[str, str, bool] | None:
+    """(the task's name, its signature, whether it takes pairs), from the export's description if given, else
+    from GLUE's tasks; None for a task of the user's own without a description. MNLI-mm and AX are served
+    by MNLI's signature, as their predictions come from MNLI's head."""
     try:
         glue = glue_task(task)
     except InputError:
         glue = None
-    if exported is None:
-        return (glue.name, glue.is_pair) if glue is not None else None
-    entry = exported.get(signature_name(glue.name if glue is not None else task))
+    if export is None:
+        return (glue.name, signature_name(glue.head), glue.is_pair) if glue is not None else None
+    entry = export.find(glue.head if glue is not None else task)
     if entry is None:
-        served = ", ".join(f"{e['task']} ({signature})" for signature, e in exported.items())
-        raise InputError(f"--task={task}: the export has no such task; it serves {served}, or 'all'")
-    return entry["task"], bool(entry["is_pair"])
+        served = ", ".join(e["task"] for e in export.tasks)
+        raise InputError(f"--task={task}: {export.folder} serves no such task; it serves {served}, or 'all'")
+    return (glue.name if glue is not None else entry["task"]), entry["signature"], entry["is_pair"]
 
 
 def signature_inputs(task: str, sentence1: list[str], sentence2: list[str] | None,
-                     exported: dict[str, dict] | None = None) -> tuple[str, dict]:
+                     export: ExportDescription | None = None) -> tuple[str, dict]:
     """(signature name, {input name: list of strings}) for a task, checked against the export's description
-    of it (`exported`, from exported_tasks) or, without one, against GLUE's task of that name."""
+    of it or, without one, against GLUE's task of that name."""
     if not sentence1:
         raise InputError("give at least one --sentence1")
     if sentence2 is not None and len(sentence2) != len(sentence1):
@@ -91,18 +114,18 @@ def signature_inputs(task: str, sentence1: list[str], sentence2: list[str] | Non
     if task.lower() in ALL_TASKS:
         return "serving_default", {"sentence1": list(sentence1),
                                    "sentence2": list(sentence2) if sentence2 is not None else [""] * len(sentence1)}
-    found = _task_and_pairing(task, exported)
+    found = _resolve_task(task, export)
     if found is None:  # a task of the user's own: its signature is its slug (bam_tf.export), its inputs as given
         return signature_name(task), ({"sentence1": list(sentence1)} if sentence2 is None else
                                       {"sentence1": list(sentence1), "sentence2": list(sentence2)})
-    name, is_pair = found
+    name, signature, is_pair = found
     if is_pair:
         if sentence2 is None:
             raise InputError(f"{name} is a sentence-pair task: give --sentence2 as well")
-        return signature_name(name), {"sentence1": list(sentence1), "sentence2": list(sentence2)}
+        return signature, {"sentence1": list(sentence1), "sentence2": list(sentence2)}
     if sentence2 is not None:
         raise InputError(f"{name} is a single-sentence task: leave out --sentence2 (or use --task=all)")
-    return signature_name(name), {"sentence1": list(sentence1)}
+    return signature, {"sentence1": list(sentence1)}
 
 
 def rest_instances_payload(signature: str, inputs: dict) -> dict:
@@ -182,8 +205,8 @@ def build_request(fmt: str, task: str, sentence1: list[str], sentence2: list[str
     `model_version`, else the newest)."""
     if fmt not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    exported = exported_tasks(export_dir, model_version) if export_dir else None
-    signature, inputs = signature_inputs(task, sentence1, sentence2, exported)
+    export = read_export_description(export_dir, model_version) if export_dir is not None else None
+    signature, inputs = signature_inputs(task, sentence1, sentence2, export)
     if fmt == "rest_instances":
         return rest_instances_payload(signature, inputs)
     if fmt == "rest_inputs":

@@ -1,6 +1,6 @@
 """bam_tf.run_layout: the paths of a run folder, as the pipeline writes them."""
 
-from bam_tf.run_layout import STAGE_OUTPUTS, RunLayout
+from bam_tf.run_layout import STAGE_OUTPUTS, RunLayout, resolve_model_dir
 
 
 def test_every_path_of_a_run_folder():
@@ -16,3 +16,11 @@ def test_every_path_of_a_run_folder():
     # everything a stage leaves lies under one of these
     assert {p.split("/")[3] for p in (layout.teacher_dir("RTE"), layout.teacher_outputs_dir, layout.student_dir,
                                       layout.checkpoint_dir("s"))} == set(STAGE_OUTPUTS)
+
+
+def test_a_model_dir_under_a_tilde_no_shell_expanded_is_found(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "run" / "student").mkdir(parents=True)
+    (tmp_path / "run" / "student" / "model_config.json").write_text("{}")
+    assert resolve_model_dir("~/run") == str(tmp_path / "run" / "student")
+    assert resolve_model_dir("~/run/student") == str(tmp_path / "run" / "student")

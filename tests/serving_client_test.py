@@ -10,6 +10,7 @@ import http.server
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -22,7 +23,6 @@ import tensorflow_text  # noqa: F401  (tokenizer ops of the exported graph)
 
 from bam_tf import export
 from bam_tf import serving_client as client
-from bam_tf.glue_tasks import TASKS as REGISTRY
 
 from support import ROOT
 
@@ -130,15 +130,16 @@ def test_a_task_of_the_users_own_is_sent_to_its_signature_with_the_inputs_given(
 
 def test_with_the_export_a_task_and_its_inputs_are_checked_against_what_it_serves(exported):
     export_dir, version_dir = exported
-    for where in (export_dir, version_dir):  # the folder of versions (its newest) or one version
-        assert client.build_request("rest_inputs", "same_meaning", ["a"], ["b"], export_dir=where) == {
-            "signature_name": "same_meaning", "inputs": {"sentence1": ["a"], "sentence2": ["b"]}}
+    for where in (export_dir, version_dir):  # the folder of versions or one version
+        for name in ("same_meaning", "SameMeaning"):  # named as training names tasks
+            assert client.build_request("rest_inputs", name, ["a"], ["b"], export_dir=where) == {
+                "signature_name": "same_meaning", "inputs": {"sentence1": ["a"], "sentence2": ["b"]}}
     with pytest.raises(ValueError, match="same-meaning is a sentence-pair task: give --sentence2"):
         client.build_request("rest_inputs", "Same-Meaning", ["a"], None, export_dir=export_dir)
     with pytest.raises(ValueError, match="CoLA is a single-sentence task"):
         client.build_request("rest_inputs", "cola", ["a"], ["b"], export_dir=export_dir)
-    with pytest.raises(ValueError, match=r"--task=sst-2: the export has no such task; it serves RTE \(rte\), "
-                                         r"CoLA \(cola\), same-meaning \(same_meaning\), or 'all'$"):
+    with pytest.raises(ValueError, match=r"--task=sst-2: .*/1 serves no such task; it serves RTE, CoLA, "
+                                         r"same-meaning, or 'all'$"):
         client.build_request("rest_inputs", "sst-2", ["a"], None, export_dir=export_dir)
     assert client.build_request("rest_inputs", "all", ["a"], None, export_dir=export_dir)["signature_name"] == \
         "serving_default"
@@ -146,25 +147,48 @@ def test_with_the_export_a_task_and_its_inputs_are_checked_against_what_it_serve
                                 export_dir=export_dir).model_spec.signature_name == "rte"
     with pytest.raises(ValueError, match=r"--export_dir=.* has no version 4; it has 1$"):
         client.build_request("rest_inputs", "rte", ["a"], ["b"], model_version=4, export_dir=export_dir)
+    with pytest.raises(ValueError, match=r"is one version folder, not version 2"):
+        client.build_request("rest_inputs", "rte", ["a"], ["b"], model_version=2, export_dir=version_dir)
+
+
+def test_the_newest_version_is_checked_unless_another_is_asked_for(exported, tmp_path):
+    export_dir = tmp_path / "export"
+    shutil.copytree(exported[0], export_dir)
+    newer = export_dir / "2" / "assets.extra"
+    newer.mkdir(parents=True)
+    description = json.loads((export_dir / "1" / "assets.extra" / "bam_export.json").read_text())
+    description["tasks"] = [t for t in description["tasks"] if t["task"] == "RTE"]
+    (newer / "bam_export.json").write_text(json.dumps(description))
+    with pytest.raises(ValueError, match=r"/2 serves no such task; it serves RTE, or 'all'$"):
+        client.build_request("rest_inputs", "cola", ["a"], None, export_dir=str(export_dir))
+    assert client.build_request("rest_inputs", "cola", ["a"], None, model_version=1,
+                                export_dir=str(export_dir))["signature_name"] == "cola"
+
+
+def test_mnli_mm_and_ax_go_to_mnlis_signature():
+    export = client.ExportDescription("export/1", ({"task": "MNLI", "signature": "mnli", "is_pair": True},))
+    for task in ("MNLI-mm", "mnli-m", "AX"):
+        assert client.signature_inputs(task, ["a"], ["b"])[0] == "mnli"
+        assert client.signature_inputs(task, ["a"], ["b"], export)[0] == "mnli"
 
 
 def test_a_folder_that_is_not_an_export_is_named(tmp_path):
     with pytest.raises(ValueError, match="no such folder"):
-        client.exported_tasks(str(tmp_path / "nothing"))
+        client.read_export_description(str(tmp_path / "nothing"))
     with pytest.raises(ValueError, match="neither a SavedModel"):
-        client.exported_tasks(str(tmp_path))
+        client.read_export_description(str(tmp_path))
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="is a file; give the folder the server serves"):
+        client.read_export_description(str(tmp_path / "file"))
     (tmp_path / "2").mkdir()
     with pytest.raises(ValueError, match=r"2/assets.extra/bam_export.json: no such file; is .*/2 exported by"):
-        client.exported_tasks(str(tmp_path))
+        client.read_export_description(str(tmp_path))
     (tmp_path / "2" / "assets.extra").mkdir()
-    (tmp_path / "2" / "assets.extra" / "bam_export.json").write_text('{"tasks": [{"task": "RTE"}]}')
-    with pytest.raises(ValueError, match="not an export description of bam_tf.export"):
-        client.exported_tasks(str(tmp_path))
-
-
-def test_signature_names_agree_with_the_exporter():
-    for name in REGISTRY:
-        assert client.signature_name(name) == export.signature_name(name)
+    for broken in ('{"tasks": [{"task": "RTE"}]}', '{"tasks": [{"task": "RTE", "signature": "rte"}]}',
+                   '{"tasks": [{"task": "RTE", "signature": "rte", "is_pair": "yes"}]}', "[1]", "{"):
+        (tmp_path / "2" / "assets.extra" / "bam_export.json").write_text(broken)
+        with pytest.raises(ValueError, match="not an export description of bam_tf.export"):
+            client.read_export_description(str(tmp_path))
 
 
 def _jsonable(value):
@@ -293,3 +317,9 @@ def test_a_malformed_url_or_timeout_is_an_input_error_before_sending():
     for timeout in (0, -1, float("nan")):
         with pytest.raises(client.InputError, match="--timeout"):
             client.send_request("rest_inputs", payload, "http://127.0.0.1:9", timeout=timeout)
+
+
+def test_an_export_dir_under_a_tilde_is_read_as_the_exporter_wrote_it(exported, monkeypatch):
+    export_dir, version_dir = exported
+    monkeypatch.setenv("HOME", os.path.dirname(export_dir))
+    assert client.read_export_description("~/export").folder == os.path.join(os.path.expanduser("~/export"), "1")

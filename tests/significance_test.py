@@ -1,7 +1,6 @@
 """bam_tf.significance: Mann-Whitney U and Holm-Bonferroni against hand-counted examples and scipy."""
 
 import itertools
-import math
 
 import numpy as np
 import pytest

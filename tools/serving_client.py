@@ -34,7 +34,8 @@ flags.DEFINE_multi_string("sentence1", None, "First sentence; repeat for a batch
 flags.DEFINE_multi_string("sentence2", None, "Second sentence of a pair task; one per --sentence1.")
 flags.DEFINE_enum("format", "rest_instances", FORMATS, "Request format.")
 flags.DEFINE_string("model_name", "bam", "--model_name the server was started with.")
-flags.DEFINE_integer("model_version", None, "Ask for this version (default: the server's latest).")
+flags.DEFINE_integer("model_version", None, "Ask for this version (default: the server's latest); with "
+                     "--export_dir, check against that version too (default: the export's newest).")
 flags.DEFINE_string("export_dir", None, "The export the server serves (or one version folder of it): check "
                     "--task and the sentences against the tasks it describes before sending.")
 flags.DEFINE_string("url", None, "Send the request: REST http://HOST:8501 (or a full :predict URL); "
