@@ -68,6 +68,8 @@ def write_submission(model_dir: str, glue_dir: str, output: str, tasks: str | No
     from bam_tf.text_encoding import encode_task_data
     from bam_tf.trained_model import load_trained_model
 
+    # A leading ~ that no shell expanded (--output=~/x.zip), as training reads its paths.
+    output, glue_dir = os.path.expanduser(output), glue_dir and os.path.expanduser(glue_dir)
     atomic_files.check_can_write(output, f"--output={output}", folder=False)  # before the slow part
     if max_examples is not None and max_examples < 1:
         raise InputError(f"--max_examples={max_examples}: give a positive number of test rows, or leave it out")

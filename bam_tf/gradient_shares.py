@@ -137,6 +137,7 @@ def run_gradient_shares(model_dir: str, at: str, num_batches: int) -> tuple[str,
         raise InputError(f"at={at!r}: choose one of {', '.join(AT)}")
     if num_batches < 1:
         raise InputError(f"num_batches={num_batches}: measure at least one batch")
+    model_dir = os.path.expanduser(model_dir)  # a leading ~ no shell expanded, as training reads its paths
     layout = RunLayout(model_dir)
     if not os.path.exists(layout.config_path):
         raise MissingInputError(f"{model_dir}: not a bam_tf run dir (no {os.path.basename(layout.config_path)})")

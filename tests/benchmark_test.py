@@ -96,3 +96,11 @@ def test_smoke_run_writes_every_section(tmp_path):
 def test_smoke_run_with_the_xla_variants(tmp_path):
     text = _smoke_run(tmp_path)
     _check_rows(text, _VARIANTS + _XLA_VARIANTS, _RATIOS + _XLA_RATIOS)
+
+
+def test_paths_under_a_tilde_no_shell_expanded_are_at_home(tmp_path, monkeypatch):
+    from bam_tf.benchmark.settings import BenchmarkSettings
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    settings = BenchmarkSettings.resolved(glue_dir="~/glue", output="~/b.md")
+    assert (settings.glue_dir, settings.output) == (str(tmp_path / "glue"), str(tmp_path / "b.md"))

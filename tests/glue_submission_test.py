@@ -193,3 +193,9 @@ def test_a_users_own_task_gets_its_test_file_predicted_without_glue_data(tmp_pat
         submission.write_submission(str(tmp_path / "model"), "", output, tasks="verdit")
     with pytest.raises(ValueError, match=r"^--glue_dir is not set \(GLUE tasks read their test files from it"):
         submission.write_submission(str(tmp_path / "model"), "", output, tasks="verdict,RTE")
+
+
+def test_an_output_under_a_tilde_no_shell_expanded_is_at_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(InputError, match=f"^--output={tmp_path} is a folder, not a file"):
+        submission.write_submission(str(tmp_path / "no_model"), None, "~", tasks="RTE")

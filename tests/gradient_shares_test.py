@@ -120,3 +120,9 @@ def test_run_gradient_shares_refuses_what_is_not_a_run(tmp_path):
         run_gradient_shares(str(tmp_path), "start", 2)
     with pytest.raises(InputError, match="at='middle'"):
         run_gradient_shares(str(tmp_path), "middle", 2)
+
+
+def test_a_run_dir_under_a_tilde_no_shell_expanded_is_looked_for_at_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(MissingInputError, match=f"^{tmp_path}/run: not a bam_tf run dir"):
+        run_gradient_shares("~/run", "start", 2)

@@ -415,3 +415,13 @@ def test_an_alpha_no_seed_count_reaches_and_a_truncated_baseline_are_said(tmp_pa
     assert "--alpha=0.012345678`" in report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.012345678)
     assert f"- warning: {tmp_path / 'b.jsonl'}: ignoring a truncated last line" in text
     assert (tmp_path / "r.png").exists() and (tmp_path / "r.md").exists()
+
+
+def test_paths_under_a_tilde_no_shell_expanded_are_read_and_written_at_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    _write_results(tmp_path / "r.jsonl", _grid(single={"RTE": [0.6, 0.7]}, multi={"RTE": [0.5, 0.6]},
+                                               bam={"RTE": [0.7, 0.8]}, seeds=[0, 1]))
+    (tmp_path / "notes.md").write_text("a note\n", encoding="utf-8")
+    text = report.build_report("~/r.jsonl", "~/r.md", 0.05, baseline_file="~/r.jsonl", notes_file="~/notes.md")
+    assert (tmp_path / "r.md").read_text(encoding="utf-8") == text and (tmp_path / "r.png").is_file()
+    assert "\n## Notes\n\na note\n" in text and "## Against the baseline results" in text

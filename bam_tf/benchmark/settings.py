@@ -56,6 +56,9 @@ class BenchmarkSettings:
         for key in DEFAULTS:
             if values.get(key) is None:
                 values[key] = (SMOKE if values.get("smoke") else DEFAULTS)[key]
+        for key in ("glue_dir", "output"):  # a leading ~ no shell expanded (--output=~/b.md), as training reads it
+            if values.get(key):
+                values[key] = os.path.expanduser(values[key])
         return cls(**values)
 
     def problems(self) -> list[str]:

@@ -41,6 +41,9 @@ def build_report(results_file: str, output: str, alpha: float = DEFAULT_ALPHA, c
     With `baseline_file`, also each method against the same method in that results file; with
     `notes_file`, its Markdown (what the results cannot say: the cost estimate made before the runs,
     what ran beside a run) as the report's "Notes" section."""
+    # A leading ~ that no shell expanded (--output=~/r.md), as training reads its paths.
+    results_file, output = os.path.expanduser(results_file), os.path.expanduser(output)
+    baseline_file, notes_file = (path and os.path.expanduser(path) for path in (baseline_file, notes_file))
     # Everything checked before anything is written: a failed report leaves neither file.
     if not 0 < alpha < 1:
         raise ExperimentError(f"--alpha must be a significance level in (0, 1), got {alpha}")
