@@ -37,11 +37,16 @@ def test_summary_counts_tasks_and_seeds_and_says_why_nothing_is_significant(tmp_
     summary = text.split("## Summary")[1].split("## Dev scores")[0]
     assert "**bam vs single**: bam's mean task score is higher on 1 of 2 tasks (RTE +5.0) and not higher on SST-2 -2.0." in summary
     # GLUE average: bam (0.765, 0.775, 0.785) vs single (0.75, 0.76, 0.77): +1.5 points, higher on every seed.
-    assert "GLUE average: +1.5 points; bam is higher on 3 of 3 seeds compared seed by seed." in summary
+    assert ("GLUE average: +1.5 points; bam is higher on 3 of 3 seeds compared seed by seed (one-sided p = 0.1, "
+            "not significant).") in summary
     assert "**bam vs multi**: bam's mean task score is higher on 2 of 2 tasks (SST-2 +8.0, RTE +10.0)." in summary
     # 3 vs 3: smallest p 0.05, times 2 tasks under Holm → nothing can be significant.
     assert summary.count("No task difference is significant after Holm at α = 0.05.") == 2
-    assert "as the paper reports — but see the significance section" in summary
+    # The averages' own one-sided test: bam above single on 8 of the 9 seed pairs → p = 2/C(6,3) = 0.1; above
+    # multi on all 9 → p = 1/C(6,3) = 0.05, significant at α = 0.05: only single is left to the direction.
+    assert "compared seed by seed (one-sided p = 0.05). No task difference" in summary
+    assert ("as the paper reports — but see the significance section: against single the evidence is the "
+            "direction of the means, not a significant test.") in summary
     assert "- produced by: `run it`" in text and "--command='run it'" in text
 
 
@@ -96,7 +101,9 @@ def test_a_glue_difference_within_the_seed_spread_is_level_not_a_win(tmp_path):
                  bam={"RTE": [0.65, 0.66, 0.67]}, seeds=[0, 1, 2])
     _write_results(tmp_path / "r.jsonl", grid)
     text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
-    assert "GLUE average: +0.5 points; bam is higher on 2 of 3 seeds compared seed by seed." in text
+    # the averages' test: U = 6 of 9 pairs; 7 of the C(6,3) = 20 splits reach U ≥ 6 → p = 0.35
+    assert ("GLUE average: +0.5 points; bam is higher on 2 of 3 seeds compared seed by seed (one-sided p = 0.35, "
+            "not significant).") in text
     assert ("Direction: bam's GLUE average is above single (+5.0 points) and level with multi (+0.5 points, "
             "no more than the seed-to-seed std of 1.0): these runs reproduce only part of the paper's claim.") in text
 
@@ -244,6 +251,35 @@ def test_the_annealing_ablation_gets_its_own_verdict(tmp_path):
     # The ablation does not enter the headline verdict, which is about single and multi only.
     assert "above both single-task teachers and plain multi-task training, by more than the seed-to-seed spread" in summary
     assert "### bam vs bam_no_anneal" in text.split("## Significance")[1]
+
+
+def test_annealing_is_significant_by_its_average_when_no_task_is(tmp_path):
+    # bam 5 seeds, bam_no_anneal 3 (a grid still running). Per task one fixed-λ score beats a bam score:
+    # RTE U = 14 of 15 and MRPC U = 13 → p ≥ 2/C(8,3) = 0.0357 each, Holm over two tasks → ≥ 0.071, none
+    # significant. The averages (bam 0.70, 0.70, 0.71, 0.71, 0.72; fixed λ 0.6875, 0.685, 0.6925) are all
+    # above → p = 1/C(8,3) = 0.01786 ≤ 0.05; +2.0 points against a seed std of 0.8.
+    grid = _grid(single={"RTE": [0.50] * 5, "MRPC": [0.70] * 5}, multi={"RTE": [0.50] * 5, "MRPC": [0.70] * 5},
+                 bam={"RTE": [0.60, 0.61, 0.62, 0.63, 0.64], "MRPC": [0.80, 0.79, 0.80, 0.79, 0.80]},
+                 seeds=[0, 1, 2, 3, 4],
+                 bam_no_anneal={"RTE": [0.58, 0.59, 0.605, 0, 0], "MRPC": [0.795, 0.78, 0.78, 0, 0]})
+    for seed in (3, 4):
+        del grid[("bam_no_anneal", seed)]
+    _write_results(tmp_path / "r.jsonl", grid)
+    summary = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05).split("## Dev scores")[0]
+    assert ("GLUE average: +2.0 points; bam is higher on 3 of 3 seeds compared seed by seed (one-sided p = 0.01786). "
+            "No task difference is significant after Holm at α = 0.05.") in summary
+    assert ("Teacher annealing: bam's GLUE average is above bam_no_anneal (fixed λ) (+2.0 points): annealing "
+            "helped, as the paper reports.") in summary
+
+
+def test_annealing_above_the_spread_without_a_significant_test_is_a_direction_only(tmp_path):
+    # Two seeds each, bam higher on both: the average's p = 1/C(4,2) = 0.167.
+    grid = _grid(single={"RTE": [0.50, 0.51]}, multi={"RTE": [0.50, 0.51]}, bam={"RTE": [0.60, 0.61]},
+                 seeds=[0, 1], bam_no_anneal={"RTE": [0.55, 0.56]})
+    _write_results(tmp_path / "r.jsonl", grid)
+    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    assert "(one-sided p = 0.1667, not significant)" in text
+    assert "annealing helped, as the paper reports (direction only, not significant)." in text
 
 
 def test_annealing_within_the_spread_is_not_called_a_win(tmp_path):

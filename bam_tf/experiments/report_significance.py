@@ -43,6 +43,15 @@ def compare(results: Results, better: str, other: str, alpha: float) -> Comparis
     return Comparison(better, other, rows, significance.holm_bonferroni([row[3].p_value for row in rows]), alpha)
 
 
+def average_test(results: Results, better: str, other: str) -> significance.MannWhitneyResult | None:
+    """One-sided Mann-Whitney U of `better`'s per-seed averages over every task against `other`'s: one test,
+    outside the per-task Holm family; None when either method has no seed with every task."""
+    x_avg, y_avg = list(results.glue_averages(better).values()), list(results.glue_averages(other).values())
+    if not (x_avg and y_avg):
+        return None
+    return significance.mann_whitney_u(x_avg, y_avg, alternative="greater")
+
+
 def comparison_section(results: Results, better: str, other: str, alpha: float) -> list[str]:
     lines = ["", f"### {better} vs {other}", ""]
     if better not in results.methods or other not in results.methods:
@@ -81,9 +90,9 @@ def comparison_section(results: Results, better: str, other: str, alpha: float) 
         except ValueError:  # beyond seeds_needed's search
             statement += "that needs more than 100 seeds per method."
     lines.append(statement)
-    x_avg, y_avg = list(results.glue_averages(better).values()), list(results.glue_averages(other).values())
-    if x_avg and y_avg:
-        test = significance.mann_whitney_u(x_avg, y_avg, alternative="greater")
+    test = average_test(results, better, other)
+    if test:
+        x_avg, y_avg = list(results.glue_averages(better).values()), list(results.glue_averages(other).values())
         lines += ["", f"{results.average_title} (one test, outside the Holm family): {mean_std_text(x_avg)} vs "
                       f"{mean_std_text(y_avg)}, U = {test.u:g}, one-sided p = {test.p_value:.4g} ({test.method}; "
                       f"smallest attainable {significance.min_attainable_p(len(x_avg), len(y_avg)):.4g})."]
