@@ -4,6 +4,7 @@ wording, and the λ the figure shows."""
 import json
 
 import numpy as np
+import pytest
 
 from bam_tf.experiments import report, report_lambda, report_results, report_summary
 
@@ -37,14 +38,14 @@ def test_summary_counts_tasks_and_seeds_and_says_why_nothing_is_significant(tmp_
     summary = text.split("## Summary")[1].split("## Dev scores")[0]
     assert "**bam vs single**: bam's mean task score is higher on 1 of 2 tasks (RTE +5.0) and not higher on SST-2 -2.0." in summary
     # GLUE average: bam (0.765, 0.775, 0.785) vs single (0.75, 0.76, 0.77): +1.5 points, higher on every seed.
-    assert ("GLUE average: +1.5 points; bam is higher on 3 of 3 seeds compared seed by seed (one-sided p = 0.1, "
-            "not significant).") in summary
+    assert ("GLUE average: +1.5 points (one-sided Mann-Whitney p = 0.1, 3 vs 3 seeds, not significant); bam is "
+            "higher on 3 of 3 seeds compared seed by seed.") in summary
     assert "**bam vs multi**: bam's mean task score is higher on 2 of 2 tasks (SST-2 +8.0, RTE +10.0)." in summary
     # 3 vs 3: smallest p 0.05, times 2 tasks under Holm → nothing can be significant.
     assert summary.count("No task difference is significant after Holm at α = 0.05.") == 2
     # The averages' own one-sided test: bam above single on 8 of the 9 seed pairs → p = 2/C(6,3) = 0.1; above
     # multi on all 9 → p = 1/C(6,3) = 0.05, significant at α = 0.05: only single is left to the direction.
-    assert "compared seed by seed (one-sided p = 0.05). No task difference" in summary
+    assert "(one-sided Mann-Whitney p = 0.05, 3 vs 3 seeds); bam is higher on 3 of 3 seeds" in summary
     assert ("as the paper reports — but see the significance section: against single the evidence is the "
             "direction of the means, not a significant test.") in summary
     assert "- produced by: `run it`" in text and "--command='run it'" in text
@@ -102,8 +103,8 @@ def test_a_glue_difference_within_the_seed_spread_is_level_not_a_win(tmp_path):
     _write_results(tmp_path / "r.jsonl", grid)
     text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
     # the averages' test: U = 6 of 9 pairs; 7 of the C(6,3) = 20 splits reach U ≥ 6 → p = 0.35
-    assert ("GLUE average: +0.5 points; bam is higher on 2 of 3 seeds compared seed by seed (one-sided p = 0.35, "
-            "not significant).") in text
+    assert ("GLUE average: +0.5 points (one-sided Mann-Whitney p = 0.35, 3 vs 3 seeds, not significant); bam is "
+            "higher on 2 of 3 seeds compared seed by seed.") in text
     assert ("Direction: bam's GLUE average is above single (+5.0 points) and level with multi (+0.5 points, "
             "no more than the seed-to-seed std of 1.0): these runs reproduce only part of the paper's claim.") in text
 
@@ -148,7 +149,7 @@ def test_a_user_task_counts_in_the_average_without_being_registered(tmp_path):
     text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
     # bam's average per seed: (0.61 + 0.75) / 2 = 0.68 and 0.70; single's 0.65 and 0.67 → +3.0 points.
     # Not a GLUE score with a task of the user's own in it: "Average", as training's table names it.
-    assert "Average: +3.0 points; bam is higher on 2 of 2 seeds" in text
+    assert "Average: +3.0 points (one-sided Mann-Whitney p = 0.1667, 2 vs 2 seeds, not significant); bam is higher on 2 of 2 seeds" in text
     assert "paraphrase" in text.split("## Dev scores")[1]
     assert "GLUE" not in text.split("## Runs")[0].replace("GLUE_DIR", ""), text
     assert "| method | RTE | paraphrase | Average |" in text and "Direction: bam's average is" in text
@@ -266,8 +267,8 @@ def test_annealing_is_significant_by_its_average_when_no_task_is(tmp_path):
         del grid[("bam_no_anneal", seed)]
     _write_results(tmp_path / "r.jsonl", grid)
     summary = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05).split("## Dev scores")[0]
-    assert ("GLUE average: +2.0 points; bam is higher on 3 of 3 seeds compared seed by seed (one-sided p = 0.01786). "
-            "No task difference is significant after Holm at α = 0.05.") in summary
+    assert ("GLUE average: +2.0 points (one-sided Mann-Whitney p = 0.01786, 5 vs 3 seeds); bam is higher on 3 of 3 "
+            "seeds compared seed by seed. No task difference is significant after Holm at α = 0.05.") in summary
     assert ("Teacher annealing: bam's GLUE average is above bam_no_anneal (fixed λ) (+2.0 points): annealing "
             "helped, as the paper reports.") in summary
 
@@ -278,7 +279,7 @@ def test_annealing_above_the_spread_without_a_significant_test_is_a_direction_on
                  seeds=[0, 1], bam_no_anneal={"RTE": [0.55, 0.56]})
     _write_results(tmp_path / "r.jsonl", grid)
     text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
-    assert "(one-sided p = 0.1667, not significant)" in text
+    assert "(one-sided Mann-Whitney p = 0.1667, 2 vs 2 seeds, not significant)" in text
     assert "annealing helped, as the paper reports (direction only, not significant)." in text
 
 
@@ -342,14 +343,14 @@ def test_a_baseline_results_file_is_compared_method_by_method_and_task_by_task(t
     # bam: 67.0 ± 1.6 here vs 64.0 ± 1.6 in the baseline → +3.0, over 5 seeds each
     assert "| +3.0 |" in bam_rte and "(5)" in bam_rte
     single_rte = next(r for r in rows if r.startswith("| single | RTE |"))
-    assert "| +0.0 |" in single_rte and "| 1 |" in single_rte  # identical scores: p = 1
+    assert "| 0.0 |" in single_rte and "| 1 |" in single_rte  # identical scores: p = 1, no sign on a zero
     assert "--baseline_results=" in text
     # In words: bam's scores here 0.65–0.69 against 0.62–0.66 (two ties) → two-sided p = 10/252 = 0.03968 (of the
     # C(10, 5) = 252 equally likely splits, 10 have a U as extreme; the table's p);
     # one task, so Holm leaves it as it is.
     assert ("- **bam**: RTE +3.0; GLUE average +3.0 (two-sided p = 0.03968, one test). "
             "Significant after Holm: RTE.") in section
-    assert "- **single**: RTE +0.0; GLUE average +0.0 (two-sided p = 1, one test). No task difference" in section
+    assert "- **single**: RTE 0.0; GLUE average 0.0 (two-sided p = 1, one test). No task difference" in section
     assert "different bam_tf commits" not in section  # neither file names a commit: both "unknown"
 
 
@@ -378,7 +379,7 @@ def test_against_a_baseline_with_other_tasks_the_glue_averages_cover_the_shared_
     assert "both over the tasks they share: SST-2, RTE." in section
     # Same RTE and SST-2 scores in both files: the averages over those two are equal (CoLA's 30.0 would give −15.0).
     bam_glue = next(line for line in section.splitlines() if line.startswith("| bam | GLUE average |"))
-    assert "| 75.0 ± 0.0 (3) | 75.0 ± 0.0 (3) | +0.0 |" in bam_glue
+    assert "| 75.0 ± 0.0 (3) | 75.0 ± 0.0 (3) | 0.0 |" in bam_glue
 
 
 def test_a_notes_file_becomes_the_notes_section(tmp_path):
@@ -461,3 +462,95 @@ def test_paths_under_a_tilde_no_shell_expanded_are_read_and_written_at_home(tmp_
     text = report.build_report("~/r.jsonl", "~/r.md", 0.05, baseline_file="~/r.jsonl", notes_file="~/notes.md")
     assert (tmp_path / "r.md").read_text(encoding="utf-8") == text and (tmp_path / "r.png").is_file()
     assert "\n## Notes\n\na note\n" in text and "## Against the baseline results" in text
+
+
+def test_a_significant_average_within_the_spread_is_above_not_level(tmp_path):
+    # bam 0.70..0.74; the others one low seed (0.55) and four just under 0.70: +5.0 points against a std of
+    # 6.7 (level by the spread), but every bam seed is above every other seed → p = 1/C(10,5) = 0.003968.
+    others = [0.55, 0.699, 0.6995, 0.6998, 0.6999]
+    grid = _grid(single={"RTE": others}, multi={"RTE": others}, bam={"RTE": [0.70, 0.71, 0.72, 0.73, 0.74]},
+                 seeds=[0, 1, 2, 3, 4], bam_no_anneal={"RTE": others})
+    _write_results(tmp_path / "r.jsonl", grid)
+    summary = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05).split("## Dev scores")[0]
+    assert ("Direction: bam's GLUE average is above both single-task teachers and plain multi-task training (against "
+            "single and multi by less than the seed-to-seed spread, but significantly), as the paper reports.") in summary
+    assert ("above bam_no_anneal (fixed λ) (+5.0 points: within the seed-to-seed std of 6.7, but the averages' "
+            "one-sided test is significant): annealing helped, as the paper reports.") in summary
+    assert "not reproduced" not in summary and "neither" not in summary
+
+
+def test_equal_scores_are_level_and_print_no_sign(tmp_path):
+    # One seed, every method 0.6: no direction. Three seeds in another order: the means differ by ~1e-17.
+    grid = _grid(single={"RTE": [0.6]}, multi={"RTE": [0.6]}, bam={"RTE": [0.6]}, seeds=[0],
+                 bam_no_anneal={"RTE": [0.6]})
+    _write_results(tmp_path / "r.jsonl", grid)
+    summary = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05).split("## Dev scores")[0]
+    assert "Direction: bam's GLUE average is level with single (0.0 points) and level with multi (0.0 points)" in summary
+    assert "below" not in summary and "+0.0" not in summary and "-0.0" not in summary
+    grid = _grid(single={"RTE": [0.3, 0.2, 0.1]}, multi={"RTE": [0.3, 0.2, 0.1]}, bam={"RTE": [0.1, 0.2, 0.3]},
+                 seeds=[0, 1, 2])
+    _write_results(tmp_path / "r.jsonl", grid)
+    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    assert "**bam vs single**: bam's mean task score is higher on 0 of 1 tasks (none) and not higher on RTE 0.0." in text
+
+
+def test_too_few_seeds_is_said_of_the_tasks_and_names_the_seeds_a_running_method_still_needs(tmp_path):
+    # bam 5 seeds, bam_no_anneal 3, five tasks: Holm's smallest adjusted p is 5/C(8,3) = 0.089 > 0.05; with
+    # 4 fixed-λ seeds it would be 5/C(9,4) = 0.0397; equal seeds need 5 each (5/C(10,5) = 0.0198; 5/C(8,4) = 0.071).
+    tasks = ("CoLA", "SST-2", "MRPC", "STS-B", "RTE")
+    bam = {t: [0.60, 0.61, 0.62, 0.63, 0.64] for t in tasks}
+    grid = _grid(single=bam, multi=bam, bam=bam, seeds=[0, 1, 2, 3, 4],
+                 bam_no_anneal={t: [0.50, 0.51, 0.52, 0, 0] for t in tasks})
+    for seed in (3, 4):
+        del grid[("bam_no_anneal", seed)]
+    _write_results(tmp_path / "r.jsonl", grid)
+    section = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05).split(
+        "### bam vs bam_no_anneal")[1]
+    assert ("**With these n no task can be significant after Holm at α = 0.05, whatever the scores**: that needs "
+            "n ≥ 5 seeds per method (1 / C(10, 5) · 5 ≤ 0.05), or 4 bam_no_anneal seeds beside bam's 5.") in section
+    assert "With n = 5 vs 3 seeds" in section
+
+
+def test_the_seed_counts_of_the_closing_paragraph_are_one_tasks(tmp_path):
+    # RTE: bam 5 seeds vs single 3; SST-2: bam 3 vs single 5. Either task's smallest p is 1/C(8,3); never 5 vs 5.
+    grid = _grid(single={"RTE": [0.5] * 5, "SST-2": [0.5] * 5}, multi={"RTE": [0.5] * 5, "SST-2": [0.5] * 5},
+                 bam={"RTE": [0.6] * 5, "SST-2": [0.6] * 5}, seeds=[0, 1, 2, 3, 4])
+    for seed in (3, 4):
+        del grid[("single", seed)]["RTE"]
+        del grid[("bam", seed)]["SST-2"]
+    _write_results(tmp_path / "r.jsonl", grid)
+    section = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05).split(
+        "### bam vs single")[1].split("###")[0]
+    assert "With n = 3 vs 5 seeds the smallest one-sided exact p is 1 / C(8, 3) = 0.01786" in section  # SST-2, first
+    assert "5 vs 5" not in section
+
+
+def test_a_diverged_run_is_left_out_and_named(tmp_path):
+    grid = _grid(single={"RTE": [0.50, 0.51]}, multi={"RTE": [0.55, 0.56]}, bam={"RTE": [0.60, float("nan")]},
+                 seeds=[0, 1])
+    _write_results(tmp_path / "r.jsonl", grid)
+    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    assert "- warning: left out, score not a finite number (a diverged run?): bam seed 1 RTE" in text
+    assert "bam (seeds [0])" in text
+    (tmp_path / "nan.jsonl").write_text(json.dumps({"method": "bam", "seed": 0, "task": "RTE", "metrics": {},
+                                                    "score": float("nan")}) + "\n")
+    with pytest.raises(report.ExperimentError, match="nan.jsonl: no result with a finite score"):
+        report.build_report(str(tmp_path / "nan.jsonl"), str(tmp_path / "nan.md"), 0.05)
+
+
+def test_a_line_without_flags_is_reported(tmp_path):
+    (tmp_path / "r.jsonl").write_text(json.dumps({"method": "bam", "seed": 0, "task": "RTE",
+                                                  "metrics": {"accuracy": 0.6}, "score": 0.6}) + "\n")
+    assert "- backbone `None`, tasks RTE" in report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+
+
+def test_a_task_some_methods_lack_is_named_and_no_verdict_is_drawn(tmp_path):
+    grid = _grid(single={"RTE": [0.5, 0.51, 0.52], "SST-2": [0.9, 0.91, 0.92]}, multi={"RTE": [0.55, 0.56, 0.57]},
+                 bam={"RTE": [0.6, 0.61, 0.62]}, seeds=[0, 1, 2])
+    _write_results(tmp_path / "r.jsonl", grid)
+    summary = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05).split("## Dev scores")[0]
+    assert ("**Incomplete grid**: not every method has every task (multi: no SST-2; bam: no SST-2); a method without "
+            "a task has no GLUE average, so its comparisons below are task by task only.") in summary
+    assert "different seeds" not in summary
+    assert ("No verdict on the paper's claim: it is read off the GLUE averages, and bam, multi have none (no seed "
+            "with every task).") in summary

@@ -666,7 +666,7 @@ def test_smoke_experiment_end_to_end_then_report(tmp_path):
     assert report.returncode == 0, report.stderr
     text = (tmp_path / "smoke.md").read_text()
     for needle in ("### bam vs single", "### bam vs multi", "Holm", "GLUE average", "1 / C(4, 2) = 0.1667",
-                   "nothing can be significant", "![per-task dev scores and λ](smoke.png)", "training_summary.json"):
+                   "no task can be significant after Holm", "![per-task dev scores and λ](smoke.png)", "training_summary.json"):
         assert needle in text, needle
     with open(tmp_path / "smoke.png", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"

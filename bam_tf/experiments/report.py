@@ -59,6 +59,10 @@ def build_report(results_file: str, output: str, alpha: float = DEFAULT_ALPHA, c
         raise ExperimentError(f"{results_file}: no results" + (f" ({warning})" if warning else ""))
     warnings = [warning] if warning else []
     results = Results(records)
+    if not results.latest:
+        raise ExperimentError(f"{results_file}: no result with a finite score")
+    warnings += [f"left out, score not a finite number (a diverged run?): {method} seed {seed} {task}"
+                 for method, seed, task in results.left_out]
     baseline = None
     if baseline_file:
         baseline_records, baseline_warning = _read_existing(baseline_file, "--baseline_results")
@@ -66,8 +70,10 @@ def build_report(results_file: str, output: str, alpha: float = DEFAULT_ALPHA, c
             raise ExperimentError(f"{baseline_file}: no results to compare with")
         warnings += [baseline_warning] if baseline_warning else []
         baseline = Results(baseline_records)
+        warnings += [f"left out of the baseline, score not a finite number: {method} seed {seed} {task}"
+                     for method, seed, task in baseline.left_out]
     total_steps = bam_total_steps(results) if "bam" in results.methods else None
-    first = next(iter(results.latest.values()))["flags"]
+    first = next(iter(results.latest.values())).get("flags") or {}
     lines = [f"# Experiment report: {os.path.splitext(os.path.basename(output))[0]}", "",
              f"- results: `{results_file}` ({len(records)} lines, {len(results.latest)} (method, seed, task) results)",
              f"- generated: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')} by "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from bam_tf import significance
-from bam_tf.experiments.report_results import Results, mean_std_text
+from bam_tf.experiments.report_results import Results, mean_std_text, points
 
 
 def budget_section(results: Results, baseline: Results, baseline_file: str, alpha: float) -> list[str]:
@@ -41,20 +41,20 @@ def budget_section(results: Results, baseline: Results, baseline_file: str, alph
         adjusted = significance.holm_bonferroni([test.p_value for *_, test in rows]) if rows else []
         for (task, x, y, test), adj in zip(rows, adjusted):
             table.append(f"| {method} | {task} | {mean_std_text(x)} ({len(x)}) | {mean_std_text(y)} ({len(y)}) | "
-                         f"{100 * (np.mean(x) - np.mean(y)):+.1f} | {test.p_value:.4g} | "
+                         f"{points(np.mean(x) - np.mean(y))} | {test.p_value:.4g} | "
                          f"{adj:.4g}{' **significant**' if adj <= alpha else ''} |")
-        differences = [f"{task} {100 * (np.mean(x) - np.mean(y)):+.1f}" for task, x, y, _ in rows]
+        differences = [f"{task} {points(np.mean(x) - np.mean(y))}" for task, x, y, _ in rows]
         significant = [task for (task, *_), adj in zip(rows, adjusted) if adj <= alpha]
         words = f"- **{method}**: " + (", ".join(differences) or "no task scored in both files")
         x_avg = list(results.glue_averages(method, shared_tasks).values())
         y_avg = list(baseline.glue_averages(method, shared_tasks).values())
         if x_avg and y_avg:
             test = significance.mann_whitney_u(x_avg, y_avg, alternative="two-sided")
-            difference = 100 * (np.mean(x_avg) - np.mean(y_avg))
+            difference = points(np.mean(x_avg) - np.mean(y_avg))
             table.append(f"| {method} | {results.average_title} | {mean_std_text(x_avg)} ({len(x_avg)}) | "
-                         f"{mean_std_text(y_avg)} ({len(y_avg)}) | {difference:+.1f} | {test.p_value:.4g} | "
+                         f"{mean_std_text(y_avg)} ({len(y_avg)}) | {difference} | {test.p_value:.4g} | "
                          "(one test) |")
-            words += f"; {results.average_name} {difference:+.1f} (two-sided p = {test.p_value:.4g}, one test)"
+            words += f"; {results.average_name} {difference} (two-sided p = {test.p_value:.4g}, one test)"
         in_words.append(words + (f". Significant after Holm: {', '.join(significant)}." if significant else
                                  f". No task difference is significant after Holm at α = {alpha}."))
     return lines + table + ["", "Here minus baseline, per method:", ""] + in_words

@@ -3,6 +3,8 @@ mean ± std ×100 in which the report writes scores."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from bam_tf import metrics
@@ -18,16 +20,39 @@ def pct(value: float) -> str:
     return f"{100 * value:.1f}"
 
 
+def points(difference: float) -> str:
+    """A score difference in points (×100) as the report prints it: signed, one decimal; "0.0" when it rounds
+    to zero, so no "-0.0" or "+0.0" suggests a direction the printed digits do not have."""
+    rounded = round(100 * difference, 1)
+    return "0.0" if rounded == 0 else f"{rounded:+.1f}"
+
+
+def is_higher(difference: float) -> bool:
+    """Higher at the report's precision: a difference that prints as 0.0 points is no direction."""
+    return round(100 * difference, 1) > 0
+
+
 def mean_std_text(values: list[float]) -> str:
     mean, std = mean_std(values)
     return f"{pct(mean)} ± {pct(std)}" if std is not None else f"{pct(mean)}"
+
+
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 class Results:
     """Latest record per (method, seed, task), arranged for the tables."""
 
     def __init__(self, records: list[dict]):
-        self.latest = latest_records(records)
+        latest = latest_records(records)
+        # A diverged run can score NaN (e.g. a correlation of NaN predictions): no statistic can hold it, so
+        # it is left out of every mean and test, and the report says so (`left_out`).
+        self.left_out = sorted(key for key, record in latest.items() if not _finite(record.get("score")))
+        self.latest = {key: record for key, record in latest.items() if key not in self.left_out}
         known = {key[0] for key in self.latest}
         self.methods = [m for m in METHODS if m in known] + sorted(known - set(METHODS))
         names = {key[2] for key in self.latest}

@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from bam_tf import significance
-from bam_tf.experiments.report_results import Results, mean_std_text
+from bam_tf.experiments.report_results import Results, is_higher, mean_std_text, points
 
 
 @dataclasses.dataclass
@@ -27,7 +27,7 @@ class Comparison:
 
     @property
     def tasks_ahead(self) -> list[str]:
-        return [task for task, x, y, _ in self.rows if np.mean(x) > np.mean(y)]
+        return [task for task, x, y, _ in self.rows if is_higher(np.mean(x) - np.mean(y))]
 
 
 def compare(results: Results, better: str, other: str, alpha: float) -> Comparison | None:
@@ -72,21 +72,27 @@ def comparison_section(results: Results, better: str, other: str, alpha: float) 
     for (task, x, y, test), adj in zip(rows, adjusted):
         smallest = significance.min_attainable_p(len(x), len(y))
         min_adjusted.append(significance.min_adjusted_p(len(x), len(y), m))
-        lines.append(f"| {task} | {len(x)}, {len(y)} | {100 * (np.mean(x) - np.mean(y)):+.1f} | {test.u:g} | "
+        lines.append(f"| {task} | {len(x)}, {len(y)} | {points(np.mean(x) - np.mean(y))} | {test.u:g} | "
                      f"{test.p_value:.4g} | {test.method} | {adj:.4g} | {smallest:.4g} | "
                      f"{'**yes**' if adj <= alpha else 'no'} |")
     lines.append("")
-    n1, n2 = max(len(r[1]) for r in rows), max(len(r[2]) for r in rows)
+    # The seed counts of the task that could reach the smallest adjusted p (tasks may hold different seeds).
+    best = int(np.argmin(min_adjusted))
+    n1, n2 = len(rows[best][1]), len(rows[best][2])
     pmin = significance.min_attainable_p(n1, n2)
     statement = (f"With n = {n1} vs {n2} seeds the smallest one-sided exact p is 1 / C({n1 + n2}, {n1}) = "
                  f"{pmin:.4g} (only one of the {math.comb(n1 + n2, n1)} equally likely rank splits puts every "
                  f"{better} score above every {other} score); Holm multiplies the smallest p by {m}, so the "
                  f"smallest attainable adjusted p is {significance.min_adjusted_p(n1, n2, m):.4g}.")
     if min(min_adjusted) > alpha:
-        statement += f" **With these n nothing can be significant at α = {alpha}, whatever the scores**: "
+        statement += f" **With these n no task can be significant after Holm at α = {alpha}, whatever the scores**: "
         try:
             needed = significance.seeds_needed(m, alpha)
-            statement += f"that needs n ≥ {needed} seeds per method (1 / C({2 * needed}, {needed}) · {m} ≤ {alpha})."
+            statement += f"that needs n ≥ {needed} seeds per method (1 / C({2 * needed}, {needed}) · {m} ≤ {alpha})"
+            enough = next((k for k in range(n2 + 1, needed + 1) if significance.min_adjusted_p(n1, k, m) <= alpha), None)
+            if n1 > n2 and enough and enough < needed:
+                statement += f", or {enough} {other} seeds beside {better}'s {n1}"
+            statement += "."
         except ValueError:  # beyond seeds_needed's search
             statement += "that needs more than 100 seeds per method."
     lines.append(statement)

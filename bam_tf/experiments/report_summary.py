@@ -7,7 +7,7 @@ import dataclasses
 
 import numpy as np
 
-from bam_tf.experiments.report_results import Results, mean_std
+from bam_tf.experiments.report_results import Results, is_higher, mean_std, points
 from bam_tf.experiments.report_runs import device_warning, precision_warning
 from bam_tf.experiments.report_significance import average_test, compare
 
@@ -23,23 +23,36 @@ class Direction:
     difference: float
     noise: float | None  # the larger of the two methods' seed-to-seed sample std
     word: str
+    within_spread: bool = False  # "above" by the average's significant test, though no more than `noise`
 
 
 def glue_direction(better: list[float], other: list[float]) -> Direction:
-    """Differences no larger than the seed-to-seed spread are "level": one lucky seed must not read as a win."""
+    """Differences no larger than the seed-to-seed spread, or that print as 0.0 points, are "level": one
+    lucky seed must not read as a win."""
     difference = float(np.mean(better) - np.mean(other))
     stds = [mean_std(values)[1] for values in (better, other)]
     noise = max((s for s in stds if s is not None), default=None)
-    if noise is not None and abs(difference) <= noise:
+    if points(difference) == "0.0" or (noise is not None and abs(difference) <= noise):
         return Direction(difference, noise, "level")
     return Direction(difference, noise, "above" if difference > 0 else "below")
 
 
+def tested_direction(direction: Direction, average_significant: bool) -> Direction:
+    """A "level" average that the averages' own one-sided test finds greater is above, within the spread:
+    the seeds' ranks, not one lucky seed, put it there."""
+    if direction.word == "level" and average_significant and is_higher(direction.difference):
+        return dataclasses.replace(direction, word="above", within_spread=True)
+    return direction
+
+
 def _direction_text(other: str, d: Direction) -> str:
     if d.word == "level":
-        return (f"level with {other} ({100 * d.difference:+.1f} points, no more than the seed-to-seed "
-                f"std of {100 * d.noise:.1f})")
-    return f"{d.word} {other} ({100 * d.difference:+.1f} points)"
+        noise = f", no more than the seed-to-seed std of {100 * d.noise:.1f}" if d.noise is not None else ""
+        return f"level with {other} ({points(d.difference)} points{noise})"
+    if d.within_spread:
+        return (f"above {other} ({points(d.difference)} points: within the seed-to-seed std of {100 * d.noise:.1f}, "
+                "but the averages' one-sided test is significant)")
+    return f"{d.word} {other} ({points(d.difference)} points)"
 
 
 def direction_verdict(directions: dict[str, Direction], significant: dict[str, bool],
@@ -52,8 +65,10 @@ def direction_verdict(directions: dict[str, Direction], significant: dict[str, b
               f"{' and '.join(untested)} the evidence is the direction of the means, not a significant test.")
     if words == {"above"}:
         one_seed = any(d.noise is None for d in directions.values())
+        within = [other for other, d in directions.items() if d.within_spread]
         spread = (" (one seed per method: there is no seed-to-seed spread to weigh the differences against)"
-                  if one_seed else ", by more than the seed-to-seed spread")
+                  if one_seed else ", by more than the seed-to-seed spread" if not within else
+                  f" (against {' and '.join(within)} by less than the seed-to-seed spread, but significantly)")
         return (f"Direction: bam's {average} is above both single-task teachers and plain multi-task training"
                 + spread + ", as the paper reports" + caveat)
     parts = [_direction_text(other, d) for other, d in directions.items()]
@@ -80,7 +95,14 @@ def summary_section(results: Results, alpha: float) -> list[str]:
     lines = ["## Summary", ""]
     seed_sets = {method: results.seeds(method) for method in results.methods}
     complete = {method: sorted(results.glue_averages(method)) for method in results.methods}
-    if len({tuple(seeds) for seeds in seed_sets.values()}) > 1 or complete != seed_sets:
+    lacking = {m: [t for t in results.tasks if not results.seeds(m, t)] for m in results.methods}
+    lacking = {m: tasks for m, tasks in lacking.items() if tasks}
+    if lacking:
+        lines += ["**Incomplete grid**: not every method has every task ("
+                  + "; ".join(f"{m}: no {', '.join(tasks)}" for m, tasks in lacking.items())
+                  + f"); a method without a task has no {results.average_name}, so its comparisons below are task "
+                  "by task only.", ""]
+    elif len({tuple(seeds) for seeds in seed_sets.values()}) > 1 or complete != seed_sets:
         held = "; ".join(f"{m}: {seeds}" for m, seeds in seed_sets.items())
         with_every_task = ("" if complete == seed_sets else
                            f"; seeds with every task, which the {results.average_name}s use: "
@@ -107,6 +129,10 @@ def summary_section(results: Results, alpha: float) -> list[str]:
     lines.append("")
     if len(directions) == len(CLAIMS):
         lines.append(direction_verdict(directions, significant_against, results.average_name))
+    elif len(significant_against) == len(CLAIMS):
+        without = [m for m in ("bam",) + tuple(o for _, o in CLAIMS) if not results.glue_averages(m)]
+        lines.append(f"No verdict on the paper's claim: it is read off the {results.average_name}s, and "
+                     f"{', '.join(without)} {'has' if len(without) == 1 else 'have'} none (no seed with every task).")
     if annealing and annealing[1]:
         lines += ["", annealing_verdict(annealing[1], annealing[2], results.average_name)]
     return lines
@@ -114,7 +140,7 @@ def summary_section(results: Results, alpha: float) -> list[str]:
 
 def comparison_line(results: Results, better: str, other: str, alpha: float):
     """The summary's line on `better` vs `other`, the GLUE-average direction (None without averages) and
-    whether the difference is significant: a task after Holm, or the average's own one-sided test (one test,
+    whether the difference is significant: a task after Holm, or the averages' own one-sided test (one test,
     outside the per-task family, as the significance section reports it); None when the two share no result."""
     comparison = compare(results, better, other, alpha)
     if comparison is None:
@@ -123,21 +149,22 @@ def comparison_line(results: Results, better: str, other: str, alpha: float):
     ahead = comparison.tasks_ahead
     behind = [task for task in diffs if task not in ahead]
     text = (f"- **{better} vs {other}**: {better}'s mean task score is higher on {len(ahead)} of {len(diffs)} "
-            f"tasks ({', '.join(f'{t} {100 * diffs[t]:+.1f}' for t in ahead) or 'none'})"
-            + (f" and not higher on {', '.join(f'{t} {100 * diffs[t]:+.1f}' for t in behind)}" if behind else "")
+            f"tasks ({', '.join(f'{t} {points(diffs[t])}' for t in ahead) or 'none'})"
+            + (f" and not higher on {', '.join(f'{t} {points(diffs[t])}' for t in behind)}" if behind else "")
             + ".")
     direction = None
+    average = average_test(results, better, other)
+    average_significant = bool(average and average.p_value <= alpha)
     x_avg, y_avg = results.glue_averages(better), results.glue_averages(other)
     if x_avg and y_avg:
-        direction = glue_direction(list(x_avg.values()), list(y_avg.values()))
+        direction = tested_direction(glue_direction(list(x_avg.values()), list(y_avg.values())), average_significant)
         paired = sorted(set(x_avg) & set(y_avg))
         wins = sum(x_avg[s] > y_avg[s] for s in paired)
-        text += (f" {results.average_title}: {100 * direction.difference:+.1f} points; {better} is higher on {wins} "
-                 f"of {len(paired)} seeds compared seed by seed.")
-    average = average_test(results, better, other)
-    if average:
-        text = text[:-1] + f" (one-sided p = {average.p_value:.4g}{'' if average.p_value <= alpha else ', not significant'})."
+        text += (f" {results.average_title}: {points(direction.difference)} points (one-sided Mann-Whitney p = "
+                 f"{average.p_value:.4g}, {len(x_avg)} vs {len(y_avg)} seeds"
+                 f"{'' if average_significant else ', not significant'}); {better} is higher on {wins} of "
+                 f"{len(paired)} seeds compared seed by seed.")
     significant = comparison.significant_tasks
     text += (f" Significant after Holm at α = {alpha}: {', '.join(significant)}." if significant else
              f" No task difference is significant after Holm at α = {alpha}.")
-    return text, direction, bool(significant) or bool(average and average.p_value <= alpha)
+    return text, direction, bool(significant) or average_significant
