@@ -541,7 +541,7 @@ def test_a_diverged_run_is_left_out_and_named(tmp_path):
 def test_a_line_without_flags_is_reported(tmp_path):
     (tmp_path / "r.jsonl").write_text(json.dumps({"method": "bam", "seed": 0, "task": "RTE",
                                                   "metrics": {"accuracy": 0.6}, "score": 0.6}) + "\n")
-    assert "- backbone `None`, tasks RTE" in report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    assert "- backbone `unknown`, tasks RTE" in report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
 
 
 def test_a_task_some_methods_lack_is_named_and_no_verdict_is_drawn(tmp_path):
@@ -553,4 +553,75 @@ def test_a_task_some_methods_lack_is_named_and_no_verdict_is_drawn(tmp_path):
             "a task has no GLUE average, so its comparisons below are task by task only.") in summary
     assert "different seeds" not in summary
     assert ("No verdict on the paper's claim: it is read off the GLUE averages, and bam, multi have none (no seed "
+            "with every task).") in summary
+
+
+def test_a_task_significant_after_holm_does_not_lift_a_level_average(tmp_path):
+    # RTE: bam above single on every seed (p = 1/252, Holm over 2 tasks: 0.0079). SST-2 pulls two bam seeds
+    # down: averages bam 0.65, 0.78, 0.79, 0.80, 0.72 vs single 0.70 ... 0.74: +2.8 points against a std of 6.3,
+    # and the averages' test is not significant (U = 17.5 of 25) → level, whatever RTE's test says.
+    single = {"RTE": [0.50, 0.51, 0.52, 0.53, 0.54], "SST-2": [0.90, 0.91, 0.92, 0.93, 0.94]}
+    grid = _grid(single=single, multi=single, seeds=[0, 1, 2, 3, 4],
+                 bam={"RTE": [0.60, 0.61, 0.62, 0.63, 0.64], "SST-2": [0.70, 0.95, 0.96, 0.97, 0.80]})
+    _write_results(tmp_path / "r.jsonl", grid)
+    summary = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05).split("## Dev scores")[0]
+    assert "Significant after Holm at α = 0.05: RTE." in summary
+    assert "level with single (+2.8 points, no more than the seed-to-seed std of 6.3)" in summary
+    assert "reproduce neither part of the paper's claim" in summary
+
+
+def test_a_consistent_difference_below_a_tenth_of_a_point_keeps_its_sign(tmp_path):
+    grid = _grid(single={"RTE": [0.7] * 3}, multi={"RTE": [0.7] * 3}, bam={"RTE": [0.7004] * 3}, seeds=[0, 1, 2],
+                 bam_no_anneal={"RTE": [0.7] * 3})
+    _write_results(tmp_path / "r.jsonl", grid)
+    summary = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05).split("## Dev scores")[0]
+    assert "**bam vs single**: bam's mean task score is higher on 1 of 1 tasks (RTE +0.04)." in summary
+    assert "Direction: bam's GLUE average is above both single-task teachers and plain multi-task training" in summary
+    assert "above bam_no_anneal (fixed λ) (+0.04 points): annealing helped" in summary
+    assert "0.0 points" not in summary
+
+
+def test_one_seed_without_a_difference_claims_no_spread(tmp_path):
+    grid = _grid(single={"RTE": [0.5]}, multi={"RTE": [0.5]}, bam={"RTE": [0.6]}, seeds=[0],
+                 bam_no_anneal={"RTE": [0.6]})
+    _write_results(tmp_path / "r.jsonl", grid)
+    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    assert ("Teacher annealing: bam's GLUE average is level with bam_no_anneal (fixed λ) (0.0 points; one seed per "
+            "method: no spread to weigh it against): no difference: the paper's ablation is not reproduced.") in text
+
+
+def test_the_seeds_still_needed_are_named_for_whichever_method_has_fewer(tmp_path):
+    tasks = ("CoLA", "SST-2", "MRPC", "STS-B", "RTE")
+    low = {t: [0.50, 0.51, 0.52, 0.53, 0.54] for t in tasks}
+    grid = _grid(single=low, multi=low, bam={t: [0.60, 0.61, 0.62, 0, 0] for t in tasks}, seeds=[0, 1, 2, 3, 4])
+    for seed in (3, 4):
+        del grid[("bam", seed)]
+    _write_results(tmp_path / "r.jsonl", grid)
+    section = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05).split(
+        "### bam vs single")[1].split("###")[0]
+    assert "that needs n ≥ 5 seeds per method (1 / C(10, 5) · 5 ≤ 0.05), or 4 bam seeds beside single's 5." in section
+
+
+def test_a_diverged_baseline_run_is_named(tmp_path):
+    grid = _grid(single={"RTE": [0.50, 0.51]}, multi={"RTE": [0.55, 0.56]}, bam={"RTE": [0.60, 0.61]}, seeds=[0, 1])
+    _write_results(tmp_path / "r.jsonl", grid)
+    grid[("multi", 1)]["RTE"] = float("nan")
+    _write_results(tmp_path / "base.jsonl", grid)
+    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05,
+                               baseline_file=str(tmp_path / "base.jsonl"))
+    assert "- warning: left out of the baseline, score not a finite number: multi seed 1 RTE" in text
+    assert "| multi | RTE | 55.5 ± 0.7 (2) | 55.0 (1) |" in text
+
+
+def test_a_missing_task_and_missing_seeds_are_both_said(tmp_path):
+    grid = _grid(single={"RTE": [0.5, 0.51, 0.52], "SST-2": [0.9, 0.91, 0.92]},
+                 multi={"RTE": [0.55, 0.56, 0.57], "SST-2": [0.9, 0.91, 0.92]},
+                 bam={"RTE": [0.6, 0.61, 0.62], "SST-2": [0.9, 0.91, 0.92]}, seeds=[0, 1, 2],
+                 bam_no_anneal={"RTE": [0.6, 0.61, 0.62]})
+    del grid[("single", 2)]
+    _write_results(tmp_path / "r.jsonl", grid)
+    summary = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05).split("## Dev scores")[0]
+    assert "not every method has every task (bam_no_anneal: no SST-2)" in summary
+    assert "the methods hold different seeds (single: [0, 1]; multi: [0, 1, 2]; bam: [0, 1, 2])" in summary
+    assert ("No verdict on teacher annealing: it is read off the GLUE averages, and bam_no_anneal has none (no seed "
             "with every task).") in summary

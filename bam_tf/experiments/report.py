@@ -83,7 +83,7 @@ def build_report(results_file: str, output: str, alpha: float = DEFAULT_ALPHA, c
              + (f" --notes={notes_file}" if notes_file else "")
              + (f" --command='{command}'" if command else "") + "`",
              f"- bam_tf commit(s): {', '.join(results.commits())}",
-             f"- backbone `{first.get('backbone')}`, tasks {', '.join(results.tasks)}, "
+             f"- backbone `{first.get('backbone') or 'unknown'}`, tasks {', '.join(results.tasks)}, "
              f"max_train_examples {first.get('max_train_examples') or 'all'}, "
              f"max_eval_examples {first.get('max_eval_examples') or 'all'}",
              f"- methods: {', '.join(f'{m} (seeds {results.seeds(m)})' for m in results.methods)}"]

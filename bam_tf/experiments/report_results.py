@@ -20,16 +20,21 @@ def pct(value: float) -> str:
     return f"{100 * value:.1f}"
 
 
+# Score differences below this are floating-point noise (the same scores summed in another order), no direction.
+NO_DIFFERENCE = 1e-9
+
+
 def points(difference: float) -> str:
-    """A score difference in points (×100) as the report prints it: signed, one decimal; "0.0" when it rounds
-    to zero, so no "-0.0" or "+0.0" suggests a direction the printed digits do not have."""
+    """A score difference in points (×100): signed, one decimal; "0.0" for no difference; one significant
+    digit where one decimal would round a real difference to a signless "0.0" or a misleading "-0.0"."""
+    if abs(difference) < NO_DIFFERENCE:
+        return "0.0"
     rounded = round(100 * difference, 1)
-    return "0.0" if rounded == 0 else f"{rounded:+.1f}"
+    return f"{rounded:+.1f}" if rounded != 0 else f"{100 * difference:+.1g}"
 
 
 def is_higher(difference: float) -> bool:
-    """Higher at the report's precision: a difference that prints as 0.0 points is no direction."""
-    return round(100 * difference, 1) > 0
+    return difference >= NO_DIFFERENCE
 
 
 def mean_std_text(values: list[float]) -> str:

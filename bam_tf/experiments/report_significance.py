@@ -89,9 +89,12 @@ def comparison_section(results: Results, better: str, other: str, alpha: float) 
         try:
             needed = significance.seeds_needed(m, alpha)
             statement += f"that needs n ≥ {needed} seeds per method (1 / C({2 * needed}, {needed}) · {m} ≤ {alpha})"
-            enough = next((k for k in range(n2 + 1, needed + 1) if significance.min_adjusted_p(n1, k, m) <= alpha), None)
-            if n1 > n2 and enough and enough < needed:
-                statement += f", or {enough} {other} seeds beside {better}'s {n1}"
+            # A grid still running: how many seeds the method with fewer would need beside the other's.
+            (short, n_short), (ahead, n_ahead) = sorted([(better, n1), (other, n2)], key=lambda item: item[1])
+            enough = next((k for k in range(n_short + 1, needed)
+                           if significance.min_adjusted_p(n_ahead, k, m) <= alpha), None)
+            if n_short < n_ahead and enough:
+                statement += f", or {enough} {short} seeds beside {ahead}'s {n_ahead}"
             statement += "."
         except ValueError:  # beyond seeds_needed's search
             statement += "that needs more than 100 seeds per method."

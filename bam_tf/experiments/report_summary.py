@@ -7,7 +7,7 @@ import dataclasses
 
 import numpy as np
 
-from bam_tf.experiments.report_results import Results, is_higher, mean_std, points
+from bam_tf.experiments.report_results import NO_DIFFERENCE, Results, is_higher, mean_std, points
 from bam_tf.experiments.report_runs import device_warning, precision_warning
 from bam_tf.experiments.report_significance import average_test, compare
 
@@ -27,12 +27,12 @@ class Direction:
 
 
 def glue_direction(better: list[float], other: list[float]) -> Direction:
-    """Differences no larger than the seed-to-seed spread, or that print as 0.0 points, are "level": one
-    lucky seed must not read as a win."""
+    """Differences no larger than the seed-to-seed spread (or none at all) are "level": one lucky seed must
+    not read as a win."""
     difference = float(np.mean(better) - np.mean(other))
     stds = [mean_std(values)[1] for values in (better, other)]
     noise = max((s for s in stds if s is not None), default=None)
-    if points(difference) == "0.0" or (noise is not None and abs(difference) <= noise):
+    if abs(difference) < NO_DIFFERENCE or (noise is not None and abs(difference) <= noise):
         return Direction(difference, noise, "level")
     return Direction(difference, noise, "above" if difference > 0 else "below")
 
@@ -83,7 +83,8 @@ def annealing_verdict(d: Direction, significant: bool, average: str = "GLUE aver
     elif d.word == "below":
         outcome = "annealing did not help: the paper's ablation is not reproduced"
     else:
-        outcome = "no difference beyond the seed spread: the paper's ablation is not reproduced"
+        outcome = (f"no difference{' beyond the seed spread' if d.noise is not None else ''}: the paper's "
+                   "ablation is not reproduced")
     where = _direction_text("bam_no_anneal (fixed λ)", d)
     if d.noise is None:
         where = where[:-1] + "; one seed per method: no spread to weigh it against)"
@@ -93,8 +94,6 @@ def annealing_verdict(d: Direction, significant: bool, average: str = "GLUE aver
 def summary_section(results: Results, alpha: float) -> list[str]:
     """The paper's claim (bam beats single and multi), read off these runs in plain words."""
     lines = ["## Summary", ""]
-    seed_sets = {method: results.seeds(method) for method in results.methods}
-    complete = {method: sorted(results.glue_averages(method)) for method in results.methods}
     lacking = {m: [t for t in results.tasks if not results.seeds(m, t)] for m in results.methods}
     lacking = {m: tasks for m, tasks in lacking.items() if tasks}
     if lacking:
@@ -102,7 +101,10 @@ def summary_section(results: Results, alpha: float) -> list[str]:
                   + "; ".join(f"{m}: no {', '.join(tasks)}" for m, tasks in lacking.items())
                   + f"); a method without a task has no {results.average_name}, so its comparisons below are task "
                   "by task only.", ""]
-    elif len({tuple(seeds) for seeds in seed_sets.values()}) > 1 or complete != seed_sets:
+    # Seeds, among the methods that have every task (the others were named above).
+    seed_sets = {m: results.seeds(m) for m in results.methods if m not in lacking}
+    complete = {m: sorted(results.glue_averages(m)) for m in seed_sets}
+    if len({tuple(seeds) for seeds in seed_sets.values()}) > 1 or complete != seed_sets:
         held = "; ".join(f"{m}: {seeds}" for m, seeds in seed_sets.items())
         with_every_task = ("" if complete == seed_sets else
                            f"; seeds with every task, which the {results.average_name}s use: "
@@ -135,6 +137,10 @@ def summary_section(results: Results, alpha: float) -> list[str]:
                      f"{', '.join(without)} {'has' if len(without) == 1 else 'have'} none (no seed with every task).")
     if annealing and annealing[1]:
         lines += ["", annealing_verdict(annealing[1], annealing[2], results.average_name)]
+    elif annealing:
+        without = [m for m in ANNEALING if not results.glue_averages(m)]
+        lines += ["", f"No verdict on teacher annealing: it is read off the {results.average_name}s, and "
+                      f"{', '.join(without)} {'has' if len(without) == 1 else 'have'} none (no seed with every task)."]
     return lines
 
 
