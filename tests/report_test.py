@@ -28,6 +28,16 @@ def _grid(single, multi, bam, seeds, bam_no_anneal=None):
     return grid
 
 
+def _report(tmp_path, grid):
+    """The report of `grid` (see _grid), written through a results file as the runner writes one."""
+    _write_results(tmp_path / "r.jsonl", grid)
+    return report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+
+
+def _summary(tmp_path, grid):
+    return _report(tmp_path, grid).split("## Dev scores")[0]
+
+
 def test_summary_counts_tasks_and_seeds_and_says_why_nothing_is_significant(tmp_path):
     # Three seeds: bam above single on RTE (+0.05) and below on SST-2 (−0.02); above multi on both.
     grid = _grid(single={"RTE": [0.60, 0.61, 0.62], "SST-2": [0.90, 0.91, 0.92]},
@@ -57,8 +67,7 @@ def test_summary_names_significant_tasks_and_a_mixed_direction(tmp_path):
     seeds = [0, 1, 2, 3, 4]
     grid = _grid(single={"RTE": [0.50, 0.51, 0.52, 0.53, 0.54]}, multi={"RTE": [0.80, 0.81, 0.82, 0.83, 0.84]},
                  bam={"RTE": [0.60, 0.61, 0.62, 0.63, 0.64]}, seeds=seeds)
-    _write_results(tmp_path / "r.jsonl", grid)
-    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    text = _report(tmp_path, grid)
     summary = text.split("## Summary")[1].split("## Dev scores")[0]
     assert "Significant after Holm at α = 0.05: RTE." in summary
     assert "**bam vs multi**: bam's mean task score is higher on 0 of 1 tasks (none) and not higher on RTE -20.0." in summary
@@ -71,8 +80,7 @@ def test_summary_names_significant_tasks_and_a_mixed_direction(tmp_path):
 def test_summary_warns_when_methods_hold_different_seeds(tmp_path):
     grid = _grid(single={"RTE": [0.50, 0.51]}, multi={"RTE": [0.60, 0.61]}, bam={"RTE": [0.55, 0.56]}, seeds=[0, 1])
     del grid[("bam", 1)]
-    _write_results(tmp_path / "r.jsonl", grid)
-    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    text = _report(tmp_path, grid)
     assert "**Incomplete grid**: the methods hold different seeds (single: [0, 1]; multi: [0, 1]; bam: [0])" in text
 
 
@@ -81,16 +89,14 @@ def test_summary_warns_when_a_seed_misses_a_task(tmp_path):
     grid = _grid(single={"RTE": [0.50, 0.51], "SST-2": [0.9, 0.9]}, multi={"RTE": [0.60, 0.61], "SST-2": [0.9, 0.9]},
                  bam={"RTE": [0.55, 0.56], "SST-2": [0.9, 0.9]}, seeds=[0, 1])
     del grid[("bam", 1)]["SST-2"]
-    _write_results(tmp_path / "r.jsonl", grid)
-    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    text = _report(tmp_path, grid)
     assert ("**Incomplete grid**: the methods hold different seeds (single: [0, 1]; multi: [0, 1]; bam: [0, 1]; "
             "seeds with every task, which the GLUE averages use: single: [0, 1]; multi: [0, 1]; bam: [0])") in text
 
 
 def test_summary_says_when_the_claim_is_not_reproduced(tmp_path):
     grid = _grid(single={"CoLA": [0.40, 0.42]}, multi={"CoLA": [0.41, 0.43]}, bam={"CoLA": [0.30, 0.31]}, seeds=[0, 1])
-    _write_results(tmp_path / "r.jsonl", grid)
-    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    text = _report(tmp_path, grid)
     assert "below single (-10.5 points) and below multi (-11.5 points): these runs reproduce neither part" in text
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -100,8 +106,7 @@ def test_a_glue_difference_within_the_seed_spread_is_level_not_a_win(tmp_path):
     # bam vs single: +5.0 points, well outside the spread → above.
     grid = _grid(single={"RTE": [0.60, 0.61, 0.62]}, multi={"RTE": [0.645, 0.665, 0.655]},
                  bam={"RTE": [0.65, 0.66, 0.67]}, seeds=[0, 1, 2])
-    _write_results(tmp_path / "r.jsonl", grid)
-    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    text = _report(tmp_path, grid)
     # the averages' test: U = 6 of 9 pairs; 7 of the C(6,3) = 20 splits reach U ≥ 6 → p = 0.35
     assert ("GLUE average: +0.5 points (one-sided Mann-Whitney p = 0.35, 3 vs 3 seeds, not significant); bam is "
             "higher on 2 of 3 seeds compared seed by seed.") in text
@@ -145,8 +150,7 @@ def test_a_user_task_counts_in_the_average_without_being_registered(tmp_path):
     grid = _grid(single={"RTE": [0.60, 0.62], "paraphrase": [0.70, 0.72]},
                  multi={"RTE": [0.58, 0.60], "paraphrase": [0.74, 0.76]},
                  bam={"RTE": [0.61, 0.63], "paraphrase": [0.75, 0.77]}, seeds=[0, 1])
-    _write_results(tmp_path / "r.jsonl", grid)
-    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    text = _report(tmp_path, grid)
     # bam's average per seed: (0.61 + 0.75) / 2 = 0.68 and 0.70; single's 0.65 and 0.67 → +3.0 points.
     # Not a GLUE score with a task of the user's own in it: "Average", as training's table names it.
     assert "Average: +3.0 points (one-sided Mann-Whitney p = 0.1667, 2 vs 2 seeds, not significant); bam is higher on 2 of 2 seeds" in text
@@ -243,8 +247,7 @@ def test_the_annealing_ablation_gets_its_own_verdict(tmp_path):
     grid = _grid(single={"RTE": [0.50, 0.51, 0.52, 0.53, 0.54]}, multi={"RTE": [0.50, 0.51, 0.52, 0.53, 0.54]},
                  bam={"RTE": [0.60, 0.61, 0.62, 0.63, 0.64]}, seeds=seeds,
                  bam_no_anneal={"RTE": [0.57, 0.58, 0.59, 0.60, 0.61]})
-    _write_results(tmp_path / "r.jsonl", grid)
-    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    text = _report(tmp_path, grid)
     summary = text.split("## Summary")[1].split("## Dev scores")[0]
     assert "**bam vs bam_no_anneal**: bam's mean task score is higher on 1 of 1 tasks (RTE +3.0)." in summary
     assert ("Teacher annealing: bam's GLUE average is above bam_no_anneal (fixed λ) (+3.0 points): annealing "
@@ -265,8 +268,7 @@ def test_annealing_is_significant_by_its_average_when_no_task_is(tmp_path):
                  bam_no_anneal={"RTE": [0.58, 0.59, 0.605, 0, 0], "MRPC": [0.795, 0.78, 0.78, 0, 0]})
     for seed in (3, 4):
         del grid[("bam_no_anneal", seed)]
-    _write_results(tmp_path / "r.jsonl", grid)
-    summary = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05).split("## Dev scores")[0]
+    summary = _summary(tmp_path, grid)
     assert ("GLUE average: +2.0 points (one-sided Mann-Whitney p = 0.01786, 5 vs 3 seeds); bam is higher on 3 of 3 "
             "seeds compared seed by seed. No task difference is significant after Holm at α = 0.05.") in summary
     assert ("Teacher annealing: bam's GLUE average is above bam_no_anneal (fixed λ) (+2.0 points): annealing "
@@ -277,8 +279,7 @@ def test_annealing_above_the_spread_without_a_significant_test_is_a_direction_on
     # Two seeds each, bam higher on both: the average's p = 1/C(4,2) = 0.167.
     grid = _grid(single={"RTE": [0.50, 0.51]}, multi={"RTE": [0.50, 0.51]}, bam={"RTE": [0.60, 0.61]},
                  seeds=[0, 1], bam_no_anneal={"RTE": [0.55, 0.56]})
-    _write_results(tmp_path / "r.jsonl", grid)
-    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    text = _report(tmp_path, grid)
     assert "(one-sided Mann-Whitney p = 0.1667, 2 vs 2 seeds, not significant)" in text
     assert "annealing helped, as the paper reports (direction only, not significant)." in text
 
@@ -286,8 +287,7 @@ def test_annealing_above_the_spread_without_a_significant_test_is_a_direction_on
 def test_annealing_within_the_spread_is_not_called_a_win(tmp_path):
     grid = _grid(single={"RTE": [0.50, 0.52]}, multi={"RTE": [0.50, 0.52]}, bam={"RTE": [0.60, 0.64]},
                  seeds=[0, 1], bam_no_anneal={"RTE": [0.61, 0.62]})
-    _write_results(tmp_path / "r.jsonl", grid)
-    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    text = _report(tmp_path, grid)
     # +0.5 points against a seed std of 2.8 (bam: 0.60, 0.64).
     assert ("Teacher annealing: bam's GLUE average is level with bam_no_anneal (fixed λ) (+0.5 points, no more "
             "than the seed-to-seed std of 2.8): no difference beyond the seed spread") in text
@@ -295,8 +295,7 @@ def test_annealing_within_the_spread_is_not_called_a_win(tmp_path):
 
 def test_one_seed_is_not_said_to_beat_a_spread(tmp_path):
     grid = _grid(single={"RTE": [0.50]}, multi={"RTE": [0.51]}, bam={"RTE": [0.60]}, seeds=[0])
-    _write_results(tmp_path / "r.jsonl", grid)
-    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    text = _report(tmp_path, grid)
     assert "one seed per method: there is no seed-to-seed spread to weigh the differences against" in text
     assert "by more than the seed-to-seed spread" not in text
     assert "bam vs bam_no_anneal" not in text.split("## Significance")[0]   # no ablation in this grid
@@ -470,8 +469,7 @@ def test_a_significant_average_within_the_spread_is_above_not_level(tmp_path):
     others = [0.55, 0.699, 0.6995, 0.6998, 0.6999]
     grid = _grid(single={"RTE": others}, multi={"RTE": others}, bam={"RTE": [0.70, 0.71, 0.72, 0.73, 0.74]},
                  seeds=[0, 1, 2, 3, 4], bam_no_anneal={"RTE": others})
-    _write_results(tmp_path / "r.jsonl", grid)
-    summary = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05).split("## Dev scores")[0]
+    summary = _summary(tmp_path, grid)
     assert ("Direction: bam's GLUE average is above both single-task teachers and plain multi-task training (against "
             "single and multi by less than the seed-to-seed spread, but significantly), as the paper reports.") in summary
     assert ("above bam_no_anneal (fixed λ) (+5.0 points: within the seed-to-seed std of 6.7, but the averages' "
@@ -483,14 +481,12 @@ def test_equal_scores_are_level_and_print_no_sign(tmp_path):
     # One seed, every method 0.6: no direction. Three seeds in another order: the means differ by ~1e-17.
     grid = _grid(single={"RTE": [0.6]}, multi={"RTE": [0.6]}, bam={"RTE": [0.6]}, seeds=[0],
                  bam_no_anneal={"RTE": [0.6]})
-    _write_results(tmp_path / "r.jsonl", grid)
-    summary = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05).split("## Dev scores")[0]
+    summary = _summary(tmp_path, grid)
     assert "Direction: bam's GLUE average is level with single (0.0 points) and level with multi (0.0 points)" in summary
     assert "below" not in summary and "+0.0" not in summary and "-0.0" not in summary
     grid = _grid(single={"RTE": [0.3, 0.2, 0.1]}, multi={"RTE": [0.3, 0.2, 0.1]}, bam={"RTE": [0.1, 0.2, 0.3]},
                  seeds=[0, 1, 2])
-    _write_results(tmp_path / "r.jsonl", grid)
-    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    text = _report(tmp_path, grid)
     assert "**bam vs single**: bam's mean task score is higher on 0 of 1 tasks (none) and not higher on RTE 0.0." in text
 
 
@@ -528,8 +524,7 @@ def test_the_seed_counts_of_the_closing_paragraph_are_one_tasks(tmp_path):
 def test_a_diverged_run_is_left_out_and_named(tmp_path):
     grid = _grid(single={"RTE": [0.50, 0.51]}, multi={"RTE": [0.55, 0.56]}, bam={"RTE": [0.60, float("nan")]},
                  seeds=[0, 1])
-    _write_results(tmp_path / "r.jsonl", grid)
-    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    text = _report(tmp_path, grid)
     assert "- warning: left out, score not a finite number (a diverged run?): bam seed 1 RTE" in text
     assert "bam (seeds [0])" in text
     (tmp_path / "nan.jsonl").write_text(json.dumps({"method": "bam", "seed": 0, "task": "RTE", "metrics": {},
@@ -547,8 +542,7 @@ def test_a_line_without_flags_is_reported(tmp_path):
 def test_a_task_some_methods_lack_is_named_and_no_verdict_is_drawn(tmp_path):
     grid = _grid(single={"RTE": [0.5, 0.51, 0.52], "SST-2": [0.9, 0.91, 0.92]}, multi={"RTE": [0.55, 0.56, 0.57]},
                  bam={"RTE": [0.6, 0.61, 0.62]}, seeds=[0, 1, 2])
-    _write_results(tmp_path / "r.jsonl", grid)
-    summary = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05).split("## Dev scores")[0]
+    summary = _summary(tmp_path, grid)
     assert ("**Incomplete grid**: not every method has every task (multi: no SST-2; bam: no SST-2); a method without "
             "a task has no GLUE average, so its comparisons below are task by task only.") in summary
     assert "different seeds" not in summary
@@ -563,8 +557,7 @@ def test_a_task_significant_after_holm_does_not_lift_a_level_average(tmp_path):
     single = {"RTE": [0.50, 0.51, 0.52, 0.53, 0.54], "SST-2": [0.90, 0.91, 0.92, 0.93, 0.94]}
     grid = _grid(single=single, multi=single, seeds=[0, 1, 2, 3, 4],
                  bam={"RTE": [0.60, 0.61, 0.62, 0.63, 0.64], "SST-2": [0.70, 0.95, 0.96, 0.97, 0.80]})
-    _write_results(tmp_path / "r.jsonl", grid)
-    summary = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05).split("## Dev scores")[0]
+    summary = _summary(tmp_path, grid)
     assert "Significant after Holm at α = 0.05: RTE." in summary
     assert "level with single (+2.8 points, no more than the seed-to-seed std of 6.3)" in summary
     assert "reproduce neither part of the paper's claim" in summary
@@ -573,8 +566,7 @@ def test_a_task_significant_after_holm_does_not_lift_a_level_average(tmp_path):
 def test_a_consistent_difference_below_a_tenth_of_a_point_keeps_its_sign(tmp_path):
     grid = _grid(single={"RTE": [0.7] * 3}, multi={"RTE": [0.7] * 3}, bam={"RTE": [0.7004] * 3}, seeds=[0, 1, 2],
                  bam_no_anneal={"RTE": [0.7] * 3})
-    _write_results(tmp_path / "r.jsonl", grid)
-    summary = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05).split("## Dev scores")[0]
+    summary = _summary(tmp_path, grid)
     assert "**bam vs single**: bam's mean task score is higher on 1 of 1 tasks (RTE +0.04)." in summary
     assert "Direction: bam's GLUE average is above both single-task teachers and plain multi-task training" in summary
     assert "above bam_no_anneal (fixed λ) (+0.04 points): annealing helped" in summary
@@ -584,8 +576,7 @@ def test_a_consistent_difference_below_a_tenth_of_a_point_keeps_its_sign(tmp_pat
 def test_one_seed_without_a_difference_claims_no_spread(tmp_path):
     grid = _grid(single={"RTE": [0.5]}, multi={"RTE": [0.5]}, bam={"RTE": [0.6]}, seeds=[0],
                  bam_no_anneal={"RTE": [0.6]})
-    _write_results(tmp_path / "r.jsonl", grid)
-    text = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05)
+    text = _report(tmp_path, grid)
     assert ("Teacher annealing: bam's GLUE average is level with bam_no_anneal (fixed λ) (0.0 points; one seed per "
             "method: no spread to weigh it against): no difference: the paper's ablation is not reproduced.") in text
 
@@ -619,8 +610,7 @@ def test_a_missing_task_and_missing_seeds_are_both_said(tmp_path):
                  bam={"RTE": [0.6, 0.61, 0.62], "SST-2": [0.9, 0.91, 0.92]}, seeds=[0, 1, 2],
                  bam_no_anneal={"RTE": [0.6, 0.61, 0.62]})
     del grid[("single", 2)]
-    _write_results(tmp_path / "r.jsonl", grid)
-    summary = report.build_report(str(tmp_path / "r.jsonl"), str(tmp_path / "r.md"), 0.05).split("## Dev scores")[0]
+    summary = _summary(tmp_path, grid)
     assert "not every method has every task (bam_no_anneal: no SST-2)" in summary
     assert "the methods hold different seeds (single: [0, 1]; multi: [0, 1, 2]; bam: [0, 1, 2])" in summary
     assert ("No verdict on teacher annealing: it is read off the GLUE averages, and bam_no_anneal has none (no seed "
