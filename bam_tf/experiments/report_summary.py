@@ -132,16 +132,19 @@ def summary_section(results: Results, alpha: float) -> list[str]:
     if len(directions) == len(CLAIMS):
         lines.append(direction_verdict(directions, significant_against, results.average_name))
     elif len(significant_against) == len(CLAIMS):
-        without = [m for m in ("bam",) + tuple(o for _, o in CLAIMS) if not results.glue_averages(m)]
-        lines.append(f"No verdict on the paper's claim: it is read off the {results.average_name}s, and "
-                     f"{', '.join(without)} {'has' if len(without) == 1 else 'have'} none (no seed with every task).")
+        lines.append(no_verdict(results, "the paper's claim", ("bam",) + tuple(o for _, o in CLAIMS)))
     if annealing and annealing[1]:
         lines += ["", annealing_verdict(annealing[1], annealing[2], results.average_name)]
     elif annealing:
-        without = [m for m in ANNEALING if not results.glue_averages(m)]
-        lines += ["", f"No verdict on teacher annealing: it is read off the {results.average_name}s, and "
-                      f"{', '.join(without)} {'has' if len(without) == 1 else 'have'} none (no seed with every task)."]
+        lines += ["", no_verdict(results, "teacher annealing", ANNEALING)]
     return lines
+
+
+def no_verdict(results: Results, subject: str, methods) -> str:
+    """Why a verdict read off the averages cannot be given: which of `methods` have no seed with every task."""
+    without = [m for m in methods if not results.glue_averages(m)]
+    return (f"No verdict on {subject}: it is read off the {results.average_name}s, and "
+            f"{', '.join(without)} {'has' if len(without) == 1 else 'have'} none (no seed with every task).")
 
 
 def comparison_line(results: Results, better: str, other: str, alpha: float):
