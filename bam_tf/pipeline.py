@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from bam_tf import atomic_files, metrics
+from bam_tf import atomic_files, metrics, training_segments
 from bam_tf.backbone import load_backbone
 from bam_tf.config import (FLAGS_FREE_TO_CHANGE, STUDENT_ONLY_FLAGS, VALUES_BEFORE_THE_FLAG_EXISTED, BamConfig,
                            changed_flag_names, describe_flag_changes)
@@ -307,7 +307,8 @@ class BamPipeline:
             log_every=c.log_every, eval_every=c.eval_every, evaluate=lambda: self._dev_scores(model),
             run_flags_text=c.to_flagfile_text(), verbose=self.verbose, jit_compile=self.jit_compile,
             static_length=c.max_seq_length if isinstance(self.strategy, tf.distribute.TPUStrategy) else None,
-            group_size=c.length_group_size, length_multiple=c.length_multiple))
+            group_size=c.length_group_size, length_multiple=c.length_multiple,
+            context={"precision": self.precision, "device": device_description(self.strategy)}))
         passes = {n: round(summary.examples_per_task[n] / max(s, 1), 2) for n, s in zip(names, sizes)}
         resumed = summary.resumed_from_step
         ran = (f"{summary.steps} steps" if not resumed else
@@ -320,7 +321,8 @@ class BamPipeline:
             TRAINING_SUMMARY: {**dataclasses.asdict(summary), "passes_per_task": passes,
                                "train_examples": dict(zip(names, sizes)),
                                "dataset_multiples": dict(zip(names, multiples)),
-                               "precision": self.precision, "device": device_description(self.strategy),
+                               "precision": training_segments.describe(summary.segments, "precision", summary.steps),
+                               "device": training_segments.describe(summary.segments, "device", summary.steps),
                                "strategy": type(self.strategy).__name__, "replicas": replicas,
                                "flags": c.to_dict()},  # what trained it: a copied teacher is checked (teachers)
             DEV_RESULTS: self._with_average(summary.final_dev_scores)})

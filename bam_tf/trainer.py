@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from bam_tf import atomic_files, metrics
+from bam_tf import atomic_files, metrics, training_segments
 from bam_tf.input_pipeline import TaskExamples, training_dataset
 from bam_tf.length_groups import choose_group_size
 from bam_tf.model import MultiTaskBert
@@ -64,6 +64,8 @@ class TrainingOptions:
     static_length: int | None = None  # pad every batch to this length (TPU) instead of its longest example
     group_size: int = 0  # length groups of about this many examples per replica where they pay (length_groups)
     length_multiple: int = 0  # padded lengths rounded up to a multiple of this; 0: XLA_LENGTH_MULTIPLE with XLA, else 1
+    context: dict[str, str] = dataclasses.field(default_factory=dict)  # what this process trains in (precision,
+    # device): recorded per segment of a resumed stage (training_segments)
 
 
 @dataclasses.dataclass
@@ -79,6 +81,7 @@ class TrainingSummary:
     length_group_size: int = 0  # examples per length group a replica's slice was cut into; 0: whole batches
     length_groups: str = ""  # why (length_groups.choose_group_size)
     step_traces: int = 0  # how often the training step was traced: 1, whatever the batch lengths
+    segments: list[dict] = dataclasses.field(default_factory=list)  # each process's first step and context
 
 
 def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStream,
@@ -97,6 +100,9 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
     if start_step and options.checkpoint_dir:
         _check_same_stream(options.checkpoint_dir, stream)
     stream_recorded = bool(start_step)  # a fresh stage records its stream just before its first checkpoint
+    segments = training_segments.segments_so_far(options.checkpoint_dir, start_step, num_steps,
+                                                 options.context, options.description)
+    segment_recorded = False  # each process records its segment just before its first checkpoint
     # λ weighs gold against teacher targets: without any teacher (teachers, `multi`) it changes nothing,
     # so it is neither shown nor logged there.
     distilling = any(e.teacher_outputs is not None for e in examples)
@@ -182,6 +188,9 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
             if not stream_recorded:  # first, so that no checkpoint ever lies here without its stream's record
                 atomic_files.write_json(os.path.join(options.checkpoint_dir, STREAM_FILE), _stream_identity(stream))
                 stream_recorded = True
+            if not segment_recorded:
+                training_segments.record(options.checkpoint_dir, segments)
+                segment_recorded = True
             manager.save(checkpoint_number=done)
         if best and done % options.eval_every == 0 and done < num_steps:
             _evaluate(options, writer, best, done)
@@ -194,7 +203,7 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
                            last_losses=last_losses,
                            best_steps=best.steps() if best else {}, final_dev_scores=final_scores,
                            length_group_size=group_size, length_groups=why,
-                           step_traces=distributed_step.experimental_get_tracing_count())
+                           step_traces=distributed_step.experimental_get_tracing_count(), segments=segments)
 
 
 def _stream_identity(stream: ExampleStream) -> dict:

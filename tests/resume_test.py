@@ -66,6 +66,11 @@ def test_kill_9_then_rerun_matches_an_uninterrupted_run(tmp_path, caplog):
     assert f"student: steps {killed[0]['resumed_from_step'] + 1}–{steps} of {steps} (resumed) in " in caplog.text
     # short CoLA sentences beside RTE and STS-B pairs: each batch of 8 trained as two length groups of 4
     assert straight[0]["length_group_size"] == killed[0]["length_group_size"] == 4, straight[0]["length_groups"]
+    # each process's part recorded; on one machine one precision and device, so stated plainly
+    assert [s["from_step"] for s in killed[0]["segments"]] == [1, killed[0]["resumed_from_step"] + 1]
+    assert {s["precision"] for s in killed[0]["segments"]} == {killed[0]["precision"]} == {straight[0]["precision"]}
+    assert {s["device"] for s in killed[0]["segments"]} == {killed[0]["device"]}
+    assert "with another" not in caplog.text
     for key in ("steps", "examples_per_task", "final_gold_weight"):
         assert killed[0][key] == straight[0][key], key
     assert killed[0]["final_gold_weight"] is None  # --nodistill: no λ weighs anything (the restored batch counter

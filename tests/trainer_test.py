@@ -77,10 +77,12 @@ def test_resumed_training_matches_an_uninterrupted_run(tmp_path, group_size):
 
     with pytest.raises(_Interrupt):
         _train(_model(), checkpoint_dir=str(tmp_path / "b"), checkpoint_every=3, eval_every=6,
-               evaluate=stop_at_step_6, group_size=group_size)
+               evaluate=stop_at_step_6, group_size=group_size, context={"device": "first"})
     resumed = _model()
-    summary = _train(resumed, checkpoint_dir=str(tmp_path / "b"), checkpoint_every=3, group_size=group_size)
+    summary = _train(resumed, checkpoint_dir=str(tmp_path / "b"), checkpoint_every=3, group_size=group_size,
+                     context={"device": "second"})
     assert summary.resumed_from_step == 6
+    assert summary.segments == [{"from_step": 1, "device": "first"}, {"from_step": 7, "device": "second"}]
     assert summary.length_group_size == group_size, summary.length_groups  # 3–11 tokens: 2 groups pay
     assert summary.step_traces == 1  # batches of every length and their groups: one trace per stage
     assert summary.examples_per_task == dict(zip(["RTE", "STS-B"], _stream().examples_per_task(2).tolist()))
