@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from bam_tf import atomic_files, metrics, training_segments
+from bam_tf import atomic_files, metrics
 from bam_tf.backbone import load_backbone
 from bam_tf.config import (FLAGS_FREE_TO_CHANGE, STUDENT_ONLY_FLAGS, VALUES_BEFORE_THE_FLAG_EXISTED, BamConfig,
                            changed_flag_names, describe_flag_changes)
@@ -321,8 +321,7 @@ class BamPipeline:
             TRAINING_SUMMARY: {**dataclasses.asdict(summary), "passes_per_task": passes,
                                "train_examples": dict(zip(names, sizes)),
                                "dataset_multiples": dict(zip(names, multiples)),
-                               "precision": training_segments.describe(summary.segments, "precision", summary.steps),
-                               "device": training_segments.describe(summary.segments, "device", summary.steps),
+                               "precision": self.precision, "device": device_description(self.strategy),
                                "strategy": type(self.strategy).__name__, "replicas": replicas,
                                "flags": c.to_dict()},  # what trained it: a copied teacher is checked (teachers)
             DEV_RESULTS: self._with_average(summary.final_dev_scores)})

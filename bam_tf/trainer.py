@@ -95,7 +95,7 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
     manager = None
     if options.checkpoint_dir:
         manager = tf.train.CheckpointManager(checkpoint, options.checkpoint_dir, options.keep_checkpoints)
-        _restore_latest(checkpoint, manager)
+        _restore_latest(checkpoint, manager, options.context)
     start_step = int(model.batches_done.numpy())  # batches, not applied updates (see MultiTaskBert)
     if start_step and options.checkpoint_dir:
         _check_same_stream(options.checkpoint_dir, stream)
@@ -297,16 +297,20 @@ def _checkpoint_of_every_variable(model: MultiTaskBert) -> tf.train.Checkpoint:
     return tf.train.Checkpoint(**named)
 
 
-def _restore_latest(checkpoint: tf.train.Checkpoint, manager: tf.train.CheckpointManager) -> None:
+def _restore_latest(checkpoint: tf.train.Checkpoint, manager: tf.train.CheckpointManager,
+                    context: dict[str, str]) -> None:
     latest = manager.latest_checkpoint
     if not latest:
         return
     try:
         checkpoint.restore(latest).assert_existing_objects_matched()
     except Exception as error:  # a damaged file surfaces as OpError, ValueError, IndexError, …
+        folder = os.path.dirname(latest)
+        hint = training_segments.restore_hint(folder, context)
+        advice = (f"{hint[0].upper()}{hint[1:]}, or delete" if hint else "Delete")
         raise CheckpointError(f"{latest}: cannot restore this checkpoint ({type(error).__name__}: "
-                              f"{str(error).splitlines()[0][:300]}). Delete {os.path.dirname(latest)} to "
-                              "train this stage from scratch.") from error
+                              f"{str(error).splitlines()[0][:300]}). {advice} {folder} to train this stage "
+                              "from scratch.") from error
 
 
 class _BestCheckpoints:

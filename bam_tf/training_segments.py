@@ -4,8 +4,9 @@ its steps in another precision (`--precision=auto` decides per machine) or on ot
 A segment is one process's part of a stage: the step it started at and its context (precision, device).
 The segments are recorded beside the checkpoints, before the first checkpoint each process writes, so no
 checkpoint lies there without the segment that trained it; a process killed before its first checkpoint
-left nothing behind and is not recorded. The stage's training_summary.json states them, and where the
-context changed, its precision and device say so (an experiment's report then flags that run).
+left nothing behind and is not recorded. The stage's training_summary.json lists them ("segments"; its
+"precision" and "device" stay those of the last process, which computed the dev scores); an experiment's
+results line describes them (`trained_in`), so its report flags a run that changed precision midway.
 """
 
 import os
@@ -26,36 +27,57 @@ def segments_so_far(checkpoint_dir: str | None, start_step: int, num_steps: int,
     `start_step + 1` in `context` (none when no step is left); a warning where the context differs from
     the segment before."""
     earlier = _recorded(checkpoint_dir) if start_step and checkpoint_dir else []
-    # Steps after start_step were trained by a process whose later checkpoints are gone: not the model's.
+    # A process killed between recording its segment and writing its first checkpoint trained none of the
+    # steps this stage continues from.
     earlier = [segment for segment in earlier if segment["from_step"] <= start_step]
     if start_step and not earlier:
         earlier = [{"from_step": 1, **{key: UNKNOWN for key in context}}]
     if start_step >= num_steps:
         return earlier
-    current = {"from_step": start_step + 1, **context}
-    if earlier:
-        before = earlier[-1]
-        changed = {key: (before.get(key, UNKNOWN), value) for key, value in context.items()
-                   if before.get(key, UNKNOWN) not in (UNKNOWN, value)}
-        if changed:
-            logging.warning("%s: resuming at step %d with another %s than steps %d–%d were trained with (%s): "
-                            "the stage mixes both; its training_summary.json lists which steps ran in which",
-                            description, start_step + 1, " and ".join(changed), before["from_step"], start_step,
-                            "; ".join(f"{key} {old} → {new}" for key, (old, new) in changed.items()))
-    return earlier + [current]
+    before = earlier[-1] if earlier else {}
+    changed = {key: (before[key], value) for key, value in context.items()
+               if before.get(key, UNKNOWN) not in (UNKNOWN, value)}
+    if changed:
+        logging.warning("%s: resuming after step %d with another %s than steps %d–%d were trained with (%s): "
+                        "the stage mixes both; its training_summary.json lists which steps ran in which",
+                        description, start_step, " and ".join(changed), before["from_step"], start_step,
+                        "; ".join(f"{key} {old} → {new}" for key, (old, new) in changed.items()))
+    return earlier + [{"from_step": start_step + 1, **context}]
 
 
 def record(checkpoint_dir: str, segments: list[dict]) -> None:
     atomic_files.write_json(os.path.join(checkpoint_dir, SEGMENTS_FILE), segments)
 
 
+def restore_hint(checkpoint_dir: str, context: dict[str, str]) -> str:
+    """Why checkpoints may fail to restore here: they were trained in another precision, one side of which
+    is mixed_float16 (its loss-scale variables have no place in the others' optimizer). "" otherwise."""
+    recorded = _recorded(checkpoint_dir)
+    before, now = (recorded[-1].get("precision", UNKNOWN) if recorded else UNKNOWN), context.get("precision")
+    if now is None or before in (UNKNOWN, now) or "mixed_float16" not in (before, now):
+        return ""
+    return f"they were trained in {before} and this run computes in {now}: run with --precision={before} to continue them"
+
+
+def trained_in(summary: dict, key: str) -> str | None:
+    """What a training_summary.json says its stage trained in (`key`: "precision" or "device"): its segments
+    described, or, in summaries from before segments were recorded, its `key`."""
+    segments = summary.get("segments")
+    if not segments or not isinstance(summary.get("steps"), int):
+        return summary.get(key)
+    return describe(segments, key, summary["steps"])
+
+
 def describe(segments: list[dict], key: str, last_step: int) -> str:
     """`key` over the segments: its one value ("float32"), or where it changed, each value with its steps
-    ("mixed_bfloat16 for steps 1–800, float32 for steps 801–4581")."""
+    ("mixed_bfloat16 for steps 1–800, float32 for steps 801–4581"). Steps of an unknown context (checkpoints
+    from before this record) are left out: they claim no difference."""
     spans = []  # [value, first step, last step], neighbouring segments of one value merged
     for segment, following in zip(segments, segments[1:] + [None]):
-        end = following["from_step"] - 1 if following else last_step
         value = segment.get(key, UNKNOWN)
+        if value == UNKNOWN:
+            continue
+        end = following["from_step"] - 1 if following else last_step
         if spans and spans[-1][0] == value:
             spans[-1][2] = end
         else:
@@ -75,9 +97,11 @@ def _recorded(checkpoint_dir: str) -> list[dict]:
         segments = atomic_files.read_json(path)
     except (OSError, ValueError) as error:
         segments = error
-    if not (isinstance(segments, list) and segments and
-            all(isinstance(s, dict) and isinstance(s.get("from_step"), int) for s in segments)):
-        logging.warning("%s: unreadable as a list of training segments (%s); the steps before this resume "
-                        "count as trained in an unknown precision and device", path, str(segments)[:200])
+    starts = [s.get("from_step") for s in segments] if isinstance(segments, list) and \
+        all(isinstance(s, dict) for s in segments) else []
+    if not (starts and starts[0] == 1 and all(type(n) is int for n in starts) and
+            all(a < b for a, b in zip(starts, starts[1:]))):
+        logging.warning("%s: unreadable as a list of training segments, from step 1 on (%s); the steps before "
+                        "this resume count as trained in an unknown precision and device", path, str(segments)[:200])
         return []
     return segments

@@ -106,7 +106,9 @@ class FakeBackend:
         os.makedirs(directory, exist_ok=True)
         scores = {t: ({"mcc": score} if t == "CoLA" else {"pearson": score, "spearman": score}) for t in tasks}
         for name, value in [(DEV_RESULTS, {"tasks": scores}),
-                            (TRAINING_SUMMARY, {"steps": 12, "precision": "float32", "device": "CPU fake"}),
+                            (TRAINING_SUMMARY, {"steps": 12, "precision": "float32", "device": "CPU fake", "segments": [
+                                {"from_step": 1, "precision": "mixed_bfloat16", "device": "CPU fake"},
+                                {"from_step": 7, "precision": "float32", "device": "CPU fake"}]}),
                             ("model_config.json", {"tasks": tasks})]:
             with open(os.path.join(directory, name), "w") as f:
                 json.dump(value, f)
@@ -190,7 +192,9 @@ def test_teachers_are_trained_once_and_shared_by_every_method(tmp_path):
     records = read_results(str(tmp_path / "results.jsonl"))[0]
     flags = {(r["method"], r["task"]): r["flags"] for r in records}
     assert flags[("multi", "CoLA")]["distill"] is False
-    assert {(r["precision"], r["device"]) for r in records} == {("float32", "CPU fake")}  # from training_summary.json
+    # from training_summary.json's segments: each run resumed in another precision after step 6
+    assert {(r["precision"], r["device"]) for r in records} == {
+        ("mixed_bfloat16 for steps 1–6, float32 for steps 7–12", "CPU fake")}
     assert flags[("bam_no_anneal", "CoLA")]["teacher_annealing"] is False
     assert flags[("bam_no_anneal", "CoLA")]["distill_weight"] == 0.5
     born = flags[("born_again_single", "STS-B")]

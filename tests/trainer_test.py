@@ -19,6 +19,7 @@ from bam_tf.optimizer import create_optimizer
 from bam_tf.lr_schedule import learning_rate_at, warmup_steps_for
 from bam_tf.task_sampler import example_stream
 from bam_tf.text_encoding import EncodedExamples
+from bam_tf.distribution import wrap_for_precision
 from bam_tf.trained_model import build_model
 from bam_tf.trainer import CheckpointError, TrainingDivergedError, TrainingOptions, train
 
@@ -176,6 +177,26 @@ def test_checkpoints_of_another_example_stream_are_refused(tmp_path):
     with pytest.raises(CheckpointError, match=r"another example stream \(as many steps, in another order\)"):
         _train(_model(steps=4), stream=other_order, checkpoint_dir=str(tmp_path))
     assert _train(_model(steps=4), stream=_stream(4), checkpoint_dir=str(tmp_path)).resumed_from_step == 4  # same
+
+
+def test_float16_checkpoints_resumed_in_float32_are_refused_naming_the_precision_that_continues_them(tmp_path):
+    """mixed_float16's loss-scale variables shift the optimizer's list: the restore fails, and says why."""
+    def stop_at_step_1():
+        raise _Interrupt
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        float16 = _model(steps=2)
+        float16.compile(optimizer=wrap_for_precision(float16.optimizer, "mixed_float16"))
+        with pytest.raises(_Interrupt):
+            _train(float16, stream=_stream(2), checkpoint_dir=str(tmp_path), checkpoint_every=1, eval_every=1,
+                   evaluate=stop_at_step_1, context={"precision": "mixed_float16"})
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    with pytest.raises(CheckpointError, match=r"ckpt-1: cannot restore this checkpoint \(.*\)\. They were trained "
+                       r"in mixed_float16 and this run computes in float32: run with --precision=mixed_float16 to "
+                       r"continue them, or delete .* to train this stage from scratch\."):
+        _train(_model(steps=2), stream=_stream(2), checkpoint_dir=str(tmp_path), context={"precision": "float32"})
 
 
 def test_a_stage_stopped_before_its_first_checkpoint_leaves_no_checkpoint_folder(tmp_path):

@@ -28,6 +28,7 @@ from bam_tf.run_lock import exclusive_file, exclusive_run_dir
 from bam_tf.task_defs import definition_of
 from bam_tf.task_set import TaskSet, task_set_of
 from bam_tf.teacher_outputs import TeacherOutputsError
+from bam_tf.training_segments import trained_in
 
 BAM_TF_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -333,7 +334,7 @@ class Experiment:
                 "method": key.method, "seed": key.seed, "task": task, "metrics": task_metrics,
                 "score": metrics.task_score(task_metrics), "wall_time_s": round(wall_time, 1), "resumed": resumed,
                 "training_steps": summary.get("steps"), "train_examples": sizes,
-                "precision": summary.get("precision"), "device": summary.get("device"),
+                "precision": trained_in(summary, "precision"), "device": trained_in(summary, "device"),
                 "model_dir": model_dir, "flags": config.to_dict(), **self.user_tasks, **self.provenance(),
                 **({ENSEMBLE_SEEDS_KEY: self.seeds} if key.method == "bam_ensemble" else {}),
                 "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})

@@ -14,8 +14,8 @@ def runs_section(results: Results) -> list[str]:
     lines = ["## Runs", "", "Steps: the training steps of the run's models (a `single` run trains one model per "
              "task, and its steps are their sum). Wall time: the seconds the runner spent on that (method, seed), "
              "teachers it had to train included; a resumed run counts only the part after the resume. Precision: "
-             "what `--precision` resolved to on the device that ran it (\"not recorded\": a line from before bam_tf "
-             "recorded them).", "",
+             "what `--precision` resolved to on the device that ran it, with the steps of each where a resume "
+             "changed it (\"not recorded\": a line from before bam_tf recorded them).", "",
              "| method | seed | bam_tf commit | steps | wall time | precision, device | finished |",
              "|---|---:|---|---:|---:|---|---|"]
     for method in results.methods:

@@ -44,7 +44,8 @@ are refused; flags only the student reads, such as --learning_rate or --temperat
 A results line: method, seed, task, metrics (the task's GLUE dev metrics), score (their mean, the GLUE task
 score), wall_time_s (seconds this invocation spent on the (method, seed), dependencies included; a run that
 `resumed` counts only its remaining part), training_steps and train_examples of the model's run, its
-precision (what --precision resolved to) and device (e.g. the CPU model and its bfloat16 flags), model_dir,
+precision (what --precision resolved to) and device (e.g. the CPU model and its bfloat16 flags; a model resumed
+elsewhere gives each with its steps: "mixed_bfloat16 for steps 1–800, float32 for steps 801–4581"), model_dir,
 flags (that run's full BamConfig), user_tasks (with --task_defs: what its tasks are defined as, compared
 like the flags, where their files lie aside), git_commit / git_dirty of bam_tf, finished_at.
 """
