@@ -99,10 +99,11 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
     start_step = int(model.batches_done.numpy())  # batches, not applied updates (see MultiTaskBert)
     if start_step and options.checkpoint_dir:
         _check_same_stream(options.checkpoint_dir, stream)
-    stream_recorded = bool(start_step)  # a fresh stage records its stream just before its first checkpoint
     segments = training_segments.segments_so_far(options.checkpoint_dir, start_step, num_steps,
                                                  options.context, options.description)
-    segment_recorded = False  # each process records its segment just before its first checkpoint
+    # Each process records the stream (the same on a resume: checked above) and its segment just before its
+    # first checkpoint, so that no checkpoint ever lies here without them.
+    recorded = False
     # λ weighs gold against teacher targets: without any teacher (teachers, `multi`) it changes nothing,
     # so it is neither shown nor logged there.
     distilling = any(e.teacher_outputs is not None for e in examples)
@@ -185,12 +186,10 @@ def train(model: MultiTaskBert, examples: list[TaskExamples], stream: ExampleStr
             window_sums[:] = 0
             window_counts[:] = 0
         if manager and (done % options.checkpoint_every == 0 or done == num_steps):
-            if not stream_recorded:  # first, so that no checkpoint ever lies here without its stream's record
+            if not recorded:
                 atomic_files.write_json(os.path.join(options.checkpoint_dir, STREAM_FILE), _stream_identity(stream))
-                stream_recorded = True
-            if not segment_recorded:
                 training_segments.record(options.checkpoint_dir, segments)
-                segment_recorded = True
+                recorded = True
             manager.save(checkpoint_number=done)
         if best and done % options.eval_every == 0 and done < num_steps:
             _evaluate(options, writer, best, done)
